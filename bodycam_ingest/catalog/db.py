@@ -1,0 +1,128 @@
+"""Opening the catalog: engine, durability settings, migrations. The database edge.
+
+SQLite (the default) runs in WAL mode with ``synchronous=FULL``: a committed row survives power loss,
+which the ingest journal relies on. PostgreSQL works through the same URL setting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bodycam_ingest.errors import CatalogError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@dataclass
+class Catalog:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    url: str
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on any exception."""
+        with self.sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True) -> Catalog:
+    """Open (and, by default, migrate) the catalog at ``url``.
+
+    Migration is serialised with an advisory file lock in ``lock_dir`` so that the daemon and a CLI
+    command starting together never race on the schema.
+    """
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise CatalogError(url=_redact(url), reason=f"cannot be opened ({exc}); "
+                           "check storage.database_url") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
+                      url=url)
+    if migrate:
+        with _migration_lock(lock_dir):
+            upgrade(catalog)
+    return catalog
+
+
+def upgrade(catalog: Catalog) -> None:
+    cfg = _alembic_config()
+    try:
+        with catalog.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        raise CatalogError(url=_redact(catalog.url), reason=f"migration failed: {exc}") from None
+
+
+def current_revision(catalog: Catalog) -> str | None:
+    with catalog.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+@contextmanager
+def _migration_lock(lock_dir: Path | None) -> Iterator[None]:
+    if lock_dir is None:
+        yield
+        return
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with (lock_dir / "migrate.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it goes into a message."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

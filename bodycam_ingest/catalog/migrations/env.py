@@ -1,0 +1,21 @@
+"""Alembic environment: migrations run on the connection the product hands over (see catalog.db)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from bodycam_ingest.catalog.models import Base
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only `alembic` run by hand without the product
+    raise RuntimeError("run migrations through bodycam_ingest.catalog.db.migrate()")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds tables safely
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,197 @@
+"""Catalog schema (SQLAlchemy 2 typed ORM). Alembic owns the DDL: see ``migrations/versions``.
+
+Invariants the ingest pipeline keeps:
+- a ``Recording`` row exists only for content that is in the evidence store, verified;
+- a ``Transfer`` row is the journal of one camera file on its way in, so that a restart after a crash
+  can finish or roll back exactly that file;
+- ``Event`` rows are appended, never updated (the custody log grows out of them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC out, on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a zone first")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # usb | fs | folder | dev
+    camera_rule: Mapped[str | None] = mapped_column(String(64))
+    usb_id: Mapped[str | None] = mapped_column(String(9))
+    serial: Mapped[str | None] = mapped_column(String(128))
+    fs_label: Mapped[str | None] = mapped_column(String(64))
+    fs_uuid: Mapped[str | None] = mapped_column(String(64))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Dock(Base):
+    """One docking (or one ``bodycam ingest PATH``): what was attempted and how it ended."""
+
+    __tablename__ = "docks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    camera_rule: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(16))  # udev | watch | cli
+    source: Mapped[str] = mapped_column(Text)
+    mount_method: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    # flock()ed by the ingesting process for the dock's life: a free lock means its owner died
+    lock_token: Mapped[str] = mapped_column(String(32), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None while running; complete | incomplete | failed | interrupted
+    outcome: Mapped[str | None] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    files_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    files_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    files_failed: Mapped[int] = mapped_column(Integer, default=0)
+    files_wiped: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    current_file: Mapped[str | None] = mapped_column(Text)
+
+
+class Transfer(Base):
+    """Journal of one camera file on its way into the store (copying -> verified -> done)."""
+
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dock_id: Mapped[int] = mapped_column(ForeignKey("docks.id"), index=True)
+    camera_path: Mapped[str] = mapped_column(Text)
+    camera_mtime: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staging_name: Mapped[str] = mapped_column(String(128), unique=True)
+    # copying | verified | done | rolled_back | failed
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+
+
+class Recording(Base):
+    """One recording's content, stored once (content-addressed), with what is known about it."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    store_path: Mapped[str] = mapped_column(Text)  # relative to the store root
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)
+    first_dock_id: Mapped[int] = mapped_column(ForeignKey("docks.id"))
+    camera_path: Mapped[str] = mapped_column(Text)
+    camera_mtime: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    name_pattern: Mapped[str | None] = mapped_column(String(64))
+    name_device: Mapped[str | None] = mapped_column(String(64), index=True)
+    name_officer: Mapped[str | None] = mapped_column(String(64), index=True)
+    name_start_local: Mapped[datetime | None] = mapped_column(DateTime)  # camera's naive local time
+    start_utc: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    name_seq: Mapped[int | None] = mapped_column(Integer)
+    zone: Mapped[str] = mapped_column(String(64))
+    # pending (probe not run yet) | ok | unreadable | empty
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    probe_error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    container: Mapped[str | None] = mapped_column(String(64))
+    video_codec: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    frame_rate: Mapped[str | None] = mapped_column(String(16))
+    audio_codec: Mapped[str | None] = mapped_column(String(32))
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    creation_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    probe_json: Mapped[str | None] = mapped_column(Text)
+
+
+class Sighting(Base):
+    """A camera file seen at a dock: copied then, or recognised as already stored."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        UniqueConstraint("dock_id", "camera_path"),
+        Index("ix_sightings_identity", "device_id", "camera_path", "size", "camera_mtime"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    dock_id: Mapped[int] = mapped_column(ForeignKey("docks.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    camera_path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    camera_mtime: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    copied: Mapped[bool] = mapped_column(Boolean)
+    wiped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """Append-only record of who did what, when, why, approved by whom."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    dock_id: Mapped[int | None] = mapped_column(ForeignKey("docks.id"), index=True)
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"), index=True)
+    subject: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[str | None] = mapped_column(Text)  # JSON
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """Column values of an ORM row, for ``--json`` output."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}

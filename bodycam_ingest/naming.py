@@ -1,0 +1,108 @@
+"""Body-camera file names: what the camera says about a recording before anyone opens it.
+
+Cameras encode device, officer, local start time and a sequence number in the file name. Patterns are
+regular expressions with the named groups ``device``, ``officer``, ``start`` and ``seq`` (each
+optional) plus a ``strptime`` format for ``start``. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+KNOWN_GROUPS: Final = frozenset({"device", "officer", "start", "seq"})
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    name: str
+    regex: re.Pattern[str]
+    start_format: str = "%Y%m%d%H%M%S"
+
+
+@dataclass(frozen=True)
+class NameFields:
+    """Fields parsed from a file name; ``start`` is the camera's naive local time."""
+
+    pattern: str | None = None
+    device: str | None = None
+    officer: str | None = None
+    start: datetime | None = None
+    seq: int | None = None
+
+
+_EXT = r"\.(?i:mp4|mov|avi|ts|mts|m4v|wav|jpg|jpeg)"
+
+PRESETS: Final[dict[str, tuple[str, str]]] = {
+    # A1024_DSJ9X001_20261120093000_0001.MP4: the common 执法记录仪 layout
+    "officer_device_time_seq": (
+        rf"^(?P<officer>[A-Za-z0-9-]+)_(?P<device>[A-Za-z0-9-]+)_(?P<start>\d{{14}})_(?P<seq>\d{{1,6}}){_EXT}$",
+        "%Y%m%d%H%M%S",
+    ),
+    # DSJ9X001_20261120093000_0001.MP4: cameras without an officer binding
+    "device_time_seq": (
+        rf"^(?P<device>[A-Za-z0-9-]+)_(?P<start>\d{{14}})_(?P<seq>\d{{1,6}}){_EXT}$",
+        "%Y%m%d%H%M%S",
+    ),
+    # 20261120_093000_0001.MP4 or 20261120093000.MP4: generic DV naming
+    "time_seq": (
+        rf"^(?P<start>\d{{8}}_?\d{{6}})(?:_(?P<seq>\d{{1,6}}))?{_EXT}$",
+        "%Y%m%d%H%M%S",
+    ),
+}
+
+
+def compile_pattern(name: str, regex: str, start_format: str = "%Y%m%d%H%M%S") -> NamePattern:
+    """Compile a configured pattern, refusing groups the product does not know.
+
+    Raises ``ValueError`` with a sentence that says what is wrong; config validation shows it.
+    """
+    try:
+        compiled = re.compile(regex)
+    except re.error as exc:
+        raise ValueError(f"pattern {name!r} is not a valid regular expression: {exc}") from exc
+    unknown = set(compiled.groupindex) - KNOWN_GROUPS
+    if unknown:
+        raise ValueError(
+            f"pattern {name!r} has unknown named groups {sorted(unknown)}; "
+            f"allowed: {sorted(KNOWN_GROUPS)}"
+        )
+    return NamePattern(name=name, regex=compiled, start_format=start_format)
+
+
+def preset(name: str) -> NamePattern:
+    if name not in PRESETS:
+        raise ValueError(f"unknown naming preset {name!r}; known: {sorted(PRESETS)}")
+    regex, fmt = PRESETS[name]
+    return compile_pattern(name, regex, fmt)
+
+
+def parse_name(filename: str, patterns: tuple[NamePattern, ...]) -> NameFields:
+    """Fields of the first pattern that matches; an empty ``NameFields`` when none does.
+
+    A name that matches but carries an impossible time (month 13) yields ``start=None``: the
+    recording is still evidence, and the continuity analysis reports the bad name.
+    """
+    for pattern in patterns:
+        match = pattern.regex.match(filename)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        start: datetime | None = None
+        raw_start = groups.get("start")
+        if raw_start:
+            try:
+                start = datetime.strptime(raw_start.replace("_", ""), pattern.start_format)
+            except ValueError:
+                start = None
+        raw_seq = groups.get("seq")
+        return NameFields(
+            pattern=pattern.name,
+            device=groups.get("device"),
+            officer=groups.get("officer"),
+            start=start,
+            seq=int(raw_seq) if raw_seq else None,
+        )
+    return NameFields()
