@@ -1,0 +1,315 @@
+"""One dock, start to finish: list the camera, copy each new file once while hashing it, verify the
+copy, publish it, catalogue it, probe it, and (only if configured) wipe verified files.
+
+Per file, the commit order is the crash-safety argument:
+  1. journal ``copying`` (no byte written yet)      -> crash: staging file removed, nothing stored
+  2. copy + hash + fsync into staging; verify it   -> crash: same as 1
+  3. journal ``verified`` with the digest           -> crash: recovery re-hashes staging, publishes
+  4. publish (link into the content address)       -> crash: recovery finds it stored, catalogues
+  5. one transaction: recording + sighting + event, journal ``done``
+A ``Recording`` row therefore never exists for content that is not stored and verified.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bodycam_ingest.catalog.db import Catalog
+from bodycam_ingest.config import CameraRule, Config
+from bodycam_ingest.errors import ExitCode, Refused
+from bodycam_ingest.ingest import copier
+from bodycam_ingest.ingest.enumerate import CameraFile, Listing, Rejected, list_camera, open_beneath
+from bodycam_ingest.ingest.journal import Clock, DeviceIdentity, FileMeta, Journal
+from bodycam_ingest.ingest.locks import device_lock_path, dock_lock_path, try_lock
+from bodycam_ingest.ingest.postprocess import Prober, apply_probe
+from bodycam_ingest.ingest.store import STAGING_SUFFIX, EvidenceStore
+from bodycam_ingest.ingest.wipe import wipe_verified
+from bodycam_ingest.naming import NamePattern
+
+log = logging.getLogger("bodycam.ingest")
+
+_SOURCE_GONE = {errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.ESHUTDOWN, errno.ENOENT,
+                errno.EIO, errno.ESTALE}
+PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class DockRequest:
+    root: Path  # the camera's files: a read-only mount or a folder
+    rule: CameraRule
+    identity: DeviceIdentity
+    trigger: str  # udev | watch | cli
+    source: str  # devnode or folder, for people
+    mount_method: str | None = None
+    make_writable: Callable[[], Path] | None = None  # for wiping; None: source cannot be written
+
+
+@dataclass
+class DockReport:
+    dock_id: int
+    outcome: str = "complete"
+    reason: str | None = None
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    wiped: int = 0
+    bytes_copied: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.outcome != "complete":
+            return ExitCode.INCOMPLETE
+        if self.rejected or self.unreadable:
+            return ExitCode.WARNING
+        return ExitCode.OK
+
+
+class _StopDock(Exception):
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+class Ingester:
+    """Turns docks into evidence. Thread-safe: the daemon runs one ``ingest`` per worker."""
+
+    def __init__(self, config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Clock,
+                 actor: str, prober: Prober, cancel: threading.Event | None = None,
+                 on_progress: Callable[[int, str, int], None] | None = None) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.store = store
+        self.journal = Journal(catalog, clock, actor)
+        self.prober = prober
+        self.cancel = cancel or threading.Event()
+        self.on_progress = on_progress  # (dock id, camera path, bytes done in file): tests, UI
+        self.runtime = config.storage.runtime
+
+    def ingest(self, request: DockRequest) -> DockReport:
+        device_lock = try_lock(device_lock_path(self.runtime, request.identity.key))
+        if device_lock is None:
+            raise Refused(reason=f"camera {request.identity.key} is already being ingested by "
+                          "another process; wait for it to finish (bodycam status)")
+        token = uuid.uuid4().hex
+        dock_lock = try_lock(dock_lock_path(self.runtime, token))
+        assert dock_lock is not None, "a fresh random lock name cannot be held"
+        with device_lock, dock_lock:
+            dock_id, device_id = self.journal.start_dock(
+                request.identity, rule=request.rule.name, trigger=request.trigger,
+                source=request.source, mount_method=request.mount_method, lock_token=token)
+            report = DockReport(dock_id=dock_id)
+            try:
+                self._run(request, report, device_id)
+            except _StopDock as stop:
+                report.outcome, report.reason = stop.outcome, stop.reason
+            except BaseException as exc:
+                self.journal.finish_dock(dock_id, "failed", f"internal error: {exc!r}", {})
+                raise
+            self._finish(report)
+            dock_lock_path(self.runtime, token).unlink(missing_ok=True)
+            return report
+
+    # ------------------------------------------------------------------------------------------
+    def _run(self, request: DockRequest, report: DockReport, device_id: int) -> None:
+        ingest_cfg = self.config.ingest
+        try:
+            listing = list_camera(request.root, request.rule.recordings,
+                                  max_entries=ingest_cfg.max_entries, max_depth=ingest_cfg.max_depth)
+        except OSError as exc:
+            raise _StopDock("incomplete", f"the camera could not be listed ({exc.strerror}); "
+                            "check the cable and dock it again") from None
+        todo = self._plan(listing, report, device_id)
+        patterns = self.config.name_patterns(request.rule)
+        zone = self.config.camera_zone(request.rule)
+        stored_ids: dict[str, int] = {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as probes:
+            pending: list[Future[None]] = []
+            try:
+                for item in todo:
+                    if self.cancel.is_set():
+                        raise _StopDock("interrupted", "the station is shutting down; dock again "
+                                        "to finish")
+                    recording_id = self._ingest_file(request, report, device_id, item, patterns,
+                                                     zone)
+                    if recording_id is not None:
+                        stored_ids[item.relpath] = recording_id
+                        pending.append(probes.submit(self._probe, recording_id, report))
+            finally:
+                for future in pending:
+                    future.result()
+        if listing.truncated:
+            raise _StopDock("incomplete", listing.truncated)
+        if report.failed:
+            raise _StopDock("incomplete", f"{len(report.failed)} file(s) could not be ingested: "
+                            f"{report.failed[0][0]}: {report.failed[0][1]}")
+        if self.config.ingest.wipe_after_ingest:
+            report.wiped = wipe_verified(self.catalog, self.store, self.journal, request,
+                                         report.dock_id, listing.files)
+
+    def _plan(self, listing: Listing, report: DockReport, device_id: int) -> list[CameraFile]:
+        """Log refused entries; skip files this device already delivered (same path, size, mtime)."""
+        report.rejected = listing.rejected
+        for rejected in listing.rejected:
+            self.journal.note("entry_rejected", dock_id=report.dock_id, subject=rejected.relpath,
+                              reason=rejected.reason)
+        todo: list[CameraFile] = []
+        for item in listing.files:
+            meta = _meta(item)
+            known = self.journal.known_recording(device_id, meta)
+            if known is None:
+                todo.append(item)
+            else:
+                self.journal.record_sighting(report.dock_id, device_id, known, meta)
+                report.skipped += 1
+        self.journal.update_dock(report.dock_id, files_total=len(listing.files),
+                                 files_skipped=report.skipped, files_rejected=len(listing.rejected),
+                                 bytes_total=sum(item.size for item in todo))
+        return todo
+
+    def _ingest_file(self, request: DockRequest, report: DockReport, device_id: int,
+                     item: CameraFile, patterns: tuple[NamePattern, ...], zone: str) -> int | None:
+        reserve = self.config.storage.free_space_reserve
+        free = self.store.free_bytes()
+        if free - item.size < reserve:
+            reason = (f"not started: storing {item.size} bytes would leave less than the "
+                      f"free-space reserve ({reserve} bytes; {free} free); free space or add disk")
+            report.failed.append((item.relpath, reason))
+            self.journal.note("file_not_started", dock_id=report.dock_id, subject=item.relpath,
+                              reason=reason)
+            return None
+        self.journal.update_dock(report.dock_id, current_file=item.relpath)
+        staging_name = f"{report.dock_id}-{uuid.uuid4().hex}{STAGING_SUFFIX}"
+        transfer_id = self.journal.begin_transfer(report.dock_id, _meta(item), staging_name)
+        try:
+            result = self._copy_verified(request, report, item, staging_name)
+        except BaseException as exc:  # noqa: BLE001 - cleanup, then _classify_failure re-raises
+            self.store.discard_staging(staging_name)
+            self._classify_failure(request, report, item, transfer_id, exc)
+            return None
+        self.journal.mark_verified(transfer_id, result.sha256, result.size)
+        published = self.store.publish(staging_name, result.sha256)
+        recording_id, new = self.journal.complete_transfer(
+            transfer_id, device_id=device_id, relpath=published.relpath, patterns=patterns,
+            zone=zone)
+        report.bytes_copied += result.size
+        if new:
+            report.stored += 1
+        else:
+            report.duplicates += 1
+        self.journal.update_dock(report.dock_id, files_done=report.stored + report.duplicates,
+                                 bytes_done=report.bytes_copied)
+        return recording_id
+
+    def _copy_verified(self, request: DockRequest, report: DockReport, item: CameraFile,
+                       staging_name: str) -> copier.CopyResult:
+        try:
+            src = open_beneath(request.root, item.relpath)
+        except OSError as exc:
+            raise copier.SourceReadError(errno=exc.errno, source=item.relpath, done=0,
+                                         reason=f"cannot open it ({exc.strerror})") from exc
+        try:
+            info = os.fstat(src)
+            if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != (item.dev, item.ino):
+                raise copier.SourceReadError(errno=None, source=item.relpath, done=0,
+                                             reason="it was replaced after the camera was listed")
+            dst = self.store.open_staging(staging_name)
+            try:
+                result = copier.copy_and_hash(src, dst, progress=self._progress_cb(report, item),
+                                              cancel=self.cancel)
+            finally:
+                os.close(dst)
+            if result.size != info.st_size:
+                raise copier.SourceReadError(
+                    errno=None, source=item.relpath, done=result.size,
+                    reason=f"its size changed while copying ({info.st_size} bytes at open)")
+        finally:
+            os.close(src)
+        check_fd = self.store.open_staged_for_reading(staging_name)
+        try:
+            check = copier.hash_fd(check_fd, drop_cache=self.config.ingest.verify_from_disk)
+        finally:
+            os.close(check_fd)
+        if check != result:
+            raise copier.StoreWriteError(
+                errno=None, path=staging_name, done=result.size,
+                reason=f"the stored copy reads back as {check.sha256}, not {result.sha256}")
+        return result
+
+    def _classify_failure(self, request: DockRequest, report: DockReport, item: CameraFile,
+                          transfer_id: int, exc: BaseException) -> None:
+        if isinstance(exc, copier.CopyCancelled):
+            self.journal.roll_back(transfer_id, "rolled_back", "station shutting down")
+            raise _StopDock("interrupted", "the station was shut down during the copy; dock "
+                            "again to finish") from None
+        if isinstance(exc, copier.StoreWriteError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            self.journal.roll_back(transfer_id, "rolled_back", "evidence disk full")
+            raise _StopDock("incomplete", "the evidence disk is full; nothing partial was kept. "
+                            "Free space, then dock again") from None
+        if isinstance(exc, copier.SourceReadError):
+            if not _root_alive(request.root):
+                self.journal.roll_back(transfer_id, "rolled_back", f"camera gone: {exc}")
+                raise _StopDock("incomplete", f"the camera disappeared while copying "
+                                f"{item.relpath}; nothing partial was kept. Dock it again "
+                                "to finish") from None
+            self.journal.roll_back(transfer_id, "failed", str(exc))
+            report.failed.append((item.relpath, f"read error: {exc}"))
+            return
+        if isinstance(exc, copier.StoreWriteError):
+            self.journal.roll_back(transfer_id, "failed", str(exc))
+            report.failed.append((item.relpath, f"store error: {exc}"))
+            return
+        self.journal.roll_back(transfer_id, "rolled_back", f"internal error: {exc!r}")
+        raise exc
+
+    def _progress_cb(self, report: DockReport, item: CameraFile) -> Callable[[int], None]:
+        last = [0.0]
+        base = report.bytes_copied
+
+        def progress(done: int) -> None:
+            if self.on_progress is not None:
+                self.on_progress(report.dock_id, item.relpath, done)
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL_S:
+                last[0] = now
+                self.journal.update_dock(report.dock_id, bytes_done=base + done)
+        return progress
+
+    def _probe(self, recording_id: int, report: DockReport) -> None:
+        status = apply_probe(self.catalog, self.store, self.prober, recording_id)
+        if status != "ok":
+            report.unreadable.append(f"recording {recording_id}: {status}")
+
+    def _finish(self, report: DockReport) -> None:
+        details: dict[str, object] = {
+            "stored": report.stored, "duplicates": report.duplicates, "skipped": report.skipped,
+            "rejected": len(report.rejected), "failed": len(report.failed),
+            "wiped": report.wiped, "bytes": report.bytes_copied}
+        self.journal.update_dock(report.dock_id, files_failed=len(report.failed),
+                                 files_wiped=report.wiped)
+        self.journal.finish_dock(report.dock_id, report.outcome, report.reason, details)
+
+
+def _meta(item: CameraFile) -> FileMeta:
+    return FileMeta(camera_path=item.relpath, size=item.size, mtime=item.mtime)
+
+
+def _root_alive(root: Path) -> bool:
+    try:
+        os.listdir(root)
+    except OSError as exc:
+        return exc.errno not in _SOURCE_GONE
+    return True

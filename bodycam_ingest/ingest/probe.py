@@ -1,0 +1,84 @@
+"""What ffprobe says about a stored recording, reduced to a summary. The ffmpeg edge.
+
+A file ffprobe cannot read is still evidence: the summary says ``unreadable`` with ffprobe's own
+words, and the recording stays stored exactly as it came off the camera.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ffmpeg  # type: ignore[import-untyped]
+
+
+@dataclass(frozen=True)
+class ProbeSummary:
+    status: str  # ok | unreadable | empty
+    error: str | None = None
+    duration_s: float | None = None
+    container: str | None = None
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_rate: str | None = None
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    creation_time: datetime | None = None
+    raw_json: str | None = None
+
+
+def summarize(info: dict[str, Any]) -> ProbeSummary:
+    """Reduce ffprobe's ``-show_format -show_streams`` JSON to a summary (pure)."""
+    fmt = info.get("format", {})
+    streams = info.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None and audio is None:
+        return ProbeSummary(status="unreadable", error="no audio or video stream",
+                            container=fmt.get("format_name"), raw_json=json.dumps(info))
+    created = (fmt.get("tags") or {}).get("creation_time")
+    return ProbeSummary(
+        status="ok",
+        duration_s=_float(fmt.get("duration")),
+        container=fmt.get("format_name"),
+        video_codec=video.get("codec_name") if video else None,
+        width=video.get("width") if video else None,
+        height=video.get("height") if video else None,
+        frame_rate=video.get("avg_frame_rate") if video else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        creation_time=_timestamp(created),
+        raw_json=json.dumps(info, sort_keys=True),
+    )
+
+
+def probe_file(path: Path) -> ProbeSummary:
+    if path.stat().st_size == 0:
+        return ProbeSummary(status="empty", error="zero-byte file")
+    try:
+        info = ffmpeg.probe(str(path))
+    except ffmpeg.Error as exc:
+        stderr = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        return ProbeSummary(status="unreadable", error=(stderr[-1] if stderr else str(exc))[:500])
+    return summarize(info)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

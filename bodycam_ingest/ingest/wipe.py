@@ -1,0 +1,91 @@
+"""Deleting from the camera: only when configured, only what is verified, catalogued and stored.
+
+Before a file is deleted it is read again from the camera medium, bypassing the page cache, and its
+digest must equal the catalogued one; the stored copy must be present. Anything else stays on the
+camera, with the reason logged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from bodycam_ingest.catalog.db import Catalog
+from bodycam_ingest.catalog.models import Recording, Sighting
+from bodycam_ingest.ingest import copier
+from bodycam_ingest.ingest.enumerate import CameraFile, open_beneath
+from bodycam_ingest.ingest.journal import Journal
+from bodycam_ingest.ingest.store import EvidenceStore, fsync_dir
+
+if TYPE_CHECKING:
+    from bodycam_ingest.ingest.pipeline import DockRequest
+
+
+def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
+                  request: DockRequest, dock_id: int, files: list[CameraFile]) -> int:
+    if request.make_writable is None:
+        journal.note("wipe_skipped", dock_id=dock_id, reason="wipe_after_ingest is on, but this "
+                     f"source ({request.mount_method or 'folder'}) cannot be written safely; "
+                     "files stay on the camera")
+        return 0
+    candidates: list[tuple[CameraFile, int]] = []
+    with catalog.session() as session:
+        for item in files:
+            row = session.execute(
+                select(Recording.id, Recording.sha256, Recording.store_path)
+                .join(Sighting, Sighting.recording_id == Recording.id)
+                .where(Sighting.dock_id == dock_id, Sighting.camera_path == item.relpath)
+            ).first()
+            if row is None:
+                continue
+            reason = _refusal(request.root, item, row.sha256,
+                              (store.root / row.store_path).is_file())
+            if reason is None:
+                candidates.append((item, row.id))
+            else:
+                journal.note("wipe_refused", dock_id=dock_id, recording_id=row.id,
+                             subject=item.relpath, reason=reason)
+    if not candidates:
+        return 0
+    writable = request.make_writable()
+    wiped = 0
+    for item, recording_id in candidates:
+        path = PurePosixPath(item.relpath)
+        parent_fd = open_beneath(writable, str(path.parent), os.O_RDONLY | os.O_DIRECTORY) \
+            if str(path.parent) != "." else os.open(writable, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.unlink(path.name, dir_fd=parent_fd)
+            os.fsync(parent_fd)
+        finally:
+            os.close(parent_fd)
+        with catalog.session() as session:
+            session.execute(update(Sighting).where(Sighting.dock_id == dock_id,
+                                                   Sighting.camera_path == item.relpath)
+                            .values(wiped_at=journal.clock()))
+        journal.note("camera_file_wiped", dock_id=dock_id, recording_id=recording_id,
+                     subject=item.relpath, reason="verified, catalogued and stored")
+        wiped += 1
+    fsync_dir(Path(writable))
+    return wiped
+
+
+def _refusal(root: Path, item: CameraFile, sha256: str, stored: bool) -> str | None:
+    """Why this camera file must not be wiped, or None: re-read from the medium and compare."""
+    if not stored:
+        return "the stored copy is missing from the evidence store"
+    try:
+        fd = open_beneath(root, item.relpath)
+    except OSError as exc:
+        return f"cannot re-read it from the camera ({exc.strerror})"
+    try:
+        again = copier.hash_fd(fd, drop_cache=True)
+    except copier.SourceReadError as exc:
+        return f"re-read from the camera failed ({exc})"
+    finally:
+        os.close(fd)
+    if again.sha256 != sha256:
+        return f"the camera now reads {again.sha256}, not the stored {sha256}"
+    return None

@@ -1,0 +1,75 @@
+"""The station's services, assembled once from the config: the CLI and the daemon are two thin front
+doors onto this. The edges (clock, actor, prober) are parameters so tests can pass their own."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bodycam_ingest.catalog.db import Catalog, open_catalog
+from bodycam_ingest.config import Config
+from bodycam_ingest.ingest.pipeline import Ingester
+from bodycam_ingest.ingest.postprocess import Prober
+from bodycam_ingest.ingest.probe import probe_file
+from bodycam_ingest.ingest.recovery import RecoveryReport, recover
+from bodycam_ingest.ingest.store import EvidenceStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def os_user() -> str:
+    """The acting OS user (custody records name a person or a service account, never 'unknown')."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+@dataclass
+class Station:
+    config: Config
+    catalog: Catalog
+    store: EvidenceStore
+    clock: Callable[[], datetime]
+    actor: str
+    prober: Prober
+
+    @classmethod
+    def open(cls, config: Config, *, actor: str | None = None,
+             clock: Callable[[], datetime] = utc_now, prober: Prober = probe_file,
+             read_only: bool = False) -> Station:
+        storage = config.storage
+        storage.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        catalog = open_catalog(storage.db_url, lock_dir=storage.runtime)
+        store = EvidenceStore(storage.store, storage.staging) if not read_only else \
+            _ReadOnlyStore(storage.store, storage.staging)
+        return cls(config=config, catalog=catalog, store=store, clock=clock,
+                   actor=actor or os_user(), prober=prober)
+
+    def ingester(self, cancel: threading.Event | None = None,
+                 on_progress: Callable[[int, str, int], None] | None = None) -> Ingester:
+        return Ingester(self.config, self.catalog, self.store, clock=self.clock, actor=self.actor,
+                        prober=self.prober, cancel=cancel, on_progress=on_progress)
+
+    def recover(self) -> RecoveryReport:
+        return recover(self.config, self.catalog, self.store, clock=self.clock, actor=self.actor,
+                       prober=self.prober)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+class _ReadOnlyStore(EvidenceStore):
+    """For read-only commands (list, show, status): never creates or checks writability."""
+
+    def __init__(self, root: os.PathLike[str] | str, staging: os.PathLike[str] | str) -> None:
+        from pathlib import Path
+
+        self.root = Path(root)
+        self.staging = Path(staging)
