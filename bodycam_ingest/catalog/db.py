@@ -27,12 +27,22 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from pysqlite, which would auto-commit DDL (a kill during a
+    # migration could then leave tables without the version stamp); _sqlite_begin opens them.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Writers take the write lock up front (BEGIN IMMEDIATE), so two docks committing at once wait
+    for each other (busy_timeout) instead of failing with SQLITE_BUSY on a lock upgrade."""
+    readonly = connection.get_execution_options().get("readonly", False)
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def _alembic_config() -> AlembicConfig:
@@ -45,6 +55,7 @@ def _alembic_config() -> AlembicConfig:
 class Catalog:
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
     url: str
 
     @contextmanager
@@ -57,6 +68,12 @@ class Catalog:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work (no write lock taken; for listings and reports)."""
+        with self.readers() as session:  # closing ends the transaction; rows stay readable
+            yield session
 
     def close(self) -> None:
         self.engine.dispose()
@@ -77,8 +94,10 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
                            "check storage.database_url") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
-                      url=url)
+                      readers=sessionmaker(engine.execution_options(readonly=True),
+                                           expire_on_commit=False), url=url)
     if migrate:
         with _migration_lock(lock_dir):
             upgrade(catalog)

@@ -41,5 +41,7 @@ def record_event(
         parts.append(f"file={subject!r}")
     if reason:
         parts.append(f"reason={reason!r}")
+    if details:
+        parts.append(json.dumps(details, sort_keys=True, default=str, ensure_ascii=False))
     log.info(" ".join(parts))
     return row

@@ -53,6 +53,7 @@ def _setup_logging(config: Config | None) -> None:
     level = "DEBUG" if _state["verbose"] else (config.log.level.upper() if config else "INFO")
     logging.basicConfig(level=level, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _config(path: Path | None) -> Config:
@@ -140,7 +141,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False,
     station = _station(config, read_only=True)
     try:
         while True:
-            with station.catalog.session() as session:
+            with station.catalog.reading() as session:
                 running, recent = running_docks(session), recent_docks(session)
             if as_json:
                 render.emit_json({"running": [_dock_json(d) for d in running],
@@ -199,7 +200,7 @@ def list_(
                           since=_parse_date(since, zone, "--since"),
                           until=_parse_date(until, zone, "--until"))
     try:
-        with station.catalog.session() as session:
+        with station.catalog.reading() as session:
             rows = list(session.scalars(recordings_query(flt)))
     finally:
         station.close()
@@ -215,7 +216,7 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
     """Everything known about one recording: file, probe, sightings, history."""
     station = _station(config, read_only=True)
     try:
-        with station.catalog.session() as session:
+        with station.catalog.reading() as session:
             row = session.get(Recording, recording_id)
             if row is None:
                 raise NotFound(what="Recording", ident=recording_id,
@@ -260,27 +261,19 @@ def sim_camera(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    """Console entry point: the one place errors become messages and exit codes."""
+    """Console entry point: the one place errors become messages and exit codes.
+
+    Click (inside typer) handles usage errors itself in standalone mode: message and exit 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except BodycamError as exc:
         if _state["verbose"]:
             traceback.print_exc()
         render.err.print(f"[bold red]error:[/] {exc.message()}", highlight=False)
         sys.exit(int(exc.exit_code))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        render.err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line: usage errors vs bugs
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
         traceback.print_exc()
         render.err.print(f"[bold red]internal error (a bug; please report it with the traceback "
                          f"above):[/] {exc!r}", highlight=False)
         sys.exit(int(ExitCode.BUG))
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,8 +14,9 @@ from rich.table import Table
 
 from bodycam_ingest.catalog.models import Dock, Recording, row_dict
 
-out = Console()
-err = Console(stderr=True)
+# Piped output is read by people too (less, mail): give it room instead of wrapping ids mid-word.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _default(value: object) -> object:
@@ -46,12 +48,12 @@ def recordings_table(rows: Sequence[Recording], title: str = "Recordings") -> Ta
     table = Table(title=title)
     for column in ("id", "officer", "device", "start (camera local)", "seq", "duration", "size",
                    "status", "sha256"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(str(row.id), row.name_officer or "-", row.name_device or "-",
                       _when(row.name_start_local), str(row.name_seq or "-"),
                       f"{row.duration_s:.1f}s" if row.duration_s is not None else "-",
-                      human_size(row.size), row.status, row.sha256[:16] + "…")
+                      human_size(row.size), row.status, row.sha256[:12] + "…")
     return table
 
 

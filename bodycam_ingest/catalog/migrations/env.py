@@ -16,6 +16,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds tables safely
     compare_type=True,
+    transactional_ddl=True,  # a migration is all or nothing, even when killed half-way
 )
 with context.begin_transaction():
     context.run_migrations()

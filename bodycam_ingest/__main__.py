@@ -1,0 +1,5 @@
+"""``python -m bodycam_ingest`` runs the ``bodycam`` CLI."""
+
+from bodycam_ingest.cli.app import main
+
+main()

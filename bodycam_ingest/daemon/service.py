@@ -1,0 +1,146 @@
+"""``bodycam daemon``: detection producers feed a bounded pool of ingest workers.
+
+Start: recover from any crash, log the start with the config's digest, ingest cameras already docked,
+then follow udev and the watch folders. SIGTERM/SIGINT: stop accepting docks, cancel running copies
+(each rolls back its current file; the next dock finishes it), wait for workers, exit 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import FrameType
+
+from bodycam_ingest.config import Config
+from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
+from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
+from bodycam_ingest.detection.udev import BlockDock, UdevDetector
+from bodycam_ingest.detection.watch import FolderDock, FolderWatcher
+from bodycam_ingest.errors import BodycamError, ExitCode
+from bodycam_ingest.ingest.journal import Journal
+from bodycam_ingest.ingest.pipeline import DockReport
+from bodycam_ingest.station import Station
+
+log = logging.getLogger("bodycam.daemon")
+
+
+def config_digest(config: Config) -> str:
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Daemon:
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self.config = station.config
+        self.cancel = threading.Event()
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=self.config.ingest.max_concurrent_docks,
+                                       thread_name_prefix="dock")
+        self._active: dict[str, Future[DockReport | None]] = {}
+        self._again: set[str] = set()  # docks that changed while their ingest was running
+        self._lock = threading.Lock()
+        self.journal = Journal(station.catalog, station.clock, station.actor)
+        self.udev = UdevDetector(device_rules(self.config), self.on_block)
+        folders = [(watch.path, watch.camera) for watch in self.config.ingest.watch_folders]
+        self.watcher = FolderWatcher(folders, self.config.ingest.settle_seconds, self.on_folder)
+
+    # --- producers call these ----------------------------------------------------------------
+    def on_block(self, dock: BlockDock) -> None:
+        rule = self.config.camera(dock.rule_name)
+        self._submit(dock.devnode, lambda: ingest_block(self.station, dock.devnode, dock.props,
+                                                         rule, trigger="udev", cancel=self.cancel))
+
+    def on_folder(self, dock: FolderDock) -> None:
+        rule = self.config.camera(dock.rule_name)
+        self._submit(str(dock.path), lambda: ingest_folder(self.station, dock.path, rule,
+                                                            device_key=None, trigger="watch",
+                                                            cancel=self.cancel))
+
+    def _submit(self, key: str, job: Callable[[], DockReport]) -> None:
+        with self._lock:
+            if self.stopping.is_set():
+                return
+            running = self._active.get(key)
+            if running is not None and not running.done():
+                self._again.add(key)
+                return
+            self._active[key] = self.pool.submit(self._run, key, job)
+
+    def _run(self, key: str, job: Callable[[], DockReport]) -> DockReport | None:
+        report: DockReport | None = None
+        try:
+            report = job()
+            log.info("dock %s from %s finished: %s%s (stored %d, duplicates %d, skipped %d)",
+                     report.dock_id, key, report.outcome,
+                     f" ({report.reason})" if report.reason else "", report.stored,
+                     report.duplicates, report.skipped)
+        except BodycamError as exc:
+            log.error("dock from %s failed: %s", key, exc.message())
+        except Exception:
+            log.exception("dock from %s failed with an internal error", key)
+        with self._lock:
+            again = key in self._again and not self.stopping.is_set()
+            self._again.discard(key)
+            if again:
+                self._active[key] = self.pool.submit(self._run, key, job)
+        return report
+
+    # --- life cycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        recovery = self.station.recover()
+        self.journal.note("daemon_started", reason="start", details={
+            "config_sha256": config_digest(self.config), "recovered": recovery.finished,
+            "rolled_back": recovery.rolled_back})
+        self.udev.start()
+        for dock in self.udev.existing():
+            self.on_block(dock)
+        self.watcher.start()
+        for folder in self.watcher.existing():
+            self.on_folder(folder)
+
+    def wait_for_idle(self) -> None:
+        with self._lock:
+            futures = list(self._active.values())
+        for future in futures:
+            future.result()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.cancel.set()
+        self.udev.stop()
+        self.watcher.stop()
+        self.pool.shutdown(wait=True)
+        self.journal.note("daemon_stopped", reason="signal")
+
+
+def run_daemon(config: Config) -> int:
+    station = Station.open(config)
+    daemon = Daemon(station)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: stopping (running copies roll back their current file)",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+        notify("READY=1\nSTATUS=waiting for cameras")
+        log.info("daemon ready: station %s, %d camera rule(s), %d watch folder(s)",
+                 config.station.id, len(config.cameras), len(config.ingest.watch_folders))
+        interval = watchdog_interval() or 5.0
+        while not stop.wait(interval):
+            notify("WATCHDOG=1")
+        notify("STOPPING=1")
+        daemon.stop()
+    finally:
+        station.close()
+    return int(ExitCode.OK)

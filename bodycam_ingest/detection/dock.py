@@ -1,0 +1,125 @@
+"""From "something was docked" to a finished ingest: pick the rule, mount read-only, ingest, unmount.
+
+Shared by ``bodycam ingest PATH`` and the daemon, so a hand-run ingest and a docked camera follow the
+same path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from bodycam_ingest.config import CameraRule, Config
+from bodycam_ingest.detection.mount import mount_readonly, remount_writable, unmount
+from bodycam_ingest.detection.rules import DeviceRule, device_key, match_device
+from bodycam_ingest.errors import ConfigError, SourceUnusable
+from bodycam_ingest.ingest.journal import DeviceIdentity
+from bodycam_ingest.ingest.pipeline import DockReport, DockRequest
+from bodycam_ingest.station import Station
+
+log = logging.getLogger("bodycam.dock")
+
+
+def device_rules(config: Config) -> list[DeviceRule]:
+    return [DeviceRule(name=rule.name, usb_ids=rule.usb_ids, fs_labels=rule.fs_labels,
+                       fs_types=rule.fs_types) for rule in config.cameras]
+
+
+def identity_from_props(props: Mapping[str, str]) -> DeviceIdentity:
+    key = device_key(props)
+    vendor, model = props.get("ID_VENDOR_ID"), props.get("ID_MODEL_ID")
+    return DeviceIdentity(
+        key=key, kind=key.split(":", 1)[0],
+        usb_id=f"{vendor}:{model}".lower() if vendor and model else None,
+        serial=props.get("ID_SERIAL_SHORT") or props.get("ID_SERIAL"),
+        fs_label=props.get("ID_FS_LABEL"), fs_uuid=props.get("ID_FS_UUID"))
+
+
+def ingest_path(station: Station, path: Path, *, rule_name: str | None, device_key: str | None,
+                trigger: str, cancel: threading.Event | None = None) -> DockReport:
+    """Ingest a folder (a camera mounted by something else) or a block device."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise SourceUnusable(source=path, reason=f"{exc.strerror}; give the camera's mount "
+                             "folder or its block device") from None
+    if stat.S_ISDIR(info.st_mode):
+        rule = station.config.camera(rule_name)
+        return ingest_folder(station, path, rule, device_key=device_key, trigger=trigger,
+                             cancel=cancel)
+    if stat.S_ISBLK(info.st_mode):
+        props = udev_properties(str(path))
+        rule = _rule_for_block(station.config, props, rule_name, str(path))
+        return ingest_block(station, str(path), props, rule, trigger=trigger, cancel=cancel)
+    raise SourceUnusable(source=path, reason="is neither a folder nor a block device; for a disk "
+                         "image, attach it first with: losetup -f --show IMAGE")
+
+
+def ingest_folder(station: Station, path: Path, rule: CameraRule, *, device_key: str | None,
+                  trigger: str, cancel: threading.Event | None = None) -> DockReport:
+    root = path.resolve()
+    key = device_key or f"folder:{root}"
+    request = DockRequest(root=root, rule=rule, trigger=trigger, source=str(root),
+                          identity=DeviceIdentity(key=key, kind="folder"),
+                          make_writable=lambda: root)
+    return station.ingester(cancel).ingest(request)
+
+
+def ingest_block(station: Station, devnode: str, props: Mapping[str, str], rule: CameraRule, *,
+                 trigger: str, cancel: threading.Event | None = None) -> DockReport:
+    fstype = props.get("ID_FS_TYPE", "")
+    mnt_root = station.config.storage.runtime / "mnt"
+    mnt_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mountpoint = mnt_root / uuid.uuid4().hex[:12]
+    mounted = mount_readonly(devnode, fstype, mountpoint)
+    holder = {"mount": mounted}
+
+    def make_writable() -> Path:
+        holder["mount"] = remount_writable(holder["mount"])
+        return holder["mount"].mountpoint
+
+    try:
+        request = DockRequest(root=mounted.mountpoint, rule=rule, trigger=trigger, source=devnode,
+                              identity=identity_from_props(props), mount_method=mounted.method,
+                              make_writable=make_writable if mounted.method == "kernel" else None)
+        return station.ingester(cancel).ingest(request)
+    finally:
+        try:
+            unmount(holder["mount"])
+        finally:
+            try:
+                os.rmdir(mountpoint)
+            except OSError as exc:
+                log.warning("mountpoint %s left behind: %s", mountpoint, exc.strerror)
+
+
+def udev_properties(devnode: str) -> dict[str, str]:
+    import pyudev
+
+    try:
+        device = pyudev.Devices.from_device_file(pyudev.Context(), devnode)
+    except (pyudev.DeviceNotFoundError, OSError, ValueError) as exc:
+        raise SourceUnusable(source=devnode, reason=f"udev knows nothing about it ({exc}); is "
+                             "systemd-udevd running?") from None
+    return dict(device.properties)
+
+
+def _rule_for_block(config: Config, props: Mapping[str, str], rule_name: str | None,
+                    devnode: str) -> CameraRule:
+    if rule_name is not None:
+        return config.camera(rule_name)
+    matched = match_device(props, device_rules(config))
+    if matched is None:
+        raise SourceUnusable(source=devnode, reason=(
+            f"it matches no [[cameras]] rule (label {props.get('ID_FS_LABEL')!r}, filesystem "
+            f"{props.get('ID_FS_TYPE')!r}, usb id {props.get('ID_VENDOR_ID')}:"
+            f"{props.get('ID_MODEL_ID')}); add a rule, or pass --camera NAME to force one"))
+    try:
+        return config.camera(matched.name)
+    except ConfigError:  # pragma: no cover - rules come from the same config
+        raise
