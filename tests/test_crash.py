@@ -11,18 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest_media import sha256_of
+from helpers import BODYCAM, StationEnv
 
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
-from conftest import BODYCAM, StationEnv
-from conftest_media import sha256_of
 
 KILLS = 24
+FILES = 40  # small files: each restart gets a few in before the next kill
 
 
 @pytest.fixture(scope="module")
 def bulk_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bulk") / "cam"
-    build_folder_camera(root, CameraSpec(segments=10, bulk_bytes=12 * 2**20))
+    build_folder_camera(root, CameraSpec(segments=FILES, bulk_bytes=2 * 2**20))
     return root
 
 
@@ -62,26 +63,37 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
                    capture_output=True, check=True)
     full = time.monotonic() - started
     kinds: dict[str, int] = {}
-    for attempt in range(KILLS):
+    for attempt in range(3 * KILLS):
+        if kinds.get("killed", 0) >= KILLS:
+            break
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
+
+        def staging_busy(proc: subprocess.Popen[bytes] = proc) -> bool:
+            return any(station.staging.glob("*.part")) or proc.poll() is not None
+
+        def staging_idle(proc: subprocess.Popen[bytes] = proc) -> bool:
+            return not any(station.staging.glob("*.part")) or proc.poll() is not None
+
         strategy = attempt % 3
-        if strategy == 0:  # anywhere, start-up included
-            time.sleep(rng.uniform(0, full))
+        if strategy == 0:  # anywhere: start-up, recovery, listing, copying
+            time.sleep(rng.uniform(0, full / 3))
         elif strategy == 1:  # while a file is being copied into staging
-            _wait_for(lambda: any(station.staging.glob("*.part")) or proc.poll() is not None)
-            time.sleep(rng.uniform(0, 0.03))
+            _wait_for(staging_busy)
+            time.sleep(rng.uniform(0, 0.01))
         else:  # around the moment a staged file is published and catalogued
-            _wait_for(lambda: any(station.staging.glob("*.part")) or proc.poll() is not None)
-            _wait_for(lambda: not any(station.staging.glob("*.part")) or proc.poll() is not None)
+            _wait_for(staging_busy)
+            _wait_for(staging_idle)
             time.sleep(rng.uniform(0, 0.004))
-        outcome = "finished before the kill" if proc.poll() is not None else "killed"
+        returncode = proc.poll()
         proc.kill()
         proc.wait()
+        assert returncode in (None, 0), f"an ingest run failed on its own (exit {returncode})"
+        outcome = "killed" if returncode is None else "finished before the kill"
         kinds[outcome] = kinds.get(outcome, 0) + 1
         _assert_no_row_claims_a_missing_file(station)
 
-    assert kinds.get("killed", 0) >= 20, kinds
+    assert kinds.get("killed", 0) >= 20, f"the ingest finished before enough kills: {kinds}"
     final = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     assert json.loads(final.stdout)["outcome"] == "complete"

@@ -10,8 +10,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from conftest import StationEnv
 from conftest_media import FolderCamera, sha256_of
+from helpers import StationEnv
 
 
 def _catalog(station: StationEnv, sql: str) -> list[tuple]:  # type: ignore[type-arg]

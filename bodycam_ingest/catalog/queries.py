@@ -21,7 +21,7 @@ class RecordingFilter:
     limit: int = 1000
 
 
-def recordings_query(flt: RecordingFilter) -> Select[tuple[Recording]]:
+def recordings_query(flt: RecordingFilter) -> Select[Recording]:
     query = select(Recording)
     if flt.device:
         device_ids = select(Device.id).where(Device.key == flt.device).scalar_subquery()

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from bodycam_ingest.catalog.models import Recording
+from bodycam_ingest.catalog.models import Recording, row_dict
 from bodycam_ingest.catalog.queries import (
     RecordingFilter,
     events_of,
@@ -161,8 +161,6 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False,
 
 
 def _dock_json(dock: Any) -> dict[str, Any]:
-    from bodycam_ingest.catalog.models import row_dict
-
     data = row_dict(dock)
     data.pop("lock_token", None)
     return data
@@ -230,8 +228,8 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
     if as_json:
         data = render.recording_json(row)
         data["store_file"] = str(store_path)
-        data["sightings"] = [render.row_dict(s) for s in sightings]
-        data["events"] = [render.row_dict(e) for e in events]
+        data["sightings"] = [row_dict(s) for s in sightings]
+        data["events"] = [row_dict(e) for e in events]
         data["session"] = [n.id for n in neighbours]
         render.emit_json(data)
         return

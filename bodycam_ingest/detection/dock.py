@@ -7,15 +7,15 @@ same path.
 from __future__ import annotations
 
 import logging
-import os
 import stat
 import threading
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from bodycam_ingest.config import CameraRule, Config
-from bodycam_ingest.detection.mount import mount_readonly, remount_writable, unmount
+from bodycam_ingest.detection.mount import fat_mtimes, mount_readonly, remount_writable, unmount
 from bodycam_ingest.detection.rules import DeviceRule, device_key, match_device
 from bodycam_ingest.errors import ConfigError, SourceUnusable
 from bodycam_ingest.ingest.journal import DeviceIdentity
@@ -86,16 +86,20 @@ def ingest_block(station: Station, devnode: str, props: Mapping[str, str], rule:
     try:
         request = DockRequest(root=mounted.mountpoint, rule=rule, trigger=trigger, source=devnode,
                               identity=identity_from_props(props), mount_method=mounted.method,
-                              make_writable=make_writable if mounted.method == "kernel" else None)
+                              make_writable=make_writable if mounted.method == "kernel" else None,
+                              camera_times=_fat_times(devnode) if fstype == "vfat" else None)
         return station.ingester(cancel).ingest(request)
     finally:
-        try:
-            unmount(holder["mount"])
-        finally:
-            try:
-                os.rmdir(mountpoint)
-            except OSError as exc:
-                log.warning("mountpoint %s left behind: %s", mountpoint, exc.strerror)
+        unmount(holder["mount"])  # also removes the mountpoint
+
+
+def _fat_times(devnode: str) -> dict[str, datetime] | None:
+    """True FAT mtimes (camera clock) by lower-case path; None (mount's times used) if unreadable."""
+    try:
+        return {path.lower(): when for path, when in fat_mtimes(devnode).items()}
+    except SourceUnusable as exc:
+        log.warning("camera mtimes of %s fall back to the mount's: %s", devnode, exc.message())
+        return None
 
 
 def udev_properties(devnode: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ A ``Recording`` row therefore never exists for content that is not stored and ve
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -19,10 +20,12 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.config import CameraRule, Config
@@ -52,6 +55,9 @@ class DockRequest:
     source: str  # devnode or folder, for people
     mount_method: str | None = None
     make_writable: Callable[[], Path] | None = None  # for wiping; None: source cannot be written
+    # True last-write times on the camera's own clock (naive), keyed by lower-case camera path,
+    # where the mount reports them wrongly (fusefat is a month late): see detection.mount.fat_mtimes
+    camera_times: Mapping[str, datetime] | None = None
 
 
 @dataclass
@@ -132,6 +138,9 @@ class Ingester:
         except OSError as exc:
             raise _StopDock("incomplete", f"the camera could not be listed ({exc.strerror}); "
                             "check the cable and dock it again") from None
+        if request.camera_times:
+            listing.files = _with_camera_times(listing.files, request.camera_times,
+                                               self.config.camera_zone(request.rule))
         todo = self._plan(listing, report, device_id)
         patterns = self.config.name_patterns(request.rule)
         zone = self.config.camera_zone(request.rule)
@@ -301,6 +310,17 @@ class Ingester:
         self.journal.update_dock(report.dock_id, files_failed=len(report.failed),
                                  files_wiped=report.wiped)
         self.journal.finish_dock(report.dock_id, report.outcome, report.reason, details)
+
+
+def _with_camera_times(files: list[CameraFile], times: Mapping[str, datetime],
+                       zone: str) -> list[CameraFile]:
+    tz = ZoneInfo(zone)
+    out = []
+    for item in files:
+        local = times.get(item.relpath.lower())
+        out.append(dataclasses.replace(item, mtime=local.replace(tzinfo=tz).astimezone(UTC))
+                   if local is not None else item)
+    return out
 
 
 def _meta(item: CameraFile) -> FileMeta:

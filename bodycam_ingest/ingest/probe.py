@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import ffmpeg  # type: ignore[import-untyped]
+import ffmpeg
 
 
 @dataclass(frozen=True)
