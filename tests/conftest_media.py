@@ -144,7 +144,39 @@ def ffprobe(path: Path) -> dict[str, object]:
 
 
 __all__: list[str] = [
-    "DEFAULT_LABEL", "DEFAULT_SPEC", "ROOT_MARKS", "FatImage", "FolderCamera", "camera_media",
-    "fat_image", "fat_image_master", "ffprobe", "folder_camera", "loop_device", "requires_root",
-    "sha256_of", "udev_properties",
+    "DEFAULT_LABEL", "DEFAULT_SPEC", "ROOT_MARKS", "FatImage", "FolderCamera", "SlowCamera",
+    "camera_media", "fat_image", "fat_image_master", "ffprobe", "folder_camera", "loop_device",
+    "requires_root", "sha256_of", "slow_camera", "udev_properties", "wait_for_copy_to_start",
 ]
+
+
+SLOW_SPEC = CameraSpec(segments=3, bulk_bytes=6 * 2**20, device="DSJSLOW")
+
+
+@dataclass(frozen=True)
+class SlowCamera:
+    image: Path  # FAT32 with 512-byte clusters: fusefat reads it at ~20 MB/s, a file takes ~0.3 s
+    originals: Path  # the same recordings as a folder, for digests
+
+
+@pytest.fixture(scope="session")
+def slow_camera(tmp_path_factory: pytest.TempPathFactory) -> SlowCamera:
+    """A camera slow enough to act on mid-file (unplug it, fill the disk) without timing races."""
+    base = tmp_path_factory.mktemp("slow-camera")
+    image = base / "camera.img"
+    build_fat32_image(image, SLOW_SPEC, size_mib=64)  # mkfs picks 512-byte clusters below 260 MiB
+    build_folder_camera(base / "originals", SLOW_SPEC)
+    return SlowCamera(image=image, originals=base / "originals")
+
+
+def wait_for_copy_to_start(staging: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Block until a staging file holds data (the ingest is mid-file)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not any(p.stat().st_size > 0 for p in staging.glob("*.part")):
+        if proc.poll() is not None:
+            raise AssertionError(f"ingest ended before it was interrupted: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError("no copy started")
+        time.sleep(0.001)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 
 from bodycam_ingest.catalog.models import Recording, row_dict
 from bodycam_ingest.catalog.queries import (
@@ -150,7 +151,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False,
             if watch:
                 render.out.clear()
             render.out.print(render.docks_table(running, "Docks in progress") if running
-                             else "No dock in progress.")
+                         else "No dock in progress.")
             if recent:
                 render.out.print(render.docks_table(recent, "Recent docks"))
             if not watch:
@@ -240,12 +241,12 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
                   or "-"))
     render.out.print(render.key_values(f"Recording {row.id}", pairs))
     for sighting in sightings:
-        render.out.print(f"seen at dock {sighting.dock_id} as {sighting.camera_path} "
+        render.out.print(render.plain(f"seen at dock {sighting.dock_id} as {sighting.camera_path} "
                          f"({'copied' if sighting.copied else 'already stored'})"
-                         + (f", wiped from camera {sighting.wiped_at}" if sighting.wiped_at else ""))
+                         + (f", wiped from camera {sighting.wiped_at}" if sighting.wiped_at else "")))
     for event in events:
-        render.out.print(f"{event.at:%Y-%m-%d %H:%M:%S}Z {event.actor} {event.action}"
-                         + (f" ({event.reason})" if event.reason else ""))
+        render.out.print(render.plain(f"{event.at:%Y-%m-%d %H:%M:%S}Z {event.actor} {event.action}"
+                                      + (f" ({event.reason})" if event.reason else "")))
 
 
 # --- simulation --------------------------------------------------------------------------------
@@ -268,10 +269,11 @@ def main() -> None:
     except BodycamError as exc:
         if _state["verbose"]:
             traceback.print_exc()
-        render.err.print(f"[bold red]error:[/] {exc.message()}", highlight=False)
+        render.err.print(f"[bold red]error:[/] {escape(exc.message())}", highlight=False,
+                         soft_wrap=True)
         sys.exit(int(exc.exit_code))
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
         traceback.print_exc()
         render.err.print(f"[bold red]internal error (a bug; please report it with the traceback "
-                         f"above):[/] {exc!r}", highlight=False)
+                         f"above):[/] {escape(repr(exc))}", highlight=False)
         sys.exit(int(ExitCode.BUG))

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from bodycam_ingest.catalog.models import Dock, Recording, row_dict
 
@@ -27,6 +28,11 @@ def _default(value: object) -> object:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, default=_default, sort_keys=True, indent=2, ensure_ascii=False))
+
+
+def plain(value: object) -> Text:
+    """Data (camera file names, reasons) is never rich markup: a file named "[red]x" stays as is."""
+    return Text("-" if value is None else str(value))
 
 
 def _when(value: datetime | None) -> str:
@@ -50,10 +56,10 @@ def recordings_table(rows: Sequence[Recording], title: str = "Recordings") -> Ta
                    "status", "sha256"):
         table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(str(row.id), row.name_officer or "-", row.name_device or "-",
-                      _when(row.name_start_local), str(row.name_seq or "-"),
-                      f"{row.duration_s:.1f}s" if row.duration_s is not None else "-",
-                      human_size(row.size), row.status, row.sha256[:12] + "…")
+        table.add_row(*map(plain, (
+            row.id, row.name_officer, row.name_device, _when(row.name_start_local), row.name_seq,
+            f"{row.duration_s:.1f}s" if row.duration_s is not None else None,
+            human_size(row.size), row.status, row.sha256[:12] + "…")))
     return table
 
 
@@ -74,9 +80,10 @@ def docks_table(docks: Iterable[Dock], title: str) -> Table:
         files = f"{dock.files_done}/{dock.files_total - dock.files_skipped}"
         if dock.files_skipped:
             files += f" (+{dock.files_skipped} known)"
-        table.add_row(str(dock.id), dock.source, dock.trigger, _when(dock.started_at),
-                      dock.outcome or "[bold]running[/]", files, bar,
-                      dock.current_file if dock.outcome is None else (dock.reason or ""))
+        table.add_row(plain(dock.id), plain(dock.source), plain(dock.trigger),
+                      plain(_when(dock.started_at)), dock.outcome or Text("running", style="bold"),
+                      plain(files), bar,
+                      plain(dock.current_file if dock.outcome is None else (dock.reason or "")))
     return table
 
 
@@ -85,5 +92,5 @@ def key_values(title: str, pairs: Sequence[tuple[str, Any]]) -> Table:
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in pairs:
-        table.add_row(key, "-" if value is None else str(value))
+        table.add_row(key, plain(value))
     return table

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bodycam_ingest.config import CameraRule, Config
 from bodycam_ingest.detection.mount import fat_mtimes, mount_readonly, remount_writable, unmount
-from bodycam_ingest.detection.rules import DeviceRule, device_key, match_device
+from bodycam_ingest.detection.rules import DeviceRule, device_key, match_device, usb_id
 from bodycam_ingest.errors import ConfigError, SourceUnusable
 from bodycam_ingest.ingest.journal import DeviceIdentity
 from bodycam_ingest.ingest.pipeline import DockReport, DockRequest
@@ -119,10 +119,12 @@ def _rule_for_block(config: Config, props: Mapping[str, str], rule_name: str | N
         return config.camera(rule_name)
     matched = match_device(props, device_rules(config))
     if matched is None:
+        seen = f"label {props.get('ID_FS_LABEL')!r}, filesystem {props.get('ID_FS_TYPE')!r}"
+        if usb_id(props):
+            seen += f", usb id {usb_id(props)}"
         raise SourceUnusable(source=devnode, reason=(
-            f"it matches no [[cameras]] rule (label {props.get('ID_FS_LABEL')!r}, filesystem "
-            f"{props.get('ID_FS_TYPE')!r}, usb id {props.get('ID_VENDOR_ID')}:"
-            f"{props.get('ID_MODEL_ID')}); add a rule, or pass --camera NAME to force one"))
+            f"it matches no [[cameras]] rule ({seen}); add a rule, or pass --camera NAME to "
+            "force one"))
     try:
         return config.camera(matched.name)
     except ConfigError:  # pragma: no cover - rules come from the same config

@@ -10,6 +10,7 @@ A refused entry is a result (``Rejected``), not an exception.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bodycam_ingest.config import matches_glob
+
+_log = logging.getLogger("bodycam.camera")
 
 
 @dataclass(frozen=True)
@@ -158,3 +161,12 @@ def open_beneath(root: Path, relpath: str, flags: int = os.O_RDONLY) -> int:
                        dir_fd=dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def close_camera_fd(fd: int) -> None:
+    """Close a descriptor on the camera; an unplugged camera (a dead FUSE mount) reports an error
+    on close, but Linux frees the descriptor anyway and nothing was written, so it is not one."""
+    try:
+        os.close(fd)
+    except OSError as exc:
+        _log.debug("closing a camera file after the camera went away: %s", exc.strerror)

@@ -31,7 +31,14 @@ from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.config import CameraRule, Config
 from bodycam_ingest.errors import ExitCode, Refused
 from bodycam_ingest.ingest import copier
-from bodycam_ingest.ingest.enumerate import CameraFile, Listing, Rejected, list_camera, open_beneath
+from bodycam_ingest.ingest.enumerate import (
+    CameraFile,
+    Listing,
+    Rejected,
+    close_camera_fd,
+    list_camera,
+    open_beneath,
+)
 from bodycam_ingest.ingest.journal import Clock, DeviceIdentity, FileMeta, Journal
 from bodycam_ingest.ingest.locks import device_lock_path, dock_lock_path, try_lock
 from bodycam_ingest.ingest.postprocess import Prober, apply_probe
@@ -246,7 +253,7 @@ class Ingester:
                     errno=None, source=item.relpath, done=result.size,
                     reason=f"its size changed while copying ({info.st_size} bytes at open)")
         finally:
-            os.close(src)
+            close_camera_fd(src)
         check_fd = self.store.open_staged_for_reading(staging_name)
         try:
             check = copier.hash_fd(check_fd, drop_cache=self.config.ingest.verify_from_disk)

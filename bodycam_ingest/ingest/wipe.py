@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.catalog.models import Recording, Sighting
 from bodycam_ingest.ingest import copier
-from bodycam_ingest.ingest.enumerate import CameraFile, open_beneath
+from bodycam_ingest.ingest.enumerate import CameraFile, close_camera_fd, open_beneath
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.store import EvidenceStore, fsync_dir
 
@@ -85,7 +85,7 @@ def _refusal(root: Path, item: CameraFile, sha256: str, stored: bool) -> str | N
     except copier.SourceReadError as exc:
         return f"re-read from the camera failed ({exc})"
     finally:
-        os.close(fd)
+        close_camera_fd(fd)
     if again.sha256 != sha256:
         return f"the camera now reads {again.sha256}, not the stored {sha256}"
     return None
