@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,3 +35,23 @@ def no_thread_leaks() -> Iterator[None]:
         thread.join(timeout=5)
     leaked = [t.name for t in leaked if t.is_alive()]
     assert not leaked, f"threads leaked: {leaked}"
+
+
+UDEVD = Path("/lib/systemd/systemd-udevd")
+
+
+@pytest.fixture(scope="session")
+def udevd() -> Iterator[None]:
+    """A running systemd-udevd (started here, and stopped afterwards, if none was running)."""
+    if Path("/run/udev/control").exists():
+        yield
+        return
+    if not UDEVD.exists():
+        pytest.skip("systemd-udevd is not installed (scripts/setup.sh installs udev)")
+    subprocess.run([str(UDEVD), "--daemon"], check=True, capture_output=True)
+    for _ in range(100):
+        if Path("/run/udev/control").exists():
+            break
+        time.sleep(0.05)
+    yield
+    subprocess.run(["udevadm", "control", "--exit"], check=False, capture_output=True)

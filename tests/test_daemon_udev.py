@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,26 +16,6 @@ from conftest_media import ROOT_MARKS, FatImage, FolderCamera, loop_device, sha2
 from helpers import BODYCAM, StationEnv
 
 pytestmark = ROOT_MARKS
-
-UDEVD = Path("/lib/systemd/systemd-udevd")
-
-
-@pytest.fixture(scope="module")
-def udevd() -> Iterator[None]:
-    """A running systemd-udevd (started here, and stopped afterwards, if none was running)."""
-    if Path("/run/udev/control").exists():
-        yield
-        return
-    if not UDEVD.exists():
-        pytest.skip("systemd-udevd is not installed (scripts/setup.sh installs udev)")
-    subprocess.run([str(UDEVD), "--daemon"], check=True, capture_output=True)
-    for _ in range(100):
-        if Path("/run/udev/control").exists():
-            break
-        time.sleep(0.05)
-    yield
-    subprocess.run(["udevadm", "control", "--exit"], check=False, capture_output=True)
-
 
 class Daemon:
     def __init__(self, station: StationEnv) -> None:

@@ -45,7 +45,7 @@ def _rows(db: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
 
 @pytest.mark.root
 def test_a_disk_that_fills_up_mid_file_keeps_nothing_partial_and_the_next_dock_finishes(
-        tmp_path: Path, small_disk: Path, slow_camera: SlowCamera) -> None:
+        udevd: None, tmp_path: Path, small_disk: Path, slow_camera: SlowCamera) -> None:
     root = tmp_path / "station"
     root.mkdir()
     station = StationEnv(root=root, config_path=write_config(root))

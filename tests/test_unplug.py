@@ -37,7 +37,7 @@ def _rows(station: StationEnv, sql: str) -> list[tuple]:  # type: ignore[type-ar
 
 @pytest.mark.slow
 def test_unplugging_mid_copy_loses_nothing_and_the_next_dock_completes(
-        station: StationEnv, slow_camera: SlowCamera) -> None:
+        udevd: None, station: StationEnv, slow_camera: SlowCamera) -> None:
     image, originals = slow_camera.image, slow_camera.originals
     image_digest = sha256_of(image)
     env = {**os.environ, "BODYCAM_CONFIG": str(station.config_path)}

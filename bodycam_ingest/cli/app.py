@@ -250,8 +250,8 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
 
 
 # --- simulation --------------------------------------------------------------------------------
-@app.command("sim-camera", context_settings={"allow_extra_args": True,
-                                             "ignore_unknown_options": True})
+@app.command("sim-camera", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def sim_camera(ctx: typer.Context) -> None:
     """Build a simulated body camera (folder or FAT32 image); see --help of the simulator."""
     from bodycam_ingest.sim.camera import main as sim_main
