@@ -16,9 +16,10 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # What the product and its tests run: ffmpeg/ffprobe (media), udev (docking), fusefat and
 # exfat-fuse (read-only FAT/exFAT where the kernel lacks them), dosfstools + mtools (simulated
 # FAT32 cameras without mounting), exfatprogs (exFAT test media), fuse3 (fusermount), util-linux
-# (mount, losetup, blockdev), e2fsprogs (ext4 media), openssl (key handling), python3-venv (pip).
+# (mount, losetup, blockdev), e2fsprogs (ext4 media), openssl (key handling), python3-venv (pip),
+# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it).
 PACKAGES=(ffmpeg udev fusefat dosfstools mtools exfat-fuse exfatprogs fuse3 util-linux
-          e2fsprogs openssl python3 python3-venv)
+          e2fsprogs openssl python3 python3-venv postgresql-15)
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=()
