@@ -106,7 +106,7 @@ class Journal:
     # --- what is already here ----------------------------------------------------------------
     def known_recording(self, device_id: int, meta: FileMeta) -> int | None:
         """The recording this exact camera file (path, size, mtime) was stored as, if any."""
-        with self.catalog.session() as session:
+        with self.catalog.reading() as session:
             return session.scalar(
                 select(Sighting.recording_id).where(
                     Sighting.device_id == device_id, Sighting.camera_path == meta.camera_path,

@@ -16,9 +16,8 @@ Prober = Callable[[Path], ProbeSummary]
 
 def apply_probe(catalog: Catalog, store: EvidenceStore, prober: Prober, recording_id: int) -> str:
     """Probe a stored recording and keep the summary; returns the resulting status."""
-    with catalog.session() as session:
-        recording = session.get_one(Recording, recording_id)
-        path = store.root / recording.store_path
+    with catalog.reading() as session:
+        path = store.root / session.get_one(Recording, recording_id).store_path
     summary = prober(path)
     with catalog.session() as session:
         recording = session.get_one(Recording, recording_id)

@@ -48,7 +48,7 @@ def recover(config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Cl
     report = RecoveryReport()
     journal = Journal(catalog, clock, actor)
     runtime = config.storage.runtime
-    with catalog.session() as session:
+    with catalog.reading() as session:
         open_docks = list(session.scalars(select(Dock).where(Dock.outcome.is_(None))))
     dead = [dock for dock in open_docks if not owner_alive(dock_lock_path(runtime, dock.lock_token))]
     live_ids = [dock.id for dock in open_docks if dock not in dead]
@@ -62,14 +62,14 @@ def recover(config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Cl
                             {"recovered": finished, "rolled_back": rolled})
         dock_lock_path(runtime, dock.lock_token).unlink(missing_ok=True)
         report.docks_closed.append(dock.id)
-    with catalog.session() as session:
+    with catalog.reading() as session:
         owned = {t.staging_name for t in open_transfers(session, live_ids)}
     for name in store.staging_names():
         if name not in owned and store.discard_staging(name):
             report.leftovers_removed += 1
             journal.note("staging_leftover_removed", subject=name,
                          reason="no live ingest owned it")
-    with catalog.session() as session:
+    with catalog.reading() as session:
         pending = list(session.scalars(select(Recording.id).where(Recording.status == "pending")))
     for recording_id in pending:
         apply_probe(catalog, store, prober, recording_id)
@@ -82,7 +82,7 @@ def recover(config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Cl
 def _recover_dock(config: Config, catalog: Catalog, store: EvidenceStore, journal: Journal,
                   dock: Dock) -> tuple[int, int]:
     finished = rolled = 0
-    with catalog.session() as session:
+    with catalog.reading() as session:
         transfers = open_transfers(session, [dock.id])
     patterns, zone = _naming_for(config, dock.camera_rule)
     for transfer in transfers:

@@ -32,7 +32,8 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
                      "files stay on the camera")
         return 0
     candidates: list[tuple[CameraFile, int]] = []
-    with catalog.session() as session:
+    refusals: list[tuple[CameraFile, int, str]] = []
+    with catalog.reading() as session:
         for item in files:
             row = session.execute(
                 select(Recording.id, Recording.sha256, Recording.store_path)
@@ -46,8 +47,10 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
             if reason is None:
                 candidates.append((item, row.id))
             else:
-                journal.note("wipe_refused", dock_id=dock_id, recording_id=row.id,
-                             subject=item.relpath, reason=reason)
+                refusals.append((item, row.id, reason))
+    for item, recording_id, reason in refusals:  # after the read: one transaction at a time
+        journal.note("wipe_refused", dock_id=dock_id, recording_id=recording_id,
+                     subject=item.relpath, reason=reason)
     if not candidates:
         return 0
     writable = request.make_writable()

@@ -1,0 +1,99 @@
+"""The daemon: watch folders are docks too; SIGTERM mid-copy rolls back the file and exits 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest_media import FolderCamera, SlowCamera, loop_device, sha256_of, wait_for_copy_to_start
+from helpers import BODYCAM, StationEnv, write_config
+
+
+def _start_daemon(station: StationEnv) -> tuple[subprocess.Popen[str], Path]:
+    log = station.root / "daemon.log"
+    proc = subprocess.Popen([*BODYCAM, "daemon"], text=True, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT,
+                            env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
+    deadline = time.monotonic() + 60
+    while "daemon ready" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return proc, log
+
+
+def _rows(station: StationEnv, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(station.db, timeout=30) as db:
+        return db.execute(sql).fetchall()
+
+
+def _wait(predicate, what: str, log: Path, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{log.read_text()}"
+        time.sleep(0.1)
+
+
+def test_a_camera_folder_appearing_in_a_watch_folder_is_ingested(
+        tmp_path: Path, folder_camera: FolderCamera) -> None:
+    root = tmp_path / "station"
+    root.mkdir()
+    watch = tmp_path / "cradle"
+    station = StationEnv(root=root, config_path=write_config(
+        root, extra=f'watch_folders = [{{ path = "{watch}", camera = "test-cam" }}]'))
+    proc, log = _start_daemon(station)
+    try:
+        shutil.copytree(folder_camera.root, watch / "CAM01")  # the cradle mounts a camera
+        _wait(lambda: _rows(station, "SELECT outcome FROM docks WHERE outcome IS NOT NULL"),
+              "the watch-folder dock", log)
+        assert _rows(station, "SELECT trigger, outcome, source FROM docks") == [
+            ("watch", "complete", str(watch / "CAM01"))]
+        # a recording that arrives later is picked up by the next settle, and only it is copied
+        extra = watch / "CAM01" / "DCIM" / "100MEDIA" / "A1024_DSJ9X001_20261120094000_0004.MP4"
+        shutil.copy(folder_camera.paths[0], extra.with_suffix(".tmp"))
+        with extra.with_suffix(".tmp").open("ab") as handle:
+            handle.write(b"distinct")
+        extra.with_suffix(".tmp").rename(extra)
+        _wait(lambda: len(_rows(station, "SELECT id FROM docks WHERE outcome IS NOT NULL")) >= 2,
+              "the second watch-folder dock", log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert _rows(station, "SELECT count(*) FROM recordings") == [(4,)]
+    second = _rows(station, "SELECT files_skipped, files_done FROM docks ORDER BY id")[-1]
+    assert second == (3, 1)
+
+
+@pytest.mark.root
+def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
+        udevd: None, station: StationEnv, slow_camera: SlowCamera) -> None:
+    proc, log = _start_daemon(station)
+    with loop_device(slow_camera.image) as dev:
+        try:
+            wait_for_copy_to_start(station.staging, proc)  # type: ignore[arg-type]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        assert code == 0, log.read_text()
+        assert "received SIGTERM" in log.read_text()
+        assert list(station.staging.iterdir()) == []
+        outcome, reason = _rows(station, "SELECT outcome, reason FROM docks")[0]
+        assert outcome == "interrupted" and "dock again" in reason
+        assert _rows(station, "SELECT count(*) FROM transfers WHERE state IN "
+                              "('copying','verified')") == [(0,)]
+        for digest, path in _rows(station, "SELECT sha256, store_path FROM recordings"):
+            assert sha256_of(station.store / path) == digest
+        actions = [a for (a,) in _rows(station, "SELECT action FROM events ORDER BY id")]
+        assert actions[-1] == "daemon_stopped" and "file_rolled_back" in actions
+        # the next start finishes the camera
+        result = station.run("ingest", dev, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["outcome"] == "complete"
+    assert _rows(station, "SELECT count(*) FROM recordings") == [(3,)]

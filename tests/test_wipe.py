@@ -1,0 +1,72 @@
+"""Wiping the camera: off by default; when on, only verified, stored files that read back from the
+camera with the stored digest are deleted."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest_media import FatImage, FolderCamera, loop_device, sha256_of
+from helpers import StationEnv
+
+
+def _rows(station: StationEnv, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(station.db) as db:
+        return db.execute(sql).fetchall()
+
+
+def _enable_wipe(station: StationEnv) -> None:
+    text = station.config_path.read_text().replace("[ingest]\n", "[ingest]\nwipe_after_ingest = true\n")
+    station.config_path.write_text(text)
+
+
+def test_wipe_deletes_only_verified_stored_files(station: StationEnv,
+                                                 folder_camera: FolderCamera) -> None:
+    _enable_wipe(station)
+    originals = {p.name: sha256_of(p) for p in folder_camera.paths}
+    report = json.loads(station.run("ingest", str(folder_camera.root), "--json", check=True).stdout)
+    assert (report["stored"], report["wiped"]) == (3, 3)
+    assert list((folder_camera.root / "DCIM" / "100MEDIA").iterdir()) == []
+    assert sorted(p.name for p in station.stored_files()) == sorted(originals.values())
+    assert _rows(station, "SELECT count(*) FROM sightings WHERE wiped_at IS NOT NULL") == [(3,)]
+    wiped = _rows(station, "SELECT subject FROM events WHERE action='camera_file_wiped'")
+    assert sorted(Path(s).name for (s,) in wiped) == sorted(originals)
+
+
+def test_a_camera_file_that_no_longer_matches_its_stored_copy_is_never_wiped(
+        station: StationEnv, folder_camera: FolderCamera, tmp_path: Path) -> None:
+    station.run("ingest", str(folder_camera.root), check=True)  # wipe off: nothing deleted
+    assert all(p.exists() for p in folder_camera.paths)
+    changed = folder_camera.paths[1]
+    stat = changed.stat()
+    data = bytearray(changed.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the camera now reads differently: same path, size, mtime
+    changed.write_bytes(bytes(data))
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    _enable_wipe(station)
+    result = station.run("ingest", str(folder_camera.root), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["wiped"] == 2
+    assert changed.exists() and not folder_camera.paths[0].exists()
+    refused = _rows(station, "SELECT subject, reason FROM events WHERE action='wipe_refused'")
+    assert len(refused) == 1 and refused[0][0].endswith(changed.name)
+    assert "the camera now reads" in refused[0][1]
+
+
+@pytest.mark.root
+def test_a_fuse_mounted_camera_is_never_written_even_with_wipe_on(
+        udevd: None, station: StationEnv, fat_image: FatImage) -> None:
+    _enable_wipe(station)
+    before = sha256_of(fat_image.image)
+    with loop_device(fat_image.image) as dev:
+        report = json.loads(station.run("ingest", dev, "--json", check=True).stdout)
+    assert (report["stored"], report["wiped"]) == (3, 0)
+    assert sha256_of(fat_image.image) == before
+    skipped = _rows(station, "SELECT reason FROM events WHERE action='wipe_skipped'")
+    assert len(skipped) == 1 and "cannot be written safely" in skipped[0][0]
+
+
