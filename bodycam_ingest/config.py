@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from bodycam_ingest.analysis.settings import AnalysisConfig
+from bodycam_ingest.custody.settings import CustodyConfig
 from bodycam_ingest.errors import ConfigError, ConfigNotFound
 from bodycam_ingest.naming import NamePattern, compile_pattern, preset
 
@@ -182,6 +184,8 @@ class Config(_Section):
     ingest: IngestConfig = IngestConfig()
     naming: NamingConfig = NamingConfig()
     cameras: tuple[CameraRule, ...] = ()
+    analysis: AnalysisConfig = AnalysisConfig()
+    custody: CustodyConfig = CustodyConfig()
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from bodycam_ingest.catalog.db import Catalog, open_catalog
 from bodycam_ingest.config import Config
@@ -54,8 +55,13 @@ class Station:
 
     def ingester(self, cancel: threading.Event | None = None,
                  on_progress: Callable[[int, str, int], None] | None = None) -> Ingester:
+        from bodycam_ingest.analysis import service as analysis
+        from bodycam_ingest.custody import service as custody
+
+        hooks = [partial(analysis.after_dock, self), partial(custody.after_dock, self)]
         return Ingester(self.config, self.catalog, self.store, clock=self.clock, actor=self.actor,
-                        prober=self.prober, cancel=cancel, on_progress=on_progress)
+                        prober=self.prober, cancel=cancel, on_progress=on_progress,
+                        after_dock=hooks)
 
     def recover(self) -> RecoveryReport:
         return recover(self.config, self.catalog, self.store, clock=self.clock, actor=self.actor,

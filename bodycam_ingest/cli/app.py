@@ -28,7 +28,7 @@ from bodycam_ingest.catalog.queries import (
     session_neighbours,
     sightings_of,
 )
-from bodycam_ingest.cli import render
+from bodycam_ingest.cli import analysis_cmds, custody_cmds, render
 from bodycam_ingest.config import Config, load_config, resolve_config_path
 from bodycam_ingest.errors import BodycamError, ExitCode, NotFound
 from bodycam_ingest.station import Station
@@ -221,6 +221,10 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
                 raise NotFound(what="Recording", ident=recording_id,
                                hint="List recordings with: bodycam list")
             sightings = sightings_of(session, recording_id)
+            extra_pairs = [*analysis_cmds.show_pairs(session, row),
+                           *custody_cmds.show_pairs(session, row)]
+            extra_json = {**analysis_cmds.show_json(session, row),
+                          **custody_cmds.show_json(session, row)}
             events = events_of(session, recording_id)
             neighbours = session_neighbours(session, row)
             store_path = station.store.root / row.store_path
@@ -232,10 +236,12 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
         data["sightings"] = [row_dict(s) for s in sightings]
         data["events"] = [row_dict(e) for e in events]
         data["session"] = [n.id for n in neighbours]
+        data.update(extra_json)
         render.emit_json(data)
         return
     pairs = [(key, value) for key, value in render.recording_json(row).items()]
     pairs.append(("store file", store_path))
+    pairs += extra_pairs
     pairs.append(("session (same device and day)",
                   " ".join(f"[{n.id}]" if n.id == row.id else str(n.id) for n in neighbours)
                   or "-"))
@@ -257,6 +263,10 @@ def sim_camera(ctx: typer.Context) -> None:
     from bodycam_ingest.sim.camera import main as sim_main
 
     raise typer.Exit(sim_main(list(ctx.args)))
+
+
+analysis_cmds.register(app)
+custody_cmds.register(app)
 
 
 def main() -> None:

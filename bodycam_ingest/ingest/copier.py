@@ -30,16 +30,14 @@ import hashlib
 import itertools
 import mmap
 import os
-import queue
 import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from bodycam_ingest.errors import BodycamError, ExitCode, SourceUnusable, StorageError
@@ -150,119 +148,22 @@ def _reason(exc: OSError) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# The ring
+# Buffers and threads
 
 
-class _Ring:
-    """Hands buffers, in order, from the calling thread to one thread per consumer.
+def _aligned_buffers(count: int, size: int) -> list[memoryview]:
+    """Page-aligned buffers (anonymous mmaps), as O_DIRECT needs; freed when the last view goes."""
+    return [memoryview(mmap.mmap(-1, size)) for _ in range(count)]
 
-    A slot is given back to the producer only when every consumer has finished with it, so the
-    consumers read the same bytes without copying them. The first consumer exception stops the
-    pipeline and is re-raised in the calling thread; leaving the ``with`` block always joins every
-    thread, whatever happened.
-    """
 
-    def __init__(self, slots: int, size: int, consumers: Sequence[Callable[[memoryview], None]]):
-        # Anonymous mmaps are page-aligned, which O_DIRECT needs.
-        self._maps = [mmap.mmap(-1, size) for _ in range(slots)]
-        self._views = [memoryview(m) for m in self._maps]
-        self._slots = slots
-        self._cond = threading.Condition()
-        self._done_chunks = [0] * len(consumers)
-        self._done_bytes = [0] * len(consumers)
-        self._queues: list[queue.SimpleQueue[tuple[int, int] | None]] = [
-            queue.SimpleQueue() for _ in consumers
-        ]
-        self._error: BaseException | None = None
-        self._stopping = False
-        self._submitted = 0
-        self._threads = [
-            threading.Thread(target=self._consume, args=(i, fn), name=f"copier-{i}", daemon=True)
-            for i, fn in enumerate(consumers)
-        ]
-
-    def __enter__(self) -> _Ring:
-        started: list[threading.Thread] = []
-        try:
-            for thread in self._threads:
-                thread.start()
-                started.append(thread)
-        except BaseException:
-            self._threads = started
-            self._shutdown()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        for q in self._queues:
-            q.put(None)
-        for thread in self._threads:
-            thread.join()
-        for view in self._views:
-            view.release()
-        for m in self._maps:
-            with contextlib.suppress(BufferError):  # a slice still referenced: GC closes it later
-                m.close()
-
-    def _consume(self, index: int, fn: Callable[[memoryview], None]) -> None:
-        q = self._queues[index]
-        while True:
-            item = q.get()
-            if item is None or self._stopping:
-                return
-            slot, length = item
-            try:
-                with self._views[slot][:length] as chunk:
-                    fn(chunk)
-            except BaseException as exc:  # noqa: BLE001 - the calling thread re-raises it
-                with self._cond:
-                    if self._error is None:
-                        self._error = exc
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                self._done_chunks[index] += 1
-                self._done_bytes[index] += length
-                self._cond.notify_all()
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def acquire(self) -> memoryview:
-        """The next slot to fill, once every consumer is done with its previous contents."""
-        reusable_after = self._submitted - self._slots + 1
-        with self._cond:
-            while self._error is None and min(self._done_chunks) < reusable_after:
-                self._cond.wait()
-            self._raise_if_failed()
-        return self._views[self._submitted % self._slots]
-
-    def submit(self, length: int) -> None:
-        """Pass the slot returned by the last ``acquire`` to every consumer."""
-        slot = self._submitted % self._slots
-        self._submitted += 1
-        for q in self._queues:
-            q.put((slot, length))
-
-    def drain(self) -> None:
-        with self._cond:
-            while self._error is None and min(self._done_chunks) < self._submitted:
-                self._cond.wait()
-            self._raise_if_failed()
-
-    def done_bytes(self) -> int:
-        """Bytes every consumer has finished with."""
-        with self._cond:
-            return min(self._done_bytes)
+@contextlib.contextmanager
+def _threads(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
+    """A pool that is always joined on the way out, queued work cancelled, whatever happened."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -284,6 +185,7 @@ class _Writer:
         self.pushing = self.start >= 0 and window > 0
         self.pushed_to = self.start
         self.in_flight: tuple[int, int] | None = None
+        self.failed = False
 
     def _error(self, exc: OSError) -> StoreWriteError:
         return StoreWriteError(
@@ -292,6 +194,15 @@ class _Writer:
         )
 
     def __call__(self, chunk: memoryview) -> None:
+        if self.failed:  # chunks queued behind a failed write: the copy is lost anyway
+            return
+        try:
+            self._write(chunk)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _write(self, chunk: memoryview) -> None:
         view = chunk
         while view:
             try:
@@ -362,50 +273,79 @@ def copy_and_hash(
     _check_chunk_size(chunk_size)
     if ring_slots < 2:
         raise ValueError("ring_slots must be at least 2")
-    before = _regular_size(src_fd)
-    try:
-        src_start = os.lseek(src_fd, 0, os.SEEK_CUR) if before is not None else 0
-    except OSError:
-        src_start, before = 0, None
-    _advise(src_fd, src_start, 0, os.POSIX_FADV_SEQUENTIAL)
+    source = _Source(src_fd, src_name)
     digest = hashlib.sha256()
     writer = _Writer(dst_fd, dst_name, writeback_window)
-    read = 0
+    buffers = _aligned_buffers(ring_slots, chunk_size)
+    # Chunks handed to the hash and write threads and not yet known to be done with, oldest first.
+    # Each pool has one thread, so each consumer sees the chunks in order.
+    in_flight: deque[tuple[int, Future[None], Future[None]]] = deque()
+    read = done = 0
     last_report = -PROGRESS_INTERVAL_S
-    ring = _Ring(ring_slots, chunk_size, [digest.update, writer])
 
-    def source_error(reason: str, err: int | None) -> SourceReadError:
-        return SourceReadError(source=src_name or _fd_name(src_fd), done=read, reason=reason,
-                               errno=err)
+    def settle(at_most: int) -> None:
+        nonlocal done
+        while len(in_flight) > at_most:
+            length, written, hashed = in_flight[0]
+            written.result()  # re-raises StoreWriteError in this thread
+            hashed.result()
+            in_flight.popleft()
+            done += length
 
-    with ring:
-        while True:
+    with _threads(1, "copy-hash") as hasher, _threads(1, "copy-write") as writes:
+        for index in itertools.count():
             if cancel is not None and cancel.is_set():
-                raise CopyCancelled(source=src_name or _fd_name(src_fd), done=ring.done_bytes())
-            buf = ring.acquire()
+                raise CopyCancelled(source=src_name or _fd_name(src_fd), done=done)
+            settle(ring_slots - 1)  # the slot about to be filled is free again
+            buf = buffers[index % ring_slots]
             try:
                 n = os.readv(src_fd, [buf])
             except OSError as exc:
-                raise source_error(_reason(exc), exc.errno) from exc
+                raise source.error(_reason(exc), exc.errno, read) from exc
             if n == 0:
                 break
-            ring.submit(n)
+            chunk = buf[:n]
+            in_flight.append((n, writes.submit(writer, chunk), hasher.submit(digest.update, chunk)))
             read += n
             if progress is not None and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
-                progress(ring.done_bytes())
+                settle(ring_slots - 1)
+                progress(done)
                 last_report = time.monotonic()
-        ring.drain()
+        settle(0)
     writer.finish()
-    if before is not None:
-        after = _regular_size(src_fd)
-        if after != before or read != before - src_start:
-            raise source_error(
-                f"the file changed size during the copy ({before} bytes before, "
-                f"{after} after, {src_start + read} read)", None)
-        _advise(src_fd, src_start, read, os.POSIX_FADV_DONTNEED)
+    source.check_unchanged(read)
     if progress is not None:
         progress(read)
     return CopyResult(sha256=digest.hexdigest(), size=read)
+
+
+class _Source:
+    """The camera file's size before the copy, so that a file still growing is refused after it."""
+
+    def __init__(self, fd: int, name: str | None) -> None:
+        self.fd = fd
+        self.name = name
+        self.size = _regular_size(fd)
+        self.start = 0
+        if self.size is not None:
+            try:
+                self.start = os.lseek(fd, 0, os.SEEK_CUR)
+            except OSError:
+                self.size = None
+        _advise(fd, self.start, 0, os.POSIX_FADV_SEQUENTIAL)
+
+    def error(self, reason: str, err: int | None, done: int) -> SourceReadError:
+        return SourceReadError(source=self.name or _fd_name(self.fd), done=done, reason=reason,
+                               errno=err)
+
+    def check_unchanged(self, read: int) -> None:
+        if self.size is None:  # not a regular file: nothing to compare with
+            return
+        after = _regular_size(self.fd)
+        if after != self.size or read != self.size - self.start:
+            raise self.error(f"the file changed size during the copy ({self.size} bytes before, "
+                             f"{after} after, {self.start + read} read)", None, read)
+        _advise(self.fd, self.start, read, os.POSIX_FADV_DONTNEED)
 
 
 def _regular_size(fd: int) -> int | None:
@@ -472,8 +412,7 @@ def hash_fd(
     if ring_slots < readers or readers < 1:
         raise ValueError("need 1 <= readers <= ring_slots")
     digest = hashlib.sha256()
-    maps = [mmap.mmap(-1, chunk_size) for _ in range(ring_slots)]
-    views = [memoryview(m) for m in maps]
+    views = _aligned_buffers(ring_slots, chunk_size)
     offset = 0
     with _uncached_reader(fd, drop_cache) as rfd:
         _advise(rfd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
@@ -481,23 +420,15 @@ def hash_fd(
         def read(index: int) -> int:
             return os.preadv(rfd, [views[index % ring_slots]], index * chunk_size)
 
-        pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="hash-fd")
-        pending = deque(pool.submit(read, index) for index in range(ring_slots))
-        try:
+        with _threads(readers, "hash-fd-read") as pool:
+            pending = deque(pool.submit(read, index) for index in range(ring_slots))
             for index in itertools.count():
                 n = pending.popleft().result()
-                with views[index % ring_slots][:n] as chunk:
-                    digest.update(chunk)
+                digest.update(views[index % ring_slots][:n])
                 offset += n
                 if n < chunk_size:
                     break
                 pending.append(pool.submit(read, index + ring_slots))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for view in views:
-                view.release()
-            for m in maps:
-                m.close()
         if offset < os.fstat(fd).st_size:  # a short read before the end: never hash a prefix
             raise OSError(errno_codes.EIO, f"short read at {offset} bytes before the end of file")
     return CopyResult(sha256=digest.hexdigest(), size=offset)

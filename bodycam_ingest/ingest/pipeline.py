@@ -20,7 +20,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,7 +102,8 @@ class Ingester:
 
     def __init__(self, config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Clock,
                  actor: str, prober: Prober, cancel: threading.Event | None = None,
-                 on_progress: Callable[[int, str, int], None] | None = None) -> None:
+                 on_progress: Callable[[int, str, int], None] | None = None,
+                 after_dock: Sequence[Callable[[int], None]] = ()) -> None:
         self.config = config
         self.catalog = catalog
         self.store = store
@@ -110,6 +111,9 @@ class Ingester:
         self.prober = prober
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress  # (dock id, camera path, bytes done in file): tests, UI
+        # run with the dock id once every file is stored and probed, before any wipe: continuity
+        # analysis, the signed dock manifest. One failing stops the dock short of wiping.
+        self.after_dock = after_dock
         self.runtime = config.storage.runtime
 
     def ingest(self, request: DockRequest) -> DockReport:
@@ -169,6 +173,13 @@ class Ingester:
                     future.result()
         if listing.truncated:
             raise _StopDock("incomplete", listing.truncated)
+        for hook in self.after_dock:
+            try:
+                hook(report.dock_id)
+            except Exception as exc:
+                log.exception("after-dock step %s failed for dock %d", hook, report.dock_id)
+                raise _StopDock("incomplete", f"the files are stored, but {exc}; nothing was "
+                                "wiped from the camera") from exc
         if report.failed:
             raise _StopDock("incomplete", f"{len(report.failed)} file(s) could not be ingested: "
                             f"{report.failed[0][0]}: {report.failed[0][1]}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+import bodycam_ingest.catalog.analysis_models
+import bodycam_ingest.catalog.custody_models  # noqa: F401  (their tables join Base.metadata)
 from bodycam_ingest.catalog.models import Base
 
 config = context.config

@@ -1,0 +1,7 @@
+"""Catalog tables of the analysis part (they share Base with catalog.models; Alembic sees both)."""
+
+from __future__ import annotations
+
+from bodycam_ingest.catalog.models import Base
+
+__all__ = ["Base"]
