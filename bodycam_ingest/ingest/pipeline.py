@@ -265,11 +265,16 @@ class Ingester:
                     reason=f"its size changed while copying ({info.st_size} bytes at open)")
         finally:
             close_camera_fd(src)
-        check_fd = self.store.open_staged_for_reading(staging_name)
         try:
-            check = copier.hash_fd(check_fd, drop_cache=self.config.ingest.verify_from_disk)
-        finally:
-            os.close(check_fd)
+            check_fd = self.store.open_staged_for_reading(staging_name)
+            try:
+                check = copier.hash_fd(check_fd, drop_cache=self.config.ingest.verify_from_disk)
+            finally:
+                os.close(check_fd)
+        except OSError as exc:
+            raise copier.StoreWriteError(errno=exc.errno, path=staging_name, done=result.size,
+                                         reason=f"the stored copy cannot be read back "
+                                                f"({exc.strerror or exc})") from exc
         if check != result:
             raise copier.StoreWriteError(
                 errno=None, path=staging_name, done=result.size,

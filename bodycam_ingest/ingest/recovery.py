@@ -103,11 +103,16 @@ def _publishable(store: EvidenceStore, transfer: Transfer) -> bool:
     """Publish a verified staged copy after re-checking it; True when the content is stored."""
     assert transfer.sha256 is not None
     if store.staged_exists(transfer.staging_name):
-        fd = store.open_staged_for_reading(transfer.staging_name)
         try:
-            again = copier.hash_fd(fd)
-        finally:
-            os.close(fd)
+            fd = store.open_staged_for_reading(transfer.staging_name)
+            try:
+                again = copier.hash_fd(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("staged copy %s cannot be read (%s); rolling back", transfer.staging_name,
+                        exc.strerror or exc)
+            return False
         if again.sha256 != transfer.sha256 or again.size != transfer.size:
             log.warning("staged copy %s no longer matches its digest; rolling back",
                         transfer.staging_name)

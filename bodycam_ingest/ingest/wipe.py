@@ -85,8 +85,8 @@ def _refusal(root: Path, item: CameraFile, sha256: str, stored: bool) -> str | N
         return f"cannot re-read it from the camera ({exc.strerror})"
     try:
         again = copier.hash_fd(fd, drop_cache=True)
-    except copier.SourceReadError as exc:
-        return f"re-read from the camera failed ({exc})"
+    except OSError as exc:  # hash_fd reports read errors as the OSError itself
+        return f"re-read from the camera failed ({exc.strerror or exc})"
     finally:
         close_camera_fd(fd)
     if again.sha256 != sha256:
