@@ -13,6 +13,7 @@ itself cannot be opened or read; that is a storage problem, not a finding.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from array import array
@@ -259,8 +260,6 @@ def _keyframes(buf: bytes, stss: tuple[int, int] | None, n: int) -> list[bool]:
 
 
 def _digest(data: bytes | None) -> str | None:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest() if data else None
 
 
