@@ -8,8 +8,10 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
+import pytest
 from conftest_media import FolderCamera, sha256_of
 from helpers import StationEnv
 
@@ -178,3 +180,35 @@ def test_missing_config_exits_3_and_says_where_to_put_one(tmp_path: Path) -> Non
 
 def test_bad_command_line_exits_2(station: StationEnv) -> None:
     assert station.run("list", "--limit", "zero").returncode == 2
+
+
+def test_a_camera_already_being_ingested_is_refused_with_exit_5(
+        station: StationEnv, folder_camera: FolderCamera) -> None:
+    from bodycam_ingest.ingest.locks import device_lock_path, try_lock
+
+    held = try_lock(device_lock_path(station.config.storage.runtime, "folder:busy-camera"))
+    assert held is not None
+    try:
+        result = station.run("ingest", str(folder_camera.root), "--device", "folder:busy-camera")
+    finally:
+        held.release()
+    assert result.returncode == 5
+    assert "already being ingested by another process" in result.stderr
+    assert station.stored_files() == []
+
+
+def test_staging_on_another_filesystem_than_the_store_exits_8(
+        station: StationEnv, folder_camera: FolderCamera, tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a filesystem of its own")
+    staging = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        text = station.config_path.read_text().replace(
+            "free_space_reserve = 0", f'free_space_reserve = 0\nstaging_dir = "{staging}"')
+        station.config_path.write_text(text)
+        result = station.run("ingest", str(folder_camera.root))
+    finally:
+        shutil.rmtree(staging)
+    assert result.returncode == 8
+    assert "is on another filesystem" in result.stderr and "Traceback" not in result.stderr
