@@ -43,23 +43,22 @@ from typing import Any
 from bodycam_ingest.errors import BodycamError, ExitCode, SourceUnusable, StorageError
 
 MiB = 1024 * 1024
-CHUNK_SIZE = 4 * MiB
-"""Bytes per read/write. 1-8 MiB all measure within noise; 4 MiB keeps the ring at 16 MiB."""
+CHUNK_SIZE = 1 * MiB
+"""Bytes per read/write. 1 MiB costs ~20% less CPU than 4 MiB (measured: bench/README.md): a
+buffer read, hashed and written while it is still in the CPU cache is touched in memory once."""
 RING_SLOTS = 4
 WRITEBACK_WINDOW = 32 * MiB
 """Bytes handed to the disk per ``sync_file_range`` call; two windows are in flight at most."""
 PROGRESS_INTERVAL_S = 0.1
-HASH_CHUNK_SIZE = 4 * MiB
+HASH_CHUNK_SIZE = 1 * MiB
+HASH_DIRECT_CHUNK_SIZE = 8 * MiB
+"""O_DIRECT has no readahead: only large requests, two at a time, keep the disk streaming."""
 HASH_READERS = 2
 HASH_RING_SLOTS = 4
 
 _SYNC_FILE_RANGE_WAIT_BEFORE = 1
 _SYNC_FILE_RANGE_WRITE = 2
 _SYNC_FILE_RANGE_WAIT_AFTER = 4
-
-# ----------------------------------------------------------------------------------------------
-# Results and errors
-
 
 @dataclass(frozen=True)
 class CopyResult:
@@ -90,10 +89,6 @@ class CopyCancelled(BodycamError):
     """Copy of {source} cancelled after {done} bytes: the station is stopping. Dock again to finish."""
 
     exit_code = ExitCode.INCOMPLETE
-
-
-# ----------------------------------------------------------------------------------------------
-# Thin wrappers over Linux calls that Python's os module lacks
 
 
 def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -147,10 +142,6 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-# ----------------------------------------------------------------------------------------------
-# Buffers and threads
-
-
 def _aligned_buffers(count: int, size: int) -> list[memoryview]:
     """Page-aligned buffers (anonymous mmaps), as O_DIRECT needs; freed when the last view goes."""
     return [memoryview(mmap.mmap(-1, size)) for _ in range(count)]
@@ -164,10 +155,6 @@ def _threads(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# Consumers
 
 
 class _Writer:
@@ -239,10 +226,6 @@ class _Writer:
             _advise(self.fd, self.start, self.written, os.POSIX_FADV_DONTNEED)
 
 
-# ----------------------------------------------------------------------------------------------
-# Public API
-
-
 def _check_chunk_size(chunk_size: int) -> None:
     if chunk_size <= 0 or chunk_size % mmap.PAGESIZE:
         raise ValueError(f"chunk_size must be a positive multiple of {mmap.PAGESIZE}")
@@ -262,9 +245,11 @@ def copy_and_hash(
 ) -> CopyResult:
     """Copy src -> dst from the current offsets, hashing in the same pass, then fsync dst.
 
-    ``progress(n)`` runs in the calling thread with the bytes both hashed and written, after the
-    first chunk and then at most every 0.1 s, and once at the end. ``cancel`` is checked between
-    chunks. ``src_name``/``dst_name`` only label error messages (default: the fd's path).
+    ``progress(n)`` runs in the calling thread with the bytes both hashed and written so far: after
+    the first read, then at most every 0.1 s, and once at the end with the size. ``cancel`` is
+    checked between chunks. ``src_name``/``dst_name`` only label error messages (default: the fd's
+    path). The written pages are dropped from the page cache once on disk, so a later
+    ``hash_fd(drop_cache=False)`` of the staged copy reads the disk too, just through readahead.
 
     Raises SourceReadError (camera side), StoreWriteError (store side, including fsync) or
     CopyCancelled; the caller removes the staging file in every case. A regular source that
@@ -308,7 +293,6 @@ def copy_and_hash(
             in_flight.append((n, writes.submit(writer, chunk), hasher.submit(digest.update, chunk)))
             read += n
             if progress is not None and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
-                settle(ring_slots - 1)
                 progress(done)
                 last_report = time.monotonic()
         settle(0)
@@ -393,7 +377,7 @@ def hash_fd(
     fd: int,
     *,
     drop_cache: bool = False,
-    chunk_size: int = HASH_CHUNK_SIZE,
+    chunk_size: int | None = None,
     readers: int = HASH_READERS,
     ring_slots: int = HASH_RING_SLOTS,
 ) -> CopyResult:
@@ -408,13 +392,15 @@ def hash_fd(
     O_DIRECT has no readahead, and one request in flight at a time reads at about half the disk's
     speed.
     """
-    _check_chunk_size(chunk_size)
     if ring_slots < readers or readers < 1:
         raise ValueError("need 1 <= readers <= ring_slots")
     digest = hashlib.sha256()
-    views = _aligned_buffers(ring_slots, chunk_size)
     offset = 0
     with _uncached_reader(fd, drop_cache) as rfd:
+        if chunk_size is None:
+            chunk_size = HASH_CHUNK_SIZE if rfd == fd else HASH_DIRECT_CHUNK_SIZE
+        _check_chunk_size(chunk_size)
+        views = _aligned_buffers(ring_slots, chunk_size)
         _advise(rfd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
         def read(index: int) -> int:
