@@ -1,0 +1,278 @@
+"""The retention decision for one recording: keep, due, in grace, or delete (R2, issue 5).
+
+Pure: a frozen ``RecordingState`` (what the catalog knows), a ``RetentionPolicy`` and ``now`` in,
+a ``Decision`` out. No clock, no database, no files: the sweep reads the catalog, calls ``decide``,
+stores ``Decision.due_since`` and deletes only on ``Kind.DELETE``.
+
+The rules, in the order they are applied
+----------------------------------------
+1. A deleted recording stays deleted (``Kind.GONE``).
+2. A stored copy whose fixity check failed raises an alert in every decision: it is never deleted
+   and the audit must fail until someone restores and re-verifies it.
+3. An active hold keeps the recording, whatever its tier. A hold is active until it is released
+   (``released_at``); its review date (``until``) passing does *not* release it, it only raises
+   an alert asking the owner to review it.
+4. The effective tier is the strongest of the recording's own and those set on its cases
+   (``tiers.strongest``). ``long_term`` keeps it until an approved decision lowers the tier.
+5. The retention clock starts at the later of the recording's end and its ingest (an unknown end
+   counts as the ingest). Inside its period (``policy.expires_at``) a recording is kept; there is
+   no parameter anywhere that deletes inside a period.
+6. Past its period a recording is first *due*: the caller stores ``due_since = now``. A stored
+   ``due_since`` is ignored (the recording is due anew, from ``now``) when it is earlier than the
+   expiry (it was recorded under a shorter policy or a weaker tier) or than the last release of a
+   hold, or later than ``now`` (no sweep at or before ``now`` stored it: the station clock was
+   wrong): the grace period always starts after the recording last became deletable.
+7. Until ``due_since + grace`` it is *in grace* (it can be rescued by a hold or a tier change).
+8. At or after ``due_since + grace`` it is deleted only if its stored copy was verified
+   (``fixity_ok is True``); unknown keeps it with an alert asking for a fixity scrub.
+
+``Decision.due_since`` is always the value the caller must store next (None clears it), so a
+recording that is kept for any reason before its grace ends starts a full grace period again
+when it next becomes due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
+
+from bodycam_ingest.retention.policy import RetentionPolicy, expires_at, period_text, require_valid
+from bodycam_ingest.retention.tiers import Tier, rank
+
+
+def _aware(name: str, moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold: never deleted while it is active, whatever the tier."""
+
+    id: int
+    reason: str
+    owner: str
+    until: date | None = None  # review date; passing it raises an alert, it releases nothing
+    released_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.released_at is not None:
+            _aware("hold released_at", self.released_at)
+
+    def active_at(self, now: datetime) -> bool:
+        """A hold released later than ``now`` was still in force at ``now``."""
+        return self.released_at is None or self.released_at > now
+
+    def review_overdue(self, now: datetime) -> bool:
+        """The review date (a UTC calendar day) is over and the hold is still in force."""
+        return self.until is not None and self.active_at(now) and now.astimezone(UTC).date() > self.until
+
+
+@dataclass(frozen=True)
+class CaseTier:
+    """A tier set on a case (案号): it applies to every recording labelled into the case."""
+
+    case: str
+    tier: Tier
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingState:
+    """What the catalog knows about one recording, as far as retention is concerned."""
+
+    id: int
+    tier: Tier
+    tier_reason: str | None
+    recording_end: datetime | None  # None: unknown (unreadable media); the ingest time counts
+    ingested_at: datetime
+    holds: tuple[Hold, ...] = ()
+    due_since: datetime | None = None  # when a sweep first found it due, as stored by the caller
+    fixity_ok: bool | None = None  # stored copy verified recently? None: not (recently) verified
+    case_tiers: tuple[CaseTier, ...] = ()
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        _aware("ingested_at", self.ingested_at)
+        if self.recording_end is not None:
+            _aware("recording_end", self.recording_end)
+        if self.due_since is not None:
+            _aware("due_since", self.due_since)
+        object.__setattr__(self, "holds", tuple(self.holds))
+        object.__setattr__(self, "case_tiers", tuple(self.case_tiers))
+
+    @property
+    def clock_start(self) -> datetime:
+        """The later of the recording's end and its ingest, in UTC.
+
+        The later one, because a camera clock that runs fast puts the end after the ingest, and a
+        recording ingested late must still get its whole period from when the station had it.
+        """
+        ingest = self.ingested_at.astimezone(UTC)
+        if self.recording_end is None:
+            return ingest
+        return max(ingest, self.recording_end.astimezone(UTC))
+
+    def effective_tier(self) -> tuple[Tier, str, str | None]:
+        """(tier, where it comes from, its reason): the strongest of its own and its cases'.
+
+        On a tie the recording's own tier is named, so the rule text does not change when a case
+        sets the tier the recording already has.
+        """
+        tier, source, reason = self.tier, "recording", self.tier_reason
+        for case in self.case_tiers:
+            if rank(case.tier) > rank(tier):
+                tier, source, reason = case.tier, f"case {case.case}", case.reason
+        return tier, source, reason
+
+
+class Kind(StrEnum):
+    KEEP = "keep"
+    DUE = "due"  # newly due: store due_since = now
+    IN_GRACE = "in_grace"  # due; deletable at deletable_at unless rescued
+    DELETE = "delete"
+    GONE = "gone"  # already deleted (its tombstone remains)
+
+
+class Why(StrEnum):
+    HELD = "held"
+    LONG_TERM = "long_term"
+    EVIDENCE = "evidence"  # evidence tier, inside its period or permanent
+    INSIDE_PERIOD = "inside_period"  # standard tier, inside its period (or permanent)
+    FIXITY_UNKNOWN = "fixity_unknown"  # grace over, stored copy not verified: alert, keep
+    FIXITY_FAILED = "fixity_failed"  # grace over, stored copy failed verification: alert, keep
+    NEWLY_DUE = "newly_due"
+    GRACE = "grace"
+    EXPIRED = "expired"  # delete: past period and grace, not held, verified
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one recording at ``now``, and the rule that says so (for the tombstone)."""
+
+    recording_id: int
+    kind: Kind
+    why: Why
+    tier: Tier  # effective tier
+    tier_source: str  # "recording" or "case <case number>"
+    clock_start: datetime | None
+    expires_at: datetime | None  # None: never (held recordings still show their tier's expiry)
+    due_since: datetime | None  # the value the caller stores next (None clears it)
+    deletable_at: datetime | None  # earliest deletion if nothing changes; None: not foreseeable
+    active_holds: tuple[int, ...]
+    alerts: tuple[str, ...]
+    rule: str
+
+
+def decide(recording: RecordingState, policy: RetentionPolicy, now: datetime) -> Decision:
+    """The decision for ``recording`` at ``now``; ``RetentionPolicyInvalid`` for a bad policy."""
+    require_valid(policy)
+    return decide_unchecked(recording, policy, now)
+
+
+def decide_unchecked(recording: RecordingState, policy: RetentionPolicy, now: datetime) -> Decision:
+    """``decide`` for a policy that already passed ``require_valid`` (a sweep checks it once)."""
+    _aware("now", now)
+    now = now.astimezone(UTC)
+    rec = recording
+    tier, source, reason = rec.effective_tier()
+    if rec.deleted:
+        return Decision(rec.id, Kind.GONE, Why.DELETED, tier, source, None, None, None, None, (), (),
+                        "already deleted; its tombstone keeps the rule it was deleted under")
+    start = rec.clock_start
+    expiry = expires_at(policy, tier, start)
+    active = tuple(h for h in rec.holds if h.active_at(now))
+    alerts: list[str] = []
+    if rec.fixity_ok is False:
+        alerts.append(f"recording {rec.id}: its stored copy failed its fixity check; it is never deleted "
+                      "in this state: restore it from a replica and verify it again")
+    alerts.extend(f"recording {rec.id}: hold {h.id} (owner {h.owner}) passed its review date "
+                  f"{h.until}; review it and release or extend it" for h in active if h.review_overdue(now))
+    tier_text = f"{period_text(policy, tier)} (tier from {source}" + (f", {reason})" if reason else ")")
+    step = _before_due(tier, tier_text, active, expiry, policy, now)
+    if step is None:
+        assert expiry is not None  # _before_due keeps everything that never expires
+        clock = f"{tier_text}; clock start {_iso(start)}; period ends {_iso(expiry)}"
+        step = _after_due(rec, expiry, clock, policy, now)
+    if step.alert:
+        alerts.append(step.alert)
+    return Decision(rec.id, step.kind, step.why, tier, source, start, expiry, step.due_since,
+                    step.deletable_at, tuple(h.id for h in active), tuple(alerts), step.rule)
+
+
+class _Step(NamedTuple):
+    kind: Kind
+    why: Why
+    due_since: datetime | None
+    deletable_at: datetime | None
+    rule: str
+    alert: str | None = None
+
+
+def _before_due(tier: Tier, tier_text: str, active: tuple[Hold, ...], expiry: datetime | None,
+                policy: RetentionPolicy, now: datetime) -> _Step | None:
+    """Rules 3 to 5: kept by a hold, by long_term, or inside its period; None when past it."""
+    if active:
+        held = "; ".join(f"hold {h.id} by {h.owner}: {h.reason}" for h in active)
+        return _Step(Kind.KEEP, Why.HELD, None, None, f"held, whatever the tier ({held})")
+    if tier is Tier.LONG_TERM:
+        return _Step(Kind.KEEP, Why.LONG_TERM, None, None, tier_text)
+    inside = Why.EVIDENCE if tier is Tier.EVIDENCE else Why.INSIDE_PERIOD
+    if expiry is None:
+        return _Step(Kind.KEEP, inside, None, None, tier_text)
+    if now < expiry:
+        return _Step(Kind.KEEP, inside, None, expiry + timedelta(days=policy.grace_days),
+                     f"inside its period: {tier_text}; period ends {_iso(expiry)}")
+    return None
+
+
+def _after_due(rec: RecordingState, expiry: datetime, clock: str, policy: RetentionPolicy,
+               now: datetime) -> _Step:
+    """Rules 6 to 8: newly due, in grace, or past grace (deleted only if verified)."""
+    grace = timedelta(days=policy.grace_days)
+    released = max((h.released_at for h in rec.holds if h.released_at is not None and h.released_at <= now),
+                   default=None)
+    since = rec.due_since
+    if since is None or since < expiry or since > now or (released is not None and since < released):
+        return _Step(Kind.DUE, Why.NEWLY_DUE, now, now + grace,
+                     f"due from {_iso(now)}: {clock}; grace {policy.grace_days} days")
+    ends = since + grace
+    timeline = f"{clock}; due since {_iso(since)}; grace {policy.grace_days} days ends {_iso(ends)}"
+    if now < ends:
+        return _Step(Kind.IN_GRACE, Why.GRACE, since, ends, f"in grace: {timeline}")
+    if rec.fixity_ok is None:
+        return _Step(Kind.KEEP, Why.FIXITY_UNKNOWN, since, None, f"kept until verified: {timeline}",
+                     f"recording {rec.id}: due for deletion but its stored copy was not verified "
+                     "recently; run the fixity scrub before the retention run")
+    if rec.fixity_ok is False:
+        return _Step(Kind.KEEP, Why.FIXITY_FAILED, since, None, f"kept, fixity failed: {timeline}")
+    return _Step(Kind.DELETE, Why.EXPIRED, since, ends,
+                 f"deleted: {timeline}; no active hold; stored copy verified")
+
+
+def stage(decision: Decision) -> int:
+    """How far towards deletion: 0 kept by its period or a hold/tier, 1 due or in grace, 2 past grace.
+
+    A recording kept only because its copy is not verified is at stage 2: nothing but the
+    verification stands between it and deletion.
+    """
+    if decision.kind in (Kind.DELETE, Kind.GONE) or decision.why in (Why.FIXITY_UNKNOWN, Why.FIXITY_FAILED):
+        return 2
+    if decision.kind in (Kind.DUE, Kind.IN_GRACE):
+        return 1
+    return 0
+
+
+def decide_all(recordings: Iterable[RecordingState], policy: RetentionPolicy,
+               now: datetime) -> Iterable[Decision]:
+    """``decide`` for each recording, lazily, the policy checked once (for a sweep's cursor)."""
+    require_valid(policy)
+    return (decide_unchecked(r, policy, now) for r in recordings)
