@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest_media import sha256_of
-from helpers import BODYCAM, StationEnv
+from helpers import BODYCAM, StationEnv, write_config
 
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
 
@@ -114,11 +114,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
 
 
 def _spare_config(station: StationEnv) -> Path:
+    """A second, independent station (same settings) for the one timed run."""
     spare = station.root.parent / "spare"
     spare.mkdir(exist_ok=True)
-    text = station.config_path.read_text().replace(str(station.root / "state"),
-                                                   str(spare / "state"))
-    path = spare / "config.toml"
-    path.write_text(text)
-    return path
-
+    return write_config(spare)

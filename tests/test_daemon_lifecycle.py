@@ -46,8 +46,10 @@ def test_a_camera_folder_appearing_in_a_watch_folder_is_ingested(
     root = tmp_path / "station"
     root.mkdir()
     watch = tmp_path / "cradle"
+    # a label no docked device has: this daemon must see the watch folder and nothing else
     station = StationEnv(root=root, config_path=write_config(
-        root, extra=f'watch_folders = [{{ path = "{watch}", camera = "test-cam" }}]'))
+        root, extra=f'watch_folders = [{{ path = "{watch}", camera = "cradle-cam" }}]',
+        camera='[[cameras]]\nname = "cradle-cam"\nfs_labels = ["NO-SUCH-LABEL"]\n'))
     proc, log = _start_daemon(station)
     try:
         shutil.copytree(folder_camera.root, watch / "CAM01")  # the cradle mounts a camera

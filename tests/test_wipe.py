@@ -54,7 +54,7 @@ def test_a_camera_file_that_no_longer_matches_its_stored_copy_is_never_wiped(
     assert changed.exists() and not folder_camera.paths[0].exists()
     refused = _rows(station, "SELECT subject, reason FROM events WHERE action='wipe_refused'")
     assert len(refused) == 1 and refused[0][0].endswith(changed.name)
-    assert "the camera now reads" in refused[0][1]
+    assert "the camera file now reads" in refused[0][1]
 
 
 @pytest.mark.root

@@ -160,8 +160,9 @@ def _threads(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
 class _Writer:
     """Writes chunks in order, pushing each full window to disk early (see the module docstring)."""
 
-    def __init__(self, fd: int, name: str | None, window: int) -> None:
+    def __init__(self, fd: int, name: str | None, window: int, keep: bool = False) -> None:
         self.fd = fd
+        self.keep = keep  # leave written pages cached (clean, on disk) for the caller's verify
         self.name = name
         self.window = window
         self.written = 0
@@ -210,7 +211,8 @@ class _Writer:
             if self.in_flight is not None and self.pushing:
                 off, ln = self.in_flight
                 _start_writeback(self.fd, off, ln, wait=True)
-                _advise(self.fd, off, ln, os.POSIX_FADV_DONTNEED)
+                if not self.keep:
+                    _advise(self.fd, off, ln, os.POSIX_FADV_DONTNEED)
             self.in_flight = (self.pushed_to, length)
             self.pushed_to = upto
         except OSError as exc:
@@ -222,8 +224,13 @@ class _Writer:
             os.fsync(self.fd)
         except OSError as exc:
             raise self._error(exc) from exc
-        if self.start >= 0:
+        if self.start >= 0 and not self.keep:
             _advise(self.fd, self.start, self.written, os.POSIX_FADV_DONTNEED)
+
+
+def forget(fd: int) -> None:
+    """Drop a file's (clean) pages from the page cache: after ``keep_written`` and the verify."""
+    _advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _check_chunk_size(chunk_size: int) -> None:
@@ -242,6 +249,7 @@ def copy_and_hash(
     writeback_window: int = WRITEBACK_WINDOW,
     src_name: str | None = None,
     dst_name: str | None = None,
+    keep_written: bool = False,
 ) -> CopyResult:
     """Copy src -> dst from the current offsets, hashing in the same pass, then fsync dst.
 
@@ -249,7 +257,9 @@ def copy_and_hash(
     the first read, then at most every 0.1 s, and once at the end with the size. ``cancel`` is
     checked between chunks. ``src_name``/``dst_name`` only label error messages (default: the fd's
     path). The written pages are dropped from the page cache once on disk, so a later
-    ``hash_fd(drop_cache=False)`` of the staged copy reads the disk too, just through readahead.
+    ``hash_fd(drop_cache=False)`` of the staged copy reads the disk too, just through readahead;
+    with ``keep_written`` they stay cached (clean, already on disk) so that the ingest's check of
+    the stored copy costs CPU but no disk traffic; the caller then calls ``forget``.
 
     Raises SourceReadError (camera side), StoreWriteError (store side, including fsync) or
     CopyCancelled; the caller removes the staging file in every case. A regular source that
@@ -260,7 +270,7 @@ def copy_and_hash(
         raise ValueError("ring_slots must be at least 2")
     source = _Source(src_fd, src_name)
     digest = hashlib.sha256()
-    writer = _Writer(dst_fd, dst_name, writeback_window)
+    writer = _Writer(dst_fd, dst_name, writeback_window, keep=keep_written)
     buffers = _aligned_buffers(ring_slots, chunk_size)
     # Chunks handed to the hash and write threads and not yet known to be done with, oldest first.
     # Each pool has one thread, so each consumer sees the chunks in order.

@@ -76,7 +76,8 @@ class DockReport:
     duplicates: int = 0
     skipped: int = 0
     wiped: int = 0
-    bytes_copied: int = 0
+    bytes_copied: int = 0  # stored (verified, published)
+    bytes_read: int = 0  # read off the camera so far (progress)
     failed: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
@@ -88,6 +89,14 @@ class DockReport:
         if self.rejected or self.unreadable:
             return ExitCode.WARNING
         return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class _Copied:
+    item: CameraFile
+    transfer_id: int
+    staging_name: str
+    result: copier.CopyResult
 
 
 class _StopDock(Exception):
@@ -155,21 +164,32 @@ class Ingester:
         todo = self._plan(listing, report, device_id)
         patterns = self.config.name_patterns(request.rule)
         zone = self.config.camera_zone(request.rule)
-        stored_ids: dict[str, int] = {}
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as probes:
-            pending: list[Future[None]] = []
+        # Two stages overlap: while file N+1 is read from the camera, file N is verified,
+        # published and catalogued on the other core. At most one file waits behind the copy.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") as verifier, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as probes:
+            behind: list[Future[int | None]] = []
+            probing: list[Future[None]] = []
+
+            def settle() -> None:
+                while behind:
+                    recording_id = behind.pop().result()
+                    if recording_id is not None:
+                        probing.append(probes.submit(self._probe, recording_id, report))
+
             try:
                 for item in todo:
                     if self.cancel.is_set():
                         raise _StopDock("interrupted", "the station is shutting down; dock again "
                                         "to finish")
-                    recording_id = self._ingest_file(request, report, device_id, item, patterns,
-                                                     zone)
-                    if recording_id is not None:
-                        stored_ids[item.relpath] = recording_id
-                        pending.append(probes.submit(self._probe, recording_id, report))
+                    copied = self._copy_file(request, report, item)
+                    settle()
+                    if copied is not None:
+                        behind.append(verifier.submit(self._store_file, copied, report, device_id,
+                                                      patterns, zone))
             finally:
-                for future in pending:
+                settle()
+                for future in probing:
                     future.result()
         if listing.truncated:
             raise _StopDock("incomplete", listing.truncated)
@@ -177,7 +197,8 @@ class Ingester:
             try:
                 hook(report.dock_id)
             except Exception as exc:
-                log.exception("after-dock step %s failed for dock %d", hook, report.dock_id)
+                step = getattr(getattr(hook, "func", hook), "__module__", repr(hook))
+                log.exception("after-dock step %s failed for dock %d", step, report.dock_id)
                 raise _StopDock("incomplete", f"the files are stored, but {exc}; nothing was "
                                 "wiped from the camera") from exc
         if report.failed:
@@ -207,8 +228,9 @@ class Ingester:
                                  bytes_total=sum(item.size for item in todo))
         return todo
 
-    def _ingest_file(self, request: DockRequest, report: DockReport, device_id: int,
-                     item: CameraFile, patterns: tuple[NamePattern, ...], zone: str) -> int | None:
+    def _copy_file(self, request: DockRequest, report: DockReport,
+                   item: CameraFile) -> _Copied | None:
+        """Stage 1: the one read of the camera file, hashed, into a durable staging file."""
         reserve = self.config.storage.free_space_reserve
         free = self.store.free_bytes()
         if free - item.size < reserve:
@@ -222,16 +244,30 @@ class Ingester:
         staging_name = f"{report.dock_id}-{uuid.uuid4().hex}{STAGING_SUFFIX}"
         transfer_id = self.journal.begin_transfer(report.dock_id, _meta(item), staging_name)
         try:
-            result = self._copy_verified(request, report, item, staging_name)
+            result = self._copy(request, report, item, staging_name)
         except BaseException as exc:  # noqa: BLE001 - cleanup, then _classify_failure re-raises
             self.store.discard_staging(staging_name)
             self._classify_failure(request, report, item, transfer_id, exc)
             return None
-        self.journal.mark_verified(transfer_id, result.sha256, result.size)
-        published = self.store.publish(staging_name, result.sha256)
+        report.bytes_read += result.size
+        return _Copied(item, transfer_id, staging_name, result)
+
+    def _store_file(self, copied: _Copied, report: DockReport, device_id: int,
+                    patterns: tuple[NamePattern, ...], zone: str) -> int | None:
+        """Stage 2: check the stored copy, then journal, publish and catalogue it."""
+        try:
+            self._verify(copied)
+        except copier.StoreWriteError as exc:
+            self.store.discard_staging(copied.staging_name)
+            self.journal.roll_back(copied.transfer_id, "failed", str(exc))
+            report.failed.append((copied.item.relpath, f"store error: {exc}"))
+            return None
+        result = copied.result
+        self.journal.mark_verified(copied.transfer_id, result.sha256, result.size)
+        published = self.store.publish(copied.staging_name, result.sha256)
         recording_id, new = self.journal.complete_transfer(
-            transfer_id, device_id=device_id, relpath=published.relpath, patterns=patterns,
-            zone=zone)
+            copied.transfer_id, device_id=device_id, relpath=published.relpath,
+            patterns=patterns, zone=zone)
         report.bytes_copied += result.size
         if new:
             report.stored += 1
@@ -241,8 +277,31 @@ class Ingester:
                                  bytes_done=report.bytes_copied)
         return recording_id
 
-    def _copy_verified(self, request: DockRequest, report: DockReport, item: CameraFile,
-                       staging_name: str) -> copier.CopyResult:
+    def _verify(self, copied: _Copied) -> None:
+        """The stored copy reads back with the digest taken while reading the camera.
+
+        By default from the page cache the copy left behind (CPU only: the bytes that reached
+        the file are the bytes hashed); with ``verify_from_disk`` from the disk itself.
+        """
+        name, result = copied.staging_name, copied.result
+        try:
+            check_fd = self.store.open_staged_for_reading(name)
+            try:
+                check = copier.hash_fd(check_fd, drop_cache=self.config.ingest.verify_from_disk)
+                copier.forget(check_fd)
+            finally:
+                os.close(check_fd)
+        except OSError as exc:
+            raise copier.StoreWriteError(errno=exc.errno, path=name, done=result.size,
+                                         reason=f"the stored copy cannot be read back "
+                                                f"({exc.strerror or exc})") from exc
+        if check != result:
+            raise copier.StoreWriteError(
+                errno=None, path=name, done=result.size,
+                reason=f"the stored copy reads back as {check.sha256}, not {result.sha256}")
+
+    def _copy(self, request: DockRequest, report: DockReport, item: CameraFile,
+              staging_name: str) -> copier.CopyResult:
         try:
             src = open_beneath(request.root, item.relpath)
         except OSError as exc:
@@ -256,7 +315,7 @@ class Ingester:
             dst = self.store.open_staging(staging_name)
             try:
                 result = copier.copy_and_hash(src, dst, progress=self._progress_cb(report, item),
-                                              cancel=self.cancel)
+                                              cancel=self.cancel, keep_written=True)
             finally:
                 os.close(dst)
             if result.size != info.st_size:
@@ -265,20 +324,6 @@ class Ingester:
                     reason=f"its size changed while copying ({info.st_size} bytes at open)")
         finally:
             close_camera_fd(src)
-        try:
-            check_fd = self.store.open_staged_for_reading(staging_name)
-            try:
-                check = copier.hash_fd(check_fd, drop_cache=self.config.ingest.verify_from_disk)
-            finally:
-                os.close(check_fd)
-        except OSError as exc:
-            raise copier.StoreWriteError(errno=exc.errno, path=staging_name, done=result.size,
-                                         reason=f"the stored copy cannot be read back "
-                                                f"({exc.strerror or exc})") from exc
-        if check != result:
-            raise copier.StoreWriteError(
-                errno=None, path=staging_name, done=result.size,
-                reason=f"the stored copy reads back as {check.sha256}, not {result.sha256}")
         return result
 
     def _classify_failure(self, request: DockRequest, report: DockReport, item: CameraFile,
@@ -309,7 +354,7 @@ class Ingester:
 
     def _progress_cb(self, report: DockReport, item: CameraFile) -> Callable[[int], None]:
         last = [0.0]
-        base = report.bytes_copied
+        base = report.bytes_read
 
         def progress(done: int) -> None:
             if self.on_progress is not None:

@@ -8,6 +8,7 @@ camera, with the reason logged.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -42,8 +43,7 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
             ).first()
             if row is None:
                 continue
-            reason = _refusal(request.root, item, row.sha256,
-                              (store.root / row.store_path).is_file())
+            reason = _refusal(request.root, item, row.sha256, store.root / row.store_path)
             if reason is None:
                 candidates.append((item, row.id))
             else:
@@ -75,20 +75,24 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
     return wiped
 
 
-def _refusal(root: Path, item: CameraFile, sha256: str, stored: bool) -> str | None:
-    """Why this camera file must not be wiped, or None: re-read from the medium and compare."""
-    if not stored:
-        return "the stored copy is missing from the evidence store"
-    try:
-        fd = open_beneath(root, item.relpath)
-    except OSError as exc:
-        return f"cannot re-read it from the camera ({exc.strerror})"
-    try:
-        again = copier.hash_fd(fd, drop_cache=True)
-    except OSError as exc:  # hash_fd reports read errors as the OSError itself
-        return f"re-read from the camera failed ({exc.strerror or exc})"
-    finally:
-        close_camera_fd(fd)
-    if again.sha256 != sha256:
-        return f"the camera now reads {again.sha256}, not the stored {sha256}"
+def _refusal(root: Path, item: CameraFile, sha256: str, stored: Path) -> str | None:
+    """Why this camera file must not be wiped, or None. Both sides are re-read from their medium,
+    bypassing the page cache: the stored copy from the evidence disk, the file from the camera."""
+    sides: tuple[tuple[str, Callable[[], int], Callable[[int], None]], ...] = (
+        ("the stored copy", lambda: os.open(stored, os.O_RDONLY | os.O_CLOEXEC), os.close),
+        ("the camera file", lambda: open_beneath(root, item.relpath), close_camera_fd),
+    )
+    for where, opener, closer in sides:
+        try:
+            fd = opener()
+        except OSError as exc:
+            return f"{where} cannot be opened ({exc.strerror})"
+        try:
+            digest = copier.hash_fd(fd, drop_cache=True).sha256
+        except OSError as exc:  # hash_fd reports read errors as the OSError itself
+            return f"{where} cannot be re-read ({exc.strerror or exc})"
+        finally:
+            closer(fd)
+        if digest != sha256:
+            return f"{where} now reads {digest}, not the catalogued {sha256}"
     return None
