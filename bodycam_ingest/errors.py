@@ -85,3 +85,28 @@ class CatalogError(BodycamError):
     """Catalog {url}: {reason}"""
 
     exit_code = ExitCode.STORAGE
+
+
+# --- custody (chain of custody: keys, manifests, approvals) ------------------------------------
+class KeyFileTooOpen(BodycamError):
+    """Private key {path} has mode {mode}, so other users can read or change it; run `chmod 600 {path}` and try again."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class KeyFileInvalid(BodycamError):
+    """Key file {path} is unusable: {reason}"""
+
+    exit_code = ExitCode.CONFIG
+
+
+class ManifestInvalid(BodycamError):
+    """Manifest {source} is invalid: {problem}"""
+
+    exit_code = ExitCode.FINDINGS
+
+
+class StationKeyMissing(BodycamError):
+    """no station key at {path}: run `bodycam keys init` (as the user the station runs as)"""
+
+    exit_code = ExitCode.REFUSED

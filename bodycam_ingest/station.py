@@ -40,6 +40,7 @@ class Station:
     clock: Callable[[], datetime]
     actor: str
     prober: Prober
+    read_only: bool = False
 
     @classmethod
     def open(cls, config: Config, *, actor: str | None = None,
@@ -51,7 +52,7 @@ class Station:
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
         return cls(config=config, catalog=catalog, store=store, clock=clock,
-                   actor=actor or os_user(), prober=prober)
+                   actor=actor or os_user(), prober=prober, read_only=read_only)
 
     def ingester(self, cancel: threading.Event | None = None,
                  on_progress: Callable[[int, str, int], None] | None = None) -> Ingester:
@@ -64,11 +65,25 @@ class Station:
                         after_dock=hooks)
 
     def recover(self) -> RecoveryReport:
-        return recover(self.config, self.catalog, self.store, clock=self.clock, actor=self.actor,
-                       prober=self.prober)
+        """Finish or roll back interrupted ingests, then sign the manifests of the docks that
+        recovery closed (without a key that is left to the next dock, which then refuses)."""
+        from bodycam_ingest.custody import service as custody
+
+        report = recover(self.config, self.catalog, self.store, clock=self.clock,
+                         actor=self.actor, prober=self.prober)
+        custody.sign_pending_manifests(self, required=False)
+        return report
 
     def close(self) -> None:
-        self.catalog.close()
+        """Sign a checkpoint of the custody log if this session appended to it, then close.
+        Never fails: an unsigned tail is reported by the audit."""
+        from bodycam_ingest.custody import service as custody
+
+        try:
+            if not self.read_only:
+                custody.after_command(self)
+        finally:
+            self.catalog.close()
 
 
 class _ReadOnlyStore(EvidenceStore):

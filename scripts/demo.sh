@@ -57,6 +57,7 @@ if [ "$MODE" = dock ] && [ ! -e /run/udev/control ]; then
 fi
 
 say "starting the station daemon (log: demo-run/daemon.log)"
+"${BODYCAM[@]}" keys init   # the station's signing key: every dock's manifest is signed with it
 "${BODYCAM[@]}" daemon > "$DEMO/daemon.log" 2>&1 &
 DAEMON=$!
 for _ in $(seq 300); do grep -q "daemon ready" "$DEMO/daemon.log" && break; sleep 0.1; done

@@ -49,8 +49,15 @@ class StationEnv:
         return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
 
 
-def write_config(root: Path, extra: str = "", *, camera: str | None = None) -> Path:
+def write_config(root: Path, extra: str = "", *, camera: str | None = None,
+                 station_key: bool = True) -> Path:
+    """A station config in ``root``; with ``station_key`` the station's signing key is created in
+    ``<state>/keys`` as ``bodycam keys init`` would (every dock signs a manifest with it)."""
     state = root / "state"
+    if station_key and not (state / "keys" / "station.key").exists():
+        from bodycam_ingest.custody import keys
+
+        keys.generate(state / "keys")
     camera = camera if camera is not None else """
 [[cameras]]
 name = "test-cam"

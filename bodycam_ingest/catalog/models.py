@@ -176,11 +176,18 @@ class Sighting(Base):
 
 
 class Event(Base):
-    """Append-only record of who did what, when, why, approved by whom."""
+    """Append-only record of who did what, when, why, approved by whom: the custody log.
+
+    Each row is one hash-chained entry (``custody.chain``): ``seq`` counts 1, 2, 3... with no
+    holes, ``prev_digest`` is the digest of entry ``seq - 1``, ``digest`` covers this row's fields.
+    """
 
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    prev_digest: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(48), index=True)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.markup import escape
 
+from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording, row_dict
 from bodycam_ingest.catalog.queries import (
     RecordingFilter,
@@ -228,6 +229,12 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
             events = events_of(session, recording_id)
             neighbours = session_neighbours(session, row)
             store_path = station.store.root / row.store_path
+        with station.catalog.session() as session:  # R6: every viewing is registered
+            record_event(session, at=station.clock(), actor=station.actor,
+                         action="recording_viewed", recording_id=recording_id)
+        from bodycam_ingest.custody import service as custody
+
+        custody.after_command(station)
     finally:
         station.close()
     if as_json:

@@ -29,24 +29,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from bodycam_ingest.errors import BodycamError, ExitCode, NotFound, Refused
+from bodycam_ingest.errors import KeyFileInvalid, KeyFileTooOpen, NotFound, Refused
 
 PRIVATE_NAME = "station.key"
 PUBLIC_NAME = "station.pub"
 KEYRING_NAME = "keyring"
 KEY_ID_HEX = 16
-
-
-class KeyFileTooOpen(BodycamError):
-    """Private key {path} has mode {mode}, so other users can read or change it; run `chmod 600 {path}` and try again."""  # noqa: E501
-
-    exit_code = ExitCode.REFUSED
-
-
-class KeyFileInvalid(BodycamError):
-    """Key file {path} is unusable: {reason}"""
-
-    exit_code = ExitCode.CONFIG
 
 
 # --------------------------------------------------------------------------- pure helpers

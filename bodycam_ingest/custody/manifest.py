@@ -44,7 +44,7 @@ from itertools import pairwise
 from json.encoder import encode_basestring as _quote  # json.dumps(s, ensure_ascii=False), in C
 from typing import Any, TypeAlias
 
-from bodycam_ingest.errors import BodycamError, ExitCode
+from bodycam_ingest.errors import ManifestInvalid
 
 FORMAT = "bodycam-manifest/1"
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -54,12 +54,6 @@ JsonValue: TypeAlias = "str | int | bool | Sequence[JsonValue] | Mapping[str, Js
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z", re.ASCII)
 _FORBIDDEN_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\\:]")
-
-
-class ManifestInvalid(BodycamError):
-    """Manifest {source} is invalid: {problem}"""
-
-    exit_code = ExitCode.FINDINGS
 
 
 # --------------------------------------------------------------------------- canonical JSON
@@ -162,6 +156,18 @@ def check_camera_path(path: str) -> str:
                 "a manifest path must never leave its directory"
             )
     return path
+
+
+def safe_camera_path(path: str) -> str:
+    """The manifest spelling of a camera path: ``%`` and every refused character percent-encoded.
+
+    FAT cannot store a colon, but a folder camera (a cradle's ext4 mount) can; such a file is
+    still evidence and must still be listed and signed. Encoding ``%`` too keeps the mapping
+    one-to-one (``urllib.parse.unquote`` gives the original back); ordinary names are unchanged.
+    """
+    return "".join(
+        f"%{ord(c):02X}" if c == "%" or _FORBIDDEN_PATH_CHARS.fullmatch(c) else c for c in path
+    )
 
 
 def _check_sha256(name: str, value: str) -> None:

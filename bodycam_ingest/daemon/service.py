@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 
 from bodycam_ingest.config import Config
+from bodycam_ingest.custody import service as custody
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
 from bodycam_ingest.detection.udev import BlockDock, UdevDetector
@@ -94,6 +95,7 @@ class Daemon:
     # --- life cycle --------------------------------------------------------------------------
     def start(self) -> None:
         recovery = self.station.recover()
+        custody.daemon_preflight(self.station)  # key usable, rotation finished, manifests signed
         self.journal.note("daemon_started", reason="start", details={
             "config_sha256": config_digest(self.config), "recovered": recovery.finished,
             "rolled_back": recovery.rolled_back})
@@ -117,9 +119,11 @@ class Daemon:
         self.watcher.stop()
         self.pool.shutdown(wait=True)
         self.journal.note("daemon_stopped", reason="signal")
+        custody.checkpoint(self.station, required=False)
 
 
 def run_daemon(config: Config) -> int:
+    custody.load_station_key(config)  # no usable key: refuse to start, with the fix (exit 5 or 3)
     station = Station.open(config)
     daemon = Daemon(station)
     stop = threading.Event()
@@ -139,6 +143,7 @@ def run_daemon(config: Config) -> int:
         interval = watchdog_interval() or 5.0
         while not stop.wait(interval):
             notify("WATCHDOG=1")
+            custody.checkpoint_if_due(station)
         notify("STOPPING=1")
         daemon.stop()
     finally:

@@ -1,0 +1,226 @@
+"""``bodycam verify`` and ``bodycam audit``: every check, every problem gathered before reporting.
+
+A finding is data (bagit's habit), never an exception: a tampered file, a broken chain link or a
+missed deadline each becomes one ``Finding`` naming the object and what is wrong, and the command's
+exit status is decided from the whole list at the end.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
+from bodycam_ingest.catalog.models import Event, Recording
+from bodycam_ingest.custody import eventlog, keys, labels
+from bodycam_ingest.custody.chain import verify_log, verify_manifest_chain
+from bodycam_ingest.custody.fixity import hash_files
+from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
+from bodycam_ingest.errors import BodycamError
+
+SECTIONS = ("fixity", "manifests", "custody log", "labels", "continuity", "deadlines")
+
+
+@dataclass(frozen=True)
+class Finding:
+    section: str
+    object: str
+    problem: str
+
+
+@dataclass
+class AuditReport:
+    findings: list[Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
+    notes: list[str] = field(default_factory=list)
+    bytes_hashed: int = 0
+
+    def add(self, section: str, obj: str, problem: str) -> None:
+        self.findings.append(Finding(section, obj, problem))
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True)
+class AuditInputs:
+    store_root: Path
+    manifest_dir: Path
+    key_dir: Path
+    workers: int = 0
+    on_bytes: Callable[[int], None] | None = None
+
+
+def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInputs,
+                 report: AuditReport) -> None:
+    """Re-hash each stored file; compare with the catalog and with its content address."""
+    paths = [inputs.store_root / r.store_path for r in recordings]
+    for recording, result in zip(recordings, hash_files(paths, workers=inputs.workers,
+                                                        on_bytes=inputs.on_bytes), strict=True):
+        report.checked["fixity"] += 1
+        name = f"recording {recording.id} ({recording.camera_path})"
+        if result.error is not None:
+            report.add("fixity", name, f"{result.error}: {result.path}")
+            continue
+        report.bytes_hashed += result.size or 0
+        if result.sha256 != recording.sha256:
+            report.add("fixity", name, f"the stored file {result.path} hashes to {result.sha256}, "
+                       f"but the catalog says {recording.sha256}")
+        elif result.size != recording.size:
+            report.add("fixity", name, f"the stored file is {result.size} bytes, the catalog says "
+                       f"{recording.size}")
+        if Path(recording.store_path).name != recording.sha256:
+            report.add("fixity", name, f"its catalog SHA-256 {recording.sha256} is not the content "
+                       f"address it is stored under ({recording.store_path})")
+
+
+def load_manifests(session: Session, inputs: AuditInputs, keyring: Mapping[str, Ed25519PublicKey],
+                   report: AuditReport) -> list[Manifest]:
+    """Check every recorded manifest's files, signature and chain; return the ones that parse."""
+    rows = list(session.scalars(select(ManifestRow).order_by(ManifestRow.id)))
+    parsed: list[Manifest] = []
+    previous: str | None = None
+    for row in rows:
+        report.checked["manifests"] += 1
+        name = f"manifest {row.file_name} (dock {row.dock_id})"
+        base = inputs.manifest_dir / row.file_name
+        if row.previous_digest != previous:
+            report.add("manifests", name, "its catalog record does not chain to the manifest "
+                       "before it: a manifest record was removed or reordered")
+        previous = row.digest
+        try:
+            data = base.with_suffix(".json").read_bytes()
+            signature = base.with_suffix(".sig").read_bytes()
+            listing = base.with_suffix(".sha256").read_text()
+        except OSError as exc:
+            report.add("manifests", name, f"a file of it cannot be read ({exc.strerror}: "
+                       f"{exc.filename}); it was deleted or moved")
+            continue
+        if sha256_hex(data) != row.digest:
+            report.add("manifests", name, f"{base.name}.json is not the manifest that was signed "
+                       "for this dock (its SHA-256 differs from the catalog's): it was replaced")
+        if not any(keys.verify(key, data, signature) for key in keyring.values()):
+            report.add("manifests", name, "its signature does not verify with any station key: "
+                       "the manifest or its .sig was altered")
+        try:
+            manifest = parse_manifest(data, source=f"{base.name}.json")
+        except BodycamError as exc:
+            report.add("manifests", name, exc.message())
+            continue
+        if manifest.dock_id != str(row.dock_id):
+            report.add("manifests", name, f"the file holds the manifest of dock {manifest.dock_id}, "
+                       "not of this dock: it was swapped")
+        if listing != sha256sum_listing(manifest):
+            report.add("manifests", name, f"{base.name}.sha256 does not match the manifest")
+        parsed.append(manifest)
+    for problem in verify_manifest_chain(parsed):
+        report.add("manifests", "manifest chain", problem.message)
+    return parsed
+
+
+def check_coverage(recordings: list[Recording], manifests: list[Manifest], report: AuditReport,
+                   *, reverse: bool) -> None:
+    """Every recording's catalog SHA-256 must be in a signed manifest; with ``reverse`` (whole
+    station) every SHA-256 a manifest lists must be a catalogued recording."""
+    signed = {entry.sha256: m for m in manifests for entry in m.entries}
+    for recording in recordings:
+        if recording.sha256 not in signed:
+            report.add("manifests", f"recording {recording.id} ({recording.camera_path})",
+                       f"its catalog SHA-256 {recording.sha256} is in no signed dock manifest: "
+                       "the catalog was changed, or its dock was never signed")
+    if reverse:
+        known = {r.sha256 for r in recordings}
+        for digest, manifest in signed.items():
+            if digest not in known:
+                report.add("manifests", f"manifest of dock {manifest.dock_id}",
+                           f"lists SHA-256 {digest}, which no catalogued recording has")
+
+
+def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report: AuditReport) -> None:
+    entries = eventlog.entries(session)
+    report.checked["custody log"] = len(entries)
+    for problem in verify_log(entries, eventlog.checkpoints(session), keyring):
+        report.add("custody log", f"custody entry {problem.seq}", problem.message)
+    head = session.get(ChainHead, eventlog.HEAD_ID)
+    last = max((e.seq for e in entries), default=0)
+    if head is not None and head.seq > last:
+        report.add("custody log", f"custody entry {last + 1}",
+                   f"the log ends at entry {last}, but entry {head.seq} was written: entries were "
+                   "removed from the end")
+
+
+def check_labels(session: Session, report: AuditReport) -> None:
+    vouched: dict[int, tuple[int, str]] = {}
+    for event in session.scalars(select(Event).where(Event.action == "label_set")):
+        details = eventlog.details_of(event)
+        label_id, label_sha = details.get("label_id"), details.get("label_sha256")
+        if isinstance(label_id, int) and isinstance(label_sha, str):
+            vouched[label_id] = (event.seq, label_sha)
+    seen: set[int] = set()
+    for row in session.scalars(select(LabelRow).order_by(LabelRow.id)):
+        report.checked["labels"] += 1
+        seen.add(row.id)
+        name = f"label {row.id} of recording {row.recording_id}"
+        entry = vouched.get(row.id)
+        if entry is None:
+            report.add("labels", name, "no custody entry records it: it was added outside bodycam")
+        elif labels.digest(row) != entry[1]:
+            report.add("labels", name, f"its content differs from what custody entry {entry[0]} "
+                       "recorded: it was changed outside bodycam")
+    for label_id, (seq, _) in vouched.items():
+        if label_id not in seen:
+            report.add("labels", f"label {label_id}", f"recorded by custody entry {seq} but missing "
+                       "from the catalog: it was deleted")
+
+
+def check_continuity(session: Session, report: AuditReport) -> None:
+    try:
+        service = importlib.import_module("bodycam_ingest.analysis.service")
+    except ImportError:
+        service = None
+    finder = getattr(service, "unexplained_findings", None)
+    if finder is None:
+        report.notes.append("continuity: skipped (the analysis part does not expose "
+                            "unexplained_findings yet)")
+        return
+    for item in finder(session):
+        report.checked["continuity"] += 1
+        recording = getattr(item, "recording_id", None)
+        kind = getattr(item, "kind", "finding")
+        report.add("continuity", f"recording {recording}" if recording else "continuity",
+                   f"unexplained {kind}: {getattr(item, 'message', item)}; explain it or "
+                   "investigate")
+
+
+def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | None = None,
+          whole_station: bool = True) -> AuditReport:
+    """Fixity and manifest coverage of the given recordings (all when None); with
+    ``whole_station`` also the manifest chain, the custody log, labels and continuity."""
+    report = AuditReport()
+    query = select(Recording).order_by(Recording.id)
+    if recording_ids is not None:
+        query = query.where(Recording.id.in_(recording_ids))
+    recordings = list(session.scalars(query))
+    try:
+        keyring = keys.load_keyring(inputs.key_dir)
+    except BodycamError as exc:
+        report.add("manifests", "station keyring", exc.message())
+        keyring = {}
+    if not keyring:
+        report.add("manifests", "station keyring", f"no public key in {inputs.key_dir}/keyring: "
+                   "nothing signed can be verified; restore the key directory")
+    check_fixity(session, recordings, inputs, report)
+    manifests = load_manifests(session, inputs, keyring, report)
+    check_coverage(recordings, manifests, report, reverse=whole_station)
+    if whole_station:
+        check_log(session, keyring, report)
+        check_labels(session, report)
+        check_continuity(session, report)
+    return report

@@ -1,0 +1,197 @@
+"""Approved disclosure (R6): a BagIt bag (RFC 8493) anyone can verify with sha256sum and openssl.
+
+Layout::
+
+    bagit.txt  bag-info.txt  manifest-sha256.txt  tagmanifest-sha256.txt  README.txt
+    data/recordings/<id>/<camera path>     the original files, bit for bit
+    data/recordings.json                   catalog facts and label history of each recording
+    data/manifests/<station>-<dock>.{json,sig,sha256}   their signed dock manifests
+    data/keys/station.pub, data/keys/keyring/<key id>.pub
+    data/custody-log.jsonl                 the custody-log entries of these recordings
+
+The package is built in ``DEST.partial``; the export events (who requested, approved, why, to
+whom) are written in the same transaction whose commit precedes the rename to ``DEST``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bodycam_ingest.catalog.custody_models import ManifestRow
+from bodycam_ingest.catalog.events import record_event
+from bodycam_ingest.catalog.models import Event, Recording, Sighting, row_dict
+from bodycam_ingest.custody import keys, labels
+from bodycam_ingest.custody.fixity import hash_file
+from bodycam_ingest.custody.manifest import format_timestamp, safe_camera_path
+from bodycam_ingest.errors import Refused, StorageError
+
+README = """\
+Evidence package {export_id} from body-camera station {station}
+Exported {at} to {recipient} ({recipient_kind}); requested by {requested_by}, approved by
+{approved_by}; reason: {reason}
+
+This folder is a BagIt bag (RFC 8493). Nothing in it needs the station's software to check.
+
+1. The files are complete and unchanged (run in this folder):
+       sha256sum -c manifest-sha256.txt
+   or, with the Library of Congress tool:   bagit.py --validate .
+
+2. The station signed what it received from each camera. For each dock manifest:
+       openssl pkeyutl -verify -pubin -inkey data/keys/station.pub -rawin \\
+           -in data/manifests/NAME.json -sigfile data/manifests/NAME.sig
+   prints "Signature Verified Successfully". If the station key was rotated, use the key in
+   data/keys/keyring/ whose id is named in the custody log (key_id) instead of station.pub.
+
+3. Each exported file is one the station signed: its SHA-256 (first column of
+   manifest-sha256.txt) appears in a signed manifest:
+       grep -l SHA256 data/manifests/*.json
+   and data/manifests/NAME.sha256 lists the dock's files by their name on the camera.
+
+4. data/custody-log.jsonl is every custody-log entry about these recordings (ingest, labels,
+   views, this export). Each entry's "digest" is SHA-256 over the RFC 8785 canonical JSON of
+   {{"format": "bodycam-custody-entry/1", "seq": seq, "prev": prev_digest, "fields": fields}}.
+"""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    recording_ids: list[int]
+    dest: Path
+    recipient: str  # kind: court, procuratorate, lawyer, party, supervision, audit, ...
+    recipient_name: str | None
+    requested_by: str | None
+    approved_by: str | None
+    reason: str | None
+
+
+def check_request(request: ExportRequest) -> None:
+    """R6: no disclosure without a named requester, approver, reason and recipient."""
+    missing = [flag for flag, value in (("--approved-by", request.approved_by),
+                                        ("--requested-by", request.requested_by),
+                                        ("--reason", request.reason),
+                                        ("--recipient", request.recipient)) if not value]
+    if missing:
+        raise Refused(reason=f"an export needs {', '.join(missing)}: disclosure must be approved, "
+                      "and who asked, who approved, why and for whom are recorded")
+    if request.dest.exists() and any(request.dest.iterdir()):
+        raise Refused(reason=f"{request.dest} is not empty; export to a new folder")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _copy_verified(source: Path, target: Path, sha256: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    again = hash_file(target)
+    if again.sha256 != sha256:
+        raise StorageError(path=str(source), reason=f"the stored file hashes to {again.sha256}, "
+                           f"not {sha256}; run `bodycam audit` before exporting")
+
+
+def _sha256(path: Path) -> str:
+    result = hash_file(path)
+    assert result.sha256 is not None, result.error
+    return result.sha256
+
+
+def build(session: Session, request: ExportRequest, *, station_id: str, store_root: Path,
+          manifest_dir: Path, key_dir: Path, actor: str, at: datetime) -> Path:
+    """Write the bag and log the export in the caller's write transaction; returns the temp
+    folder, to be renamed onto ``request.dest`` by the caller after the commit."""
+    check_request(request)
+    export_id = f"{station_id}-export-{at:%Y%m%dT%H%M%SZ}"
+    work = request.dest.with_name(request.dest.name + ".partial")
+    if work.exists():
+        shutil.rmtree(work)
+    data = work / "data"
+    recordings = list(session.scalars(select(Recording).where(
+        Recording.id.in_(request.recording_ids)).order_by(Recording.id)))
+    facts = []
+    for recording in recordings:
+        target = data / "recordings" / str(recording.id) / safe_camera_path(recording.camera_path)
+        _copy_verified(store_root / recording.store_path, target, recording.sha256)
+        facts.append({**{k: v for k, v in row_dict(recording).items() if k != "probe_json"},
+                      "file": str(target.relative_to(work)),
+                      "labels": [{**row_dict(row), "officers": labels.officers_of(row)}
+                                 for row in labels.history(session, recording.id)]})
+    docks = set(session.scalars(select(Sighting.dock_id).where(
+        Sighting.recording_id.in_(request.recording_ids), Sighting.copied.is_(True))))
+    for row in session.scalars(select(ManifestRow).where(ManifestRow.dock_id.in_(docks))):
+        for suffix in (".json", ".sig", ".sha256"):
+            name = row.file_name + suffix
+            _copy_verified(manifest_dir / name, data / "manifests" / name,
+                           _sha256(manifest_dir / name))
+    _write(data / "keys" / keys.PUBLIC_NAME, (key_dir / keys.PUBLIC_NAME).read_bytes())
+    for ident, public in keys.load_keyring(key_dir).items():
+        _write(data / "keys" / keys.KEYRING_NAME / f"{ident}.pub", keys.public_pem(public))
+    for recording in recordings:
+        record_event(session, at=at, actor=actor, action="recording_exported",
+                     recording_id=recording.id, subject=str(request.dest),
+                     reason=request.reason, approved_by=request.approved_by,
+                     details={"export_id": export_id, "requested_by": request.requested_by,
+                              "recipient": request.recipient,
+                              "recipient_name": request.recipient_name})
+    log_rows = session.scalars(select(Event).where(Event.recording_id.in_(request.recording_ids))
+                               .order_by(Event.seq))
+    _write(data / "custody-log.jsonl", "".join(
+        json.dumps({**row_dict(e), "at": format_timestamp(e.at)}, ensure_ascii=False,
+                   sort_keys=True) + "\n" for e in log_rows).encode())
+    _write(data / "recordings.json", json.dumps(facts, ensure_ascii=False, indent=2, default=str,
+                                               sort_keys=True).encode())
+    _write(work / "README.txt", README.format(
+        export_id=export_id, station=station_id, at=format_timestamp(at),
+        recipient=request.recipient_name or "-", recipient_kind=request.recipient,
+        requested_by=request.requested_by, approved_by=request.approved_by,
+        reason=request.reason).encode())
+    _bag(work, export_id=export_id, station_id=station_id, at=at, request=request)
+    return work
+
+
+def _bag(work: Path, *, export_id: str, station_id: str, at: datetime,
+         request: ExportRequest) -> None:
+    payload = sorted(p for p in (work / "data").rglob("*") if p.is_file())
+    lines, octets = [], 0
+    for path in payload:
+        octets += path.stat().st_size
+        lines.append(f"{_sha256(path)}  {_bag_path(path.relative_to(work))}\n")
+    _write(work / "manifest-sha256.txt", "".join(lines).encode())
+    _write(work / "bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    info = {"Source-Organization": station_id, "Bagging-Date": f"{at:%Y-%m-%d}",
+            "External-Identifier": export_id, "Payload-Oxum": f"{octets}.{len(payload)}",
+            "Internal-Sender-Description": f"requested by {request.requested_by}; approved by "
+            f"{request.approved_by}; reason: {request.reason}; recipient: {request.recipient}"
+            + (f" {request.recipient_name}" if request.recipient_name else "")}
+    _write(work / "bag-info.txt", "".join(f"{k}: {' '.join(v.split())}\n"
+                                          for k, v in info.items()).encode())
+    tags = [work / n for n in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "README.txt")]
+    _write(work / "tagmanifest-sha256.txt", "".join(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in tags).encode())
+
+
+def _bag_path(path: Path) -> str:
+    """RFC 8493 section 2.1.3: percent-encode CR, LF and % in manifest paths."""
+    return str(path).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def publish(work: Path, dest: Path) -> None:
+    """Move the finished bag onto its name (after the export was logged)."""
+    if dest.exists():
+        dest.rmdir()  # checked empty by check_request
+    os.replace(work, dest)
+
+
+def discard(work: Path) -> None:
+    if work.exists():
+        shutil.rmtree(work, ignore_errors=True)
