@@ -43,6 +43,8 @@ class _Handler(FileSystemEventHandler):
         self.watcher, self.root, self.rule_name = watcher, root, rule_name
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):  # reads (ours too) change nothing
+            return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else raw
             folder = camera_folder(self.root, path) if path else None
