@@ -178,6 +178,23 @@ class Product:
                         str(self.config)], check=True, capture_output=True)
         os.sync()
 
+    def run_in_process(self) -> None:
+        """What the daemon does per dock (its interpreter is already running): open the station,
+        ingest the camera folder, close."""
+        from bodycam_ingest.config import load_config
+        from bodycam_ingest.detection.dock import ingest_folder
+        from bodycam_ingest.station import Station
+
+        config = load_config(self.config)
+        station = Station.open(config)
+        try:
+            report = ingest_folder(station, self.camera, config.cameras[0], device_key=None,
+                                   trigger="bench")
+        finally:
+            station.close()
+        if report.outcome != "complete":
+            raise RuntimeError(f"ingest ended {report.outcome}: {report.reason}")
+
     def run(self) -> None:
         result = subprocess.run([sys.executable, "-m", "bodycam_ingest", "ingest",
                                  str(self.camera), "--config", str(self.config)],
@@ -284,7 +301,8 @@ def run_all(work: Path, args: argparse.Namespace, variants: list[str], chunk: in
 
     methods: dict[str, Callable[[], None]] = {}
     if product is not None:
-        methods["bodycam ingest (product)"] = product.run
+        methods["bodycam ingest (product CLI, cold start)"] = product.run
+        methods["bodycam daemon path (product in-process)"] = product.run_in_process
     methods.update({
         f"engine ({v})": functools.partial(engine, files, dst, v, chunk, window) for v in variants
     })
