@@ -7,19 +7,20 @@ which the ingest journal relies on. PostgreSQL works through the same URL settin
 from __future__ import annotations
 
 import fcntl
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 from bodycam_ingest.errors import CatalogError
 
@@ -46,6 +47,8 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -98,13 +101,41 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                       readers=sessionmaker(engine.execution_options(readonly=True),
                                            expire_on_commit=False), url=url)
-    if migrate:
+    if migrate and _stored_revision(catalog) != schema_head():
         with _migration_lock(lock_dir):
             upgrade(catalog)
     return catalog
 
 
+@cache
+def schema_head() -> str:
+    """The newest migration's revision, read from the files without importing Alembic (which
+    costs every command a tenth of a second); tests check it against Alembic's own answer."""
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision = re.search(r'^revision = "([^"]+)"', source, re.M)
+        down = re.search(r'^down_revision = (?:"([^"]+)"|None)', source, re.M)
+        if revision and down:
+            revisions[revision.group(1)] = down.group(1)
+    heads = set(revisions) - {down for down in revisions.values() if down}
+    if len(heads) != 1:
+        raise CatalogError(url="(migrations)", reason=f"expected one head revision, got {heads}")
+    return heads.pop()
+
+
+def _stored_revision(catalog: Catalog) -> str | None:
+    """The catalog's schema revision, or None when it has none yet (new or unreadable)."""
+    try:
+        with catalog.engine.execution_options(readonly=True).connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        return None
+
+
 def upgrade(catalog: Catalog) -> None:
+    from alembic import command
+
     cfg = _alembic_config()
     try:
         with catalog.engine.begin() as connection:
@@ -115,11 +146,15 @@ def upgrade(catalog: Catalog) -> None:
 
 
 def current_revision(catalog: Catalog) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with catalog.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
