@@ -7,11 +7,6 @@ unexplained findings are always shown apart (R4: an explanation never hides a fi
 from __future__ import annotations
 
 import json
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,30 +16,16 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.analysis import service, views
 from bodycam_ingest.analysis.model import FindingKind
 from bodycam_ingest.catalog.models import Recording
-from bodycam_ingest.cli import render
-from bodycam_ingest.config import load_config, resolve_config_path
+from bodycam_ingest.cli import common, render
 from bodycam_ingest.errors import NotFound
 from bodycam_ingest.station import Station
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (else "
-                      "$BODYCAM_CONFIG, else /etc/bodycam/config.toml).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+_station = common.open_station
+ConfigOpt = common.ConfigOpt
+JsonOpt = common.JsonOpt
 
 devices_app = typer.Typer(no_args_is_help=True, help="Cameras as the continuity analysis knows "
                           "them: profiles, recordings, docks.")
-
-
-@contextmanager
-def _station(path: Path | None, *, read_only: bool = False) -> Iterator[Station]:
-    config = load_config(resolve_config_path(path))
-    logging.basicConfig(level=config.log.level.upper(), stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    station = Station.open(config, read_only=read_only)
-    try:
-        yield station
-    finally:
-        station.close()
 
 
 def _after_command(station: Station) -> None:

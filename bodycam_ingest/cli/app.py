@@ -6,14 +6,11 @@ codes"); anything else is a bug and shows a traceback (exit 70).
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
@@ -29,19 +26,17 @@ from bodycam_ingest.catalog.queries import (
     session_neighbours,
     sightings_of,
 )
-from bodycam_ingest.cli import analysis_cmds, custody_cmds, render
-from bodycam_ingest.config import Config, load_config, resolve_config_path
+from bodycam_ingest.cli import analysis_cmds, common, custody_cmds, render
+from bodycam_ingest.config import Config
 from bodycam_ingest.errors import BodycamError, ExitCode, NotFound
 from bodycam_ingest.station import Station
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Body-camera evidence station: ingest, catalogue and inspect recordings.")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (else "
-                      "$BODYCAM_CONFIG, else /etc/bodycam/config.toml).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-_state: dict[str, Any] = {"verbose": False}
+ConfigOpt = common.ConfigOpt
+JsonOpt = common.JsonOpt
+_state = common.state
 
 
 @app.callback()
@@ -51,21 +46,12 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v",
     _state["verbose"] = verbose
 
 
-def _setup_logging(config: Config | None) -> None:
-    level = "DEBUG" if _state["verbose"] else (config.log.level.upper() if config else "INFO")
-    logging.basicConfig(level=level, stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def _config(path: Path | None) -> Config:
-    config = load_config(resolve_config_path(path))
-    _setup_logging(config)
-    return config
+    return common.load(path)
 
 
 def _station(path: Path | None, *, read_only: bool = False) -> Station:
-    return Station.open(_config(path), read_only=read_only)
+    return Station.open(common.load(path), read_only=read_only)
 
 
 # --- ingest ------------------------------------------------------------------------------------
@@ -168,17 +154,6 @@ def _dock_json(dock: Any) -> dict[str, Any]:
     return data
 
 
-def _parse_date(value: str | None, zone: str, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM",
-                                 param_hint=option) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))).astimezone(UTC)
-
-
 @app.command("list")
 def list_(
     device: Annotated[str | None, typer.Option(help="Device id from file names, or device key.")
@@ -197,8 +172,8 @@ def list_(
     station = _station(config, read_only=True)
     zone = station.config.station.zone
     flt = RecordingFilter(device=device, officer=officer, status=state, limit=limit,
-                          since=_parse_date(since, zone, "--since"),
-                          until=_parse_date(until, zone, "--until"))
+                          since=common.parse_local_date(since, zone, "--since"),
+                          until=common.parse_local_date(until, zone, "--until"))
     try:
         with station.catalog.reading() as session:
             rows = list(session.scalars(recordings_query(flt)))

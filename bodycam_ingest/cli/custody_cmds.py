@@ -6,12 +6,8 @@ log signs a checkpoint before it returns (``custody.service.after_command``).
 
 from __future__ import annotations
 
-import logging
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -26,8 +22,7 @@ from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Event, Recording, row_dict
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
-from bodycam_ingest.cli import render
-from bodycam_ingest.config import load_config, resolve_config_path
+from bodycam_ingest.cli import common, render
 from bodycam_ingest.custody import keys, labels, service
 from bodycam_ingest.custody.audit import SECTIONS, AuditInputs, AuditReport, audit
 from bodycam_ingest.custody.reports import deadline_rows
@@ -35,28 +30,15 @@ from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode, NotFound
 from bodycam_ingest.station import Station
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (else "
-                      "$BODYCAM_CONFIG, else /etc/bodycam/config.toml).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+_station = common.open_station
+ConfigOpt = common.ConfigOpt
+JsonOpt = common.JsonOpt
 AsOpt = Annotated[str | None, typer.Option("--as", help="Act for NAME (needs a role in "
                                            "[custody] act_for_others; you are recorded as approver).")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in the custody log).")]
 
 keys_app = typer.Typer(no_args_is_help=True, help="The station's Ed25519 signing key.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports (R1 deadlines).")
-
-
-@contextmanager
-def _station(path: Path | None, *, read_only: bool = False) -> Iterator[Station]:
-    config = load_config(resolve_config_path(path))
-    logging.basicConfig(level=config.log.level.upper(), stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    station = Station.open(config, read_only=read_only)
-    try:
-        yield station
-    finally:
-        station.close()
 
 
 def _note(station: Station, action: str, *, actor: str | None = None, **values: Any) -> None:
@@ -225,17 +207,6 @@ def audit_cmd(config: ConfigOpt = None, as_json: JsonOpt = False,
 
 
 # --- labels, log, deadlines --------------------------------------------------------------------
-def _local(value: str | None, zone: str, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM",
-                                 param_hint=option) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))).astimezone(UTC)
-
-
 def tag(
     ids: Annotated[list[int] | None, typer.Argument(help="Recording ids.")] = None,
     device: Annotated[str | None, typer.Option(help="Select by device (file-name id or key).")
@@ -282,8 +253,9 @@ def tag(
                                      "--location or --note")
         zone = station.config.station.zone
         with station.catalog.session() as session:
-            targets = _select(session, ids, device, by_officer, _local(since, zone, "--since"),
-                              _local(until, zone, "--until"))
+            targets = _select(session, ids, device, by_officer,
+                              common.parse_local_date(since, zone, "--since"),
+                              common.parse_local_date(until, zone, "--until"))
             for recording_id in targets:
                 labels.set_label(session, recording_id, change, acting=acting, reason=reason,
                                  at=station.clock())
