@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest_media import FolderCamera, SlowCamera, loop_device, sha256_of, wait_for_copy_to_start
+from conftest_media import (
+    FatImage,
+    FolderCamera,
+    SlowCamera,
+    loop_device,
+    sha256_of,
+    wait_for_copy_to_start,
+)
 from helpers import BODYCAM, StationEnv, write_config
 
 
@@ -99,3 +106,21 @@ def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outcome"] == "complete"
     assert _rows(station, "SELECT count(*) FROM recordings") == [(3,)]
+
+
+@pytest.mark.root
+def test_two_cameras_docked_together_are_both_ingested(
+        udevd: None, station: StationEnv, fat_image: FatImage, slow_camera: SlowCamera) -> None:
+    proc, log = _start_daemon(station)
+    try:
+        with loop_device(fat_image.image) as first, loop_device(slow_camera.image) as second:
+            _wait(lambda: len(_rows(station, "SELECT id FROM docks WHERE outcome IS NOT NULL"))
+                  >= 2, "both docks", log, timeout=120)
+            docks = _rows(station, "SELECT source, outcome FROM docks ORDER BY source")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert sorted(docks) == sorted([(first, "complete"), (second, "complete")])
+    assert _rows(station, "SELECT count(*) FROM recordings") == [(6,)]
+    for digest, path in _rows(station, "SELECT sha256, store_path FROM recordings"):
+        assert sha256_of(station.store / path) == digest
