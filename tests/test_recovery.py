@@ -137,3 +137,21 @@ def test_a_dock_whose_process_is_alive_is_left_alone(live: Station) -> None:
     finally:
         held.release()
     assert live.recover().docks_closed == [dock_id]
+
+
+def test_files_in_flight_when_a_dock_failed_are_finished_too(live: Station) -> None:
+    dock_id, journal = _crashed_dock(live)
+    data = b"verified before an internal error"
+    t1 = journal.begin_transfer(dock_id, _meta("A_B_20261120093000_0001.MP4", len(data)),
+                                f"{dock_id}-one.part")
+    digest = _stage(live, f"{dock_id}-one.part", data)
+    journal.mark_verified(t1, digest, len(data))
+    journal.finish_dock(dock_id, "failed", "internal error: OSError(28, 'No space left')", {})
+
+    report = live.recover()
+
+    assert (report.docks_closed, report.finished, report.leftovers_removed) == ([], 1, 0)
+    assert live.store.path_for(digest).read_bytes() == data
+    with live.catalog.reading() as session:
+        assert session.get_one(Transfer, t1).state == "done"
+        assert session.get_one(Dock, dock_id).outcome == "failed"

@@ -62,6 +62,17 @@ def recover(config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Cl
                             {"recovered": finished, "rolled_back": rolled})
         dock_lock_path(runtime, dock.lock_token).unlink(missing_ok=True)
         report.docks_closed.append(dock.id)
+    # A dock whose process caught an internal error was closed as 'failed' on the way out, but
+    # files it had in flight are still journalled open: finish or roll them back the same way.
+    with catalog.reading() as session:
+        ended = list(session.scalars(select(Dock).where(
+            Dock.outcome.is_not(None),
+            Dock.id.in_(select(Transfer.dock_id).where(
+                Transfer.state.in_(("copying", "verified")))))))
+    for dock in ended:
+        finished, rolled = _recover_dock(config, catalog, store, journal, dock)
+        report.finished += finished
+        report.rolled_back += rolled
     with catalog.reading() as session:
         owned = {t.staging_name for t in open_transfers(session, live_ids)}
     for name in store.staging_names():

@@ -121,15 +121,3 @@ class EvidenceStore:
             except FileExistsError:
                 continue
             fsync_dir(item.parent)
-
-    def stored_digests(self) -> list[str]:
-        """Every digest present in the store (for reconciliation and audits)."""
-        base = self.root / "sha256"
-        if not base.is_dir():
-            return []
-        return sorted(
-            name
-            for _dirpath, _dirs, files in os.walk(base)
-            for name in files
-            if _DIGEST.match(name)
-        )
