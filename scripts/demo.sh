@@ -51,7 +51,7 @@ else
     "${BODYCAM[@]}" sim-camera "$DEMO/camera" --segments 4 --seconds 3
 fi
 
-if [ "$MODE" = dock ] && [ ! -e /run/udev/control ]; then
+if [ "$MODE" = dock ] && ! udevadm control --ping -t 2 2>/dev/null; then
     say "starting systemd-udevd (docking is detected through udev)"
     /lib/systemd/systemd-udevd --daemon
 fi

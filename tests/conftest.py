@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest_media import *  # noqa: F403  (camera and loop-device fixtures)
 from helpers import StationEnv, write_config
 
+from bodycam_ingest.detection.udev import udevd_answers
+
 
 @pytest.fixture
 def station(tmp_path: Path) -> StationEnv:
@@ -42,16 +44,21 @@ UDEVD = Path("/lib/systemd/systemd-udevd")
 
 @pytest.fixture(scope="session")
 def udevd() -> Iterator[None]:
-    """A running systemd-udevd (started here, and stopped afterwards, if none was running)."""
-    if Path("/run/udev/control").exists():
+    """A running systemd-udevd (started here, and stopped afterwards, if none was running).
+
+    Liveness is asked of the control socket: a stopped udevd leaves the socket's file behind.
+    """
+    if udevd_answers():
         yield
         return
     if not UDEVD.exists():
         pytest.skip("systemd-udevd is not installed (scripts/setup.sh installs udev)")
     subprocess.run([str(UDEVD), "--daemon"], check=True, capture_output=True)
     for _ in range(100):
-        if Path("/run/udev/control").exists():
+        if udevd_answers():
             break
         time.sleep(0.05)
+    else:
+        pytest.fail("systemd-udevd --daemon started but does not answer on /run/udev/control")
     yield
     subprocess.run(["udevadm", "control", "--exit"], check=False, capture_output=True)

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import pytest
 
+from bodycam_ingest.detection.udev import udevd_answers
 from bodycam_ingest.sim.camera import CameraSpec, build_fat32_image, build_folder_camera
 
 DEFAULT_SPEC = CameraSpec()  # 3 segments x 2 s, 160x120 @ 10 fps, officer A1024, camera DSJ9X001
@@ -111,7 +112,7 @@ def loop_device(image: Path, *, udev: bool = True) -> Iterator[str]:
     dev = attach.stdout.strip()
     try:
         _quiet(["blockdev", "--setrw", dev])  # the read-only flag of a previous user survives
-        if udev and Path("/run/udev/control").exists():
+        if udev and udevd_answers():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 _quiet(["udevadm", "trigger", "--action=change", "--settle", dev], timeout=20)
         yield dev

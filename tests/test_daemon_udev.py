@@ -121,3 +121,31 @@ fs_labels = ["VENDORX*"]
     assert result.returncode == 6
     assert "matches no [[cameras]] rule (label 'BODYCAM'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_stale_udev_control_socket_is_not_taken_for_a_running_udevd(tmp_path: Path) -> None:
+    import socket
+
+    from bodycam_ingest.detection.udev import udevd_answers
+
+    control = tmp_path / "control"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as server:
+        server.bind(str(control))
+        server.listen()
+        assert udevd_answers(str(control))
+    assert control.exists()  # what `udevadm control --exit` leaves behind
+    assert not udevd_answers(str(control))
+    assert not udevd_answers(str(tmp_path / "missing"))
+
+
+@pytest.mark.slow
+def test_a_block_device_udev_has_not_probed_is_matched_by_its_own_superblock(
+        fat_image: FatImage) -> None:
+    from bodycam_ingest.detection.dock import probe_filesystem
+
+    with loop_device(fat_image.image, udev=False) as dev:
+        props = probe_filesystem(dev)
+    assert props["ID_FS_TYPE"] == "vfat"
+    assert props["ID_FS_LABEL"] == "BODYCAM"
+    assert props["ID_FS_USAGE"] == "filesystem"
+    assert probe_filesystem("/dev/null") == {}

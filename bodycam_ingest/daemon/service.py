@@ -20,7 +20,7 @@ from bodycam_ingest.config import Config
 from bodycam_ingest.custody import service as custody
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
-from bodycam_ingest.detection.udev import BlockDock, UdevDetector
+from bodycam_ingest.detection.udev import BlockDock, UdevDetector, udevd_answers
 from bodycam_ingest.detection.watch import FolderDock, FolderWatcher
 from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.ingest.journal import Journal
@@ -99,6 +99,10 @@ class Daemon:
         self.journal.note("daemon_started", reason="start", details={
             "config_sha256": config_digest(self.config), "recovered": recovery.finished,
             "rolled_back": recovery.rolled_back})
+        if self.config.cameras and not udevd_answers():
+            log.error("systemd-udevd is not running: docked cameras are not announced and will not "
+                      "be ingested until it runs (systemctl start systemd-udevd); watch folders "
+                      "still work")
         self.udev.start()
         for dock in self.udev.existing():
             self.on_block(dock)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import stat
+import subprocess
 import threading
 import uuid
 from collections.abc import Mapping
@@ -103,6 +104,7 @@ def _fat_times(devnode: str) -> dict[str, datetime] | None:
 
 
 def udev_properties(devnode: str) -> dict[str, str]:
+    """What udev knows about ``devnode``; its filesystem probed here when udev has not (no udevd)."""
     import pyudev
 
     try:
@@ -110,7 +112,22 @@ def udev_properties(devnode: str) -> dict[str, str]:
     except (pyudev.DeviceNotFoundError, OSError, ValueError) as exc:
         raise SourceUnusable(source=devnode, reason=f"udev knows nothing about it ({exc}); is "
                              "systemd-udevd running?") from None
-    return dict(device.properties)
+    props = dict(device.properties)
+    if not props.get("ID_FS_TYPE"):
+        props.update(probe_filesystem(devnode))
+    return props
+
+
+def probe_filesystem(devnode: str) -> dict[str, str]:
+    """ID_FS_* of ``devnode`` from a read-only superblock probe (``blkid -p``), as udev would set."""
+    try:
+        out = subprocess.run(["blkid", "-p", "-o", "udev", devnode], capture_output=True,
+                             text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("cannot probe the filesystem of %s: %s", devnode, exc)
+        return {}
+    return dict(line.split("=", 1) for line in out.stdout.splitlines()
+                if line.startswith("ID_FS_") and "=" in line)
 
 
 def _rule_for_block(config: Config, props: Mapping[str, str], rule_name: str | None,

@@ -9,6 +9,7 @@ filesystem are ignored until it is removed or its filesystem disappears.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,22 @@ from typing import Any
 from bodycam_ingest.detection.rules import DeviceRule, match_device
 
 log = logging.getLogger("bodycam.udev")
+
+UDEV_CONTROL = "/run/udev/control"
+
+
+def udevd_answers(control: str = UDEV_CONTROL) -> bool:
+    """Whether a systemd-udevd is listening (what ``udevadm control --ping`` asks).
+
+    The control socket's file alone proves nothing: ``udevadm control --exit`` and a crash leave it
+    behind, and a daemon that trusts it waits for docks that are never announced.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        try:
+            sock.connect(control)
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
