@@ -30,6 +30,7 @@ from bodycam_ingest.analysis.settings import AnalysisConfig
 from bodycam_ingest.custody.settings import CustodyConfig
 from bodycam_ingest.errors import ConfigError, ConfigNotFound
 from bodycam_ingest.naming import NamePattern, compile_pattern, preset
+from bodycam_ingest.retention.settings import RetentionConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/bodycam/config.toml")
 ENV_VAR = "BODYCAM_CONFIG"
@@ -186,6 +187,7 @@ class Config(_Section):
     cameras: tuple[CameraRule, ...] = ()
     analysis: AnalysisConfig = AnalysisConfig()
     custody: CustodyConfig = CustodyConfig()
+    retention: RetentionConfig = RetentionConfig()
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ Invariants the ingest pipeline keeps:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -152,6 +153,36 @@ class Recording(Base):
     sample_rate: Mapped[int | None] = mapped_column(Integer)
     creation_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     probe_json: Mapped[str | None] = mapped_column(Text)
+    # --- retention (issue 5; see catalog.retention_models for holds, tombstones, runs) ---------
+    # The recording's own tier (standard | evidence | long_term); a case may make it stronger.
+    tier: Mapped[str] = mapped_column(String(16), default="standard")
+    tier_reason: Mapped[str | None] = mapped_column(Text)
+    # The later of the recording's end (start + duration) and its ingest: where the retention
+    # period starts. Kept by ``clock_start_of`` on every ORM insert/update (listener below).
+    clock_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first sweep that found it due
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # tombstone in retention_tombstones
+    fixity_ok: Mapped[bool | None] = mapped_column(Boolean)  # latest fixity check (None: never)
+    fixity_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_recordings_retention", "deleted_at", "tier", "clock_start"),
+                      Index("ix_recordings_due_since", "due_since"),
+                      Index("ix_recordings_fixity_checked_at", "fixity_checked_at"))
+
+
+def clock_start_of(ingested_at: datetime, start_utc: datetime | None,
+                   duration_s: float | None) -> datetime:
+    """The later of the recording's end and its ingest (an unknown end counts as the ingest)."""
+    if start_utc is None or duration_s is None:
+        return ingested_at
+    return max(ingested_at, start_utc + timedelta(seconds=duration_s))
+
+
+@event.listens_for(Recording, "before_insert")
+@event.listens_for(Recording, "before_update")
+def _keep_clock_start(_mapper: Any, _connection: Any, recording: Recording) -> None:
+    recording.clock_start = clock_start_of(recording.ingested_at, recording.start_utc,
+                                           recording.duration_s)
 
 
 class Sighting(Base):

@@ -34,6 +34,8 @@ def load(path: Path | None) -> Config:
     """The config named by --config, $BODYCAM_CONFIG or the default path; logging set from it."""
     config = load_config(resolve_config_path(path))
     setup_logging(config)
+    for warning in config.retention.warnings():  # at every start, as R2's floor demands
+        logging.getLogger("bodycam.retention").warning("%s", warning)
     return config
 
 
