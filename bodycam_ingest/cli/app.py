@@ -26,7 +26,16 @@ from bodycam_ingest.catalog.queries import (
     session_neighbours,
     sightings_of,
 )
-from bodycam_ingest.cli import analysis_cmds, common, custody_cmds, render
+from bodycam_ingest.cli import (
+    analysis_cmds,
+    archive_cmds,
+    common,
+    custody_cmds,
+    hold_cmds,
+    jobs_cmds,
+    render,
+    retention_cmds,
+)
 from bodycam_ingest.config import Config
 from bodycam_ingest.errors import BodycamError, ExitCode, NotFound
 from bodycam_ingest.station import Station
@@ -198,7 +207,8 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
                                hint="List recordings with: bodycam list")
             sightings = sightings_of(session, recording_id)
             extra_pairs = [*analysis_cmds.show_pairs(session, row),
-                           *custody_cmds.show_pairs(session, row)]
+                           *custody_cmds.show_pairs(session, row),
+                           *hold_cmds.show_pairs(session, row)]
             extra_json = {**analysis_cmds.show_json(session, row),
                           **custody_cmds.show_json(session, row)}
             events = events_of(session, recording_id)
@@ -249,6 +259,10 @@ def sim_camera(ctx: typer.Context) -> None:
 
 analysis_cmds.register(app)
 custody_cmds.register(app)
+hold_cmds.register(app)
+retention_cmds.register(app)
+archive_cmds.register(app)
+jobs_cmds.register(app)
 
 
 def main() -> None:

@@ -24,7 +24,13 @@ from bodycam_ingest.custody.fixity import hash_files
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
 from bodycam_ingest.errors import BodycamError
 
-SECTIONS = ("fixity", "manifests", "custody log", "labels", "continuity", "deadlines")
+SECTIONS = ("fixity", "manifests", "custody log", "labels", "continuity", "deadlines", "retention",
+            "holds", "replicas", "scrub")
+# Sections of issue 5, each owned by its own module: (section, module with ``check``).
+RETENTION_CHECKS = (("retention", "bodycam_ingest.retention.deletion_audit"),
+                    ("holds", "bodycam_ingest.retention.hold_audit"),
+                    ("replicas", "bodycam_ingest.retention.replica_audit"),
+                    ("scrub", "bodycam_ingest.jobs.scrub_audit"))
 
 
 @dataclass(frozen=True)
@@ -223,4 +229,6 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
         check_log(session, keyring, report)
         check_labels(session, report)
         check_continuity(session, report)
+        for _section, module in RETENTION_CHECKS:
+            importlib.import_module(module).check(session, inputs, keyring, report)
     return report
