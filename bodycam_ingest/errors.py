@@ -110,3 +110,85 @@ class StationKeyMissing(BodycamError):
     """no station key at {path}: run `bodycam keys init` (as the user the station runs as)"""
 
     exit_code = ExitCode.REFUSED
+
+
+# --- station jobs (issue 5: scheduler, scrub, deadline check, backup) ---------------------------
+class JobAlreadyRunning(BodycamError):
+    """Job {job} is already running (another process holds {path}); wait for it to finish and see its result with `bodycam jobs list`."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+# --- retention (issue 5: sweep, deletion, policy approval) --------------------------------------
+class RetentionPlanChanged(BodycamError):
+    """Refused: the plan changed since it was shown (you approved {shown}, it is now {now}); run `bodycam retention plan` again and approve the plan it shows."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class RecordingDeleted(BodycamError):
+    """Recording {ident} was deleted by retention run {run} on {when} ({rule}); only its tombstone remains (bodycam show {ident})."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+# --- retention tiers and legal holds (issue 5: bodycam retain, bodycam hold) --------------------
+class TierLoweringNeedsApproval(BodycamError):
+    """Refused: {target} would go from {old} to {new}, which shortens its retention; give --approved-by NAME (the person who approved it) and --reason TEXT."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class SelfApproval(BodycamError):
+    """Refused: {who} cannot approve their own {what}; --approved-by must name another person."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class HoldReleaseNeedsApproval(BodycamError):
+    """Refused: hold {hold} belongs to {owner}, not {actor}; releasing it ends its protection, so give --approved-by NAME (who approved the release), or let {owner} release it."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class HoldAlreadyReleased(BodycamError):
+    """Refused: hold {hold} was already released on {when} by {who} ({reason}); a release is final: add a new hold with `bodycam hold add` if the protection is needed again."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+# --- long-term copies (issue 5: bodycam archive) -----------------------------------------------
+class ArchiveTargetMissing(BodycamError):
+    """Archive folder {path} does not exist: mount the second medium (a dedicated disk or a disc) and give a folder on it with --to."""  # noqa: E501
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ArchiveTargetUnusable(BodycamError):
+    """Refused: cannot archive to {path}: {reason}"""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ArchiveSameDevice(BodycamError):
+    """Refused: {path} is on the same filesystem as the evidence store ({store}); a long-term copy must be on a second medium (R2: a dedicated disk or a disc). Mount one and archive there, or pass --same-device-ok to write a copy anyway (logged as a warning; the audit does not count it as a second medium)."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class ArchiveNoSpace(BodycamError):
+    """Not enough space on {path}: the archive of {count} recording(s) needs {needed} (with a margin of {margin}), only {free} is free; use a larger medium or free space on it. Nothing was written."""  # noqa: E501
+
+    exit_code = ExitCode.STORAGE
+
+
+class ArchiveWriteFailed(BodycamError):
+    """Writing the archive to {path} failed: {reason}. Nothing was recorded as a replica and the partial folder was removed; check the medium and run the archive again."""  # noqa: E501
+
+    exit_code = ExitCode.STORAGE
+
+
+class ArchiveVerifyFailed(BodycamError):
+    """The copies written to {path} do not read back as written ({problems}); the medium is unreliable. Nothing was recorded as a replica and the partial folder was removed; archive to another medium."""  # noqa: E501
+
+    exit_code = ExitCode.STORAGE

@@ -88,7 +88,8 @@ def ingest(
         render.emit_json({"dock_id": report.dock_id, "outcome": report.outcome,
                           "reason": report.reason, "stored": report.stored,
                           "duplicates": report.duplicates, "skipped": report.skipped,
-                          "wiped": report.wiped, "bytes": report.bytes_copied,
+                          "deleted_seen": report.deleted_seen, "wiped": report.wiped,
+                          "bytes": report.bytes_copied,
                           "failed": report.failed, "unreadable": report.unreadable,
                           "rejected": [vars(item) for item in report.rejected]})
     else:
@@ -97,6 +98,9 @@ def ingest(
                                                    report.duplicates),
                  ("skipped (ingested at an earlier dock)", report.skipped),
                  ("bytes copied", render.human_size(report.bytes_copied))]
+        if report.deleted_seen:
+            pairs.append(("seen again after retention deleted them (left on the camera)",
+                          report.deleted_seen))
         if report.reason:
             pairs.append(("reason", report.reason))
         pairs += [("rejected", f"{r.relpath}: {r.reason}") for r in report.rejected]
@@ -134,15 +138,19 @@ def daemon(config: ConfigOpt = None) -> None:
 def status(config: ConfigOpt = None, as_json: JsonOpt = False,
            watch: Annotated[bool, typer.Option(help="Refresh every second until Ctrl-C.")] = False
            ) -> None:
-    """Docks in progress (with progress bars) and the last finished docks."""
+    """Docks in progress (with progress bars), the last finished docks, and the jobs."""
+    from bodycam_ingest.jobs.registry import job_statuses, status_json
+
     station = _station(config, read_only=True)
     try:
         while True:
             with station.catalog.reading() as session:
                 running, recent = running_docks(session), recent_docks(session)
+                jobs = job_statuses(session, station.config)
             if as_json:
                 render.emit_json({"running": [_dock_json(d) for d in running],
-                                  "recent": [_dock_json(d) for d in recent]})
+                                  "recent": [_dock_json(d) for d in recent],
+                                  "jobs": [status_json(j) for j in jobs]})
                 return
             if watch:
                 render.out.clear()
@@ -150,6 +158,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False,
                          else "No dock in progress.")
             if recent:
                 render.out.print(render.docks_table(recent, "Recent docks"))
+            render.out.print(jobs_cmds.jobs_table(jobs))
             if not watch:
                 return
             time.sleep(1)
@@ -186,12 +195,14 @@ def list_(
     try:
         with station.catalog.reading() as session:
             rows = list(session.scalars(recordings_query(flt)))
+            retention = hold_cmds.list_retention(session, rows)  # bulk, not per row
     finally:
         station.close()
     if as_json:
-        render.emit_json([render.recording_json(row) for row in rows])
+        render.emit_json([render.recording_json(row, retention[row.id]) for row in rows])
     else:
-        render.out.print(render.recordings_table(rows, f"Recordings ({len(rows)})"))
+        render.out.print(render.recordings_table(
+            rows, f"Recordings ({len(rows)})", keep={i: r["keep"] for i, r in retention.items()}))
 
 
 @app.command()
@@ -208,9 +219,11 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
             sightings = sightings_of(session, recording_id)
             extra_pairs = [*analysis_cmds.show_pairs(session, row),
                            *custody_cmds.show_pairs(session, row),
-                           *hold_cmds.show_pairs(session, row)]
+                           *hold_cmds.show_pairs(session, row),
+                           *retention_cmds.show_pairs(session, row, station.clock())]
             extra_json = {**analysis_cmds.show_json(session, row),
-                          **custody_cmds.show_json(session, row)}
+                          **custody_cmds.show_json(session, row),
+                          **hold_cmds.show_json(session, row)}
             events = events_of(session, recording_id)
             neighbours = session_neighbours(session, row)
             store_path = station.store.root / row.store_path

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.events import record_event
@@ -34,7 +35,7 @@ _station = common.open_station
 ConfigOpt = common.ConfigOpt
 JsonOpt = common.JsonOpt
 AsOpt = Annotated[str | None, typer.Option("--as", help="Act for NAME (needs a role in "
-                                           "[custody] act_for_others; you are recorded as approver).")]
+                                           "custody.act_for_others; you are recorded as approver).")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in the custody log).")]
 
 keys_app = typer.Typer(no_args_is_help=True, help="The station's Ed25519 signing key.")
@@ -222,7 +223,7 @@ def tag(
     officer: Annotated[list[str] | None, typer.Option(help="Officer NAME or NAME:CERTIFICATE; "
                                                       "repeat for several.")] = None,
     matter: Annotated[str | None, typer.Option(help="Enforcement matter: an id or name from "
-                                               "[custody] matters.")] = None,
+                                               "custody.matters.")] = None,
     location: Annotated[str | None, typer.Option(help="Where.")] = None,
     note: Annotated[str | None, typer.Option(help="Free note.")] = None,
     reason: ReasonOpt = None, act_as: AsOpt = None, config: ConfigOpt = None,
@@ -292,7 +293,10 @@ def log_cmd(recording_id: Annotated[int | None, typer.Argument(help="Recording i
             if case is not None:
                 ids = sorted(set(session.scalars(select(LabelRow.recording_id)
                                                  .where(LabelRow.case_number == case))))
-                if not ids:
+                # Entries about the case itself (its tier, its holds) name it as their subject.
+                case_level: ColumnElement[bool] = (Event.recording_id.is_(None)
+                                                   & (Event.subject == case))
+                if not ids and session.scalar(select(Event.id).where(case_level).limit(1)) is None:
                     raise NotFound(what="Case", ident=case, hint="No recording was ever labelled "
                                    "with it (bodycam tag --case).")
             else:
@@ -300,8 +304,9 @@ def log_cmd(recording_id: Annotated[int | None, typer.Argument(help="Recording i
                     raise NotFound(what="Recording", ident=recording_id,
                                    hint="List recordings with: bodycam list")
                 ids = [recording_id] if recording_id is not None else []
-            events = list(session.scalars(select(Event).where(Event.recording_id.in_(ids))
-                                          .order_by(Event.seq)))
+                case_level = false()
+            events = list(session.scalars(select(Event).where(
+                or_(Event.recording_id.in_(ids), case_level)).order_by(Event.seq)))
         _note(station, "custody_log_viewed", subject=case or f"recording {recording_id}",
               details={"recordings": ids})
         service.after_command(station)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,22 +50,27 @@ def human_size(size: int | None) -> str:
     return f"{size} B"
 
 
-def recordings_table(rows: Sequence[Recording], title: str = "Recordings") -> Table:
+def recordings_table(rows: Sequence[Recording], title: str = "Recordings",
+                     keep: Mapping[int, str] | None = None) -> Table:
+    """``keep``: recording id -> retention mark (std/evid/LT, H held, due; deleted)."""
     table = Table(title=title)
     for column in ("id", "officer", "device", "start (camera local)", "seq", "duration", "size",
-                   "status", "sha256"):
+                   "status", "sha256", *(("keep",) if keep is not None else ())):
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(*map(plain, (
             row.id, row.name_officer, row.name_device, _when(row.name_start_local), row.name_seq,
             f"{row.duration_s:.1f}s" if row.duration_s is not None else None,
-            human_size(row.size), row.status, row.sha256[:12] + "…")))
+            human_size(row.size), row.status, row.sha256[:12] + "…",
+            *((keep.get(row.id),) if keep is not None else ()))))
     return table
 
 
-def recording_json(row: Recording) -> dict[str, Any]:
+def recording_json(row: Recording, retention: Mapping[str, Any] | None = None) -> dict[str, Any]:
     data = row_dict(row)
     data.pop("probe_json", None)
+    if retention is not None:
+        data["retention"] = dict(retention)
     return data
 
 
