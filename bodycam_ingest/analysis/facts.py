@@ -44,6 +44,9 @@ class CatalogRecording:
     size: int
     first_dock_id: int
     duration_s: float | None  # the probe's, for history when no analysis measured one
+    # Deleted by retention: still part of the device's history (its sequence number was seen),
+    # but its media can no longer be read.
+    deleted: bool = False
 
     @property
     def named(self) -> bool:

@@ -119,6 +119,11 @@ def analyze_recordings(station: Station, ids: Sequence[int] | None, *,
         if unknown:
             raise NotFound(what="Recording", ident=unknown[0],
                            hint="List recordings with: bodycam list")
+        deleted = sorted(r.id for r in recs if r.deleted)
+        if deleted:
+            raise Refused(reason=f"recording {deleted[0]} was deleted by retention (its tombstone "
+                          "remains); its media cannot be analysed again")
+    recs = [r for r in recs if not r.deleted]
     groups: dict[tuple[str, int], list[CatalogRecording]] = defaultdict(list)
     for rec in recs:
         groups[(rec.device, rec.first_dock_id)].append(rec)
@@ -239,7 +244,8 @@ def _learn(station: Station, needed: int, others: list[CatalogRecording], earlie
            judged: list[_Judged]) -> tuple[DeviceProfile, list[int]] | None:
     """The device's profile from its first ``needed`` clean recordings, once it has that many."""
     now_clean = {j.rec.id: j for j in judged if not j.findings and j.facts.timeline is not None}
-    pool = [r for r in others if r.id in earlier_clean] + [j.rec for j in now_clean.values()]
+    pool = [r for r in others if r.id in earlier_clean and not r.deleted] + \
+        [j.rec for j in now_clean.values()]
     first = sorted(pool, key=session_order)[:needed]
     if len(first) < needed:
         return None

@@ -160,7 +160,7 @@ def _catalog_recording(row: Recording, key: str | None) -> CatalogRecording:
         officer=row.name_officer, camera_path=row.camera_path, name_pattern=row.name_pattern,
         name_start_local=row.name_start_local, name_seq=row.name_seq, zone=row.zone,
         camera_mtime=row.camera_mtime, size=row.size, first_dock_id=row.first_dock_id,
-        duration_s=row.duration_s)
+        duration_s=row.duration_s, deleted=row.deleted_at is not None)
 
 
 def catalog_recordings(session: Session, ids: list[int] | None) -> list[CatalogRecording]:

@@ -66,7 +66,27 @@ class AuditInputs:
 
 def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInputs,
                  report: AuditReport) -> None:
-    """Re-hash each stored file; compare with the catalog and with its content address."""
+    """Re-hash each stored file; compare with the catalog and with its content address.
+
+    A recording deleted by retention has no stored file by design: it is not hashed, and a note
+    says when and by which run it was deleted (the "retention" section checks its tombstone).
+    """
+    deleted = [r for r in recordings if r.deleted_at is not None]
+    if deleted:
+        from bodycam_ingest.catalog.retention_models import Tombstone
+
+        runs = dict(session.execute(select(Tombstone.recording_id, Tombstone.run_id).where(
+            Tombstone.recording_id.in_([r.id for r in deleted]))).all())
+        if len(deleted) > 20:
+            report.notes.append(f"fixity: {len(deleted)} recordings deleted by retention are not "
+                                "hashed; the retention section checks their tombstones")
+        for r in deleted if len(deleted) <= 20 else ():
+            run = runs.get(r.id)
+            report.notes.append(f"recording {r.id} ({r.camera_path}) was deleted by retention "
+                                f"on {r.deleted_at:%Y-%m-%d %H:%M}Z"
+                                + (f" (run {run}); its tombstone remains" if run is not None
+                                   else "; it has no tombstone (see the retention section)"))
+        recordings = [r for r in recordings if r.deleted_at is None]
     paths = [inputs.store_root / r.store_path for r in recordings]
     for recording, result in zip(recordings, hash_files(paths, workers=inputs.workers,
                                                         on_bytes=inputs.on_bytes), strict=True):

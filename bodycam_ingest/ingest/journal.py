@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Device, Dock, Recording, Sighting, Transfer
+from bodycam_ingest.catalog.retention_models import Tombstone
 from bodycam_ingest.naming import NamePattern, parse_name
 
 Clock = Callable[[], datetime]
@@ -112,6 +113,46 @@ class Journal:
                     Sighting.device_id == device_id, Sighting.camera_path == meta.camera_path,
                     Sighting.size == meta.size, Sighting.camera_mtime == meta.mtime,
                     Sighting.copied.is_(True)).limit(1))
+
+    def deleted_content(self, *, sha256: str | None = None,
+                        recording_id: int | None = None) -> tuple[int, int | None] | None:
+        """(recording id, tombstone id) when this content (by digest or by recording) was
+        deleted by retention; None when it is live or unknown."""
+        query = select(Recording.id, Tombstone.id).outerjoin(
+            Tombstone, Tombstone.recording_id == Recording.id).where(
+            Recording.deleted_at.is_not(None))
+        if sha256 is not None:
+            query = query.where(Recording.sha256 == sha256)
+        if recording_id is not None:
+            query = query.where(Recording.id == recording_id)
+        with self.catalog.reading() as session:
+            row = session.execute(query.limit(1)).first()
+        return None if row is None else (row[0], row[1])
+
+    def deleted_content_seen(self, transfer_id: int, *, device_id: int | None,
+                             recording_id: int, tombstone_id: int | None) -> None:
+        """A camera still holds content that retention deleted: the copy is discarded (never
+        stored again under the deleted recording), the sighting recorded as not copied, and the
+        file stays on the camera (a wipe only takes verified, stored copies)."""
+        now = self.clock()
+        with self.catalog.session() as session:
+            transfer = session.get_one(Transfer, transfer_id)
+            transfer.state = "rolled_back"
+            transfer.error = (f"content of recording {recording_id}, deleted by retention "
+                              f"(tombstone {tombstone_id}); not stored again")
+            transfer.finished_at = now
+            transfer.recording_id = recording_id
+            assert transfer.size is not None
+            session.add(Sighting(recording_id=recording_id, dock_id=transfer.dock_id,
+                                 device_id=device_id, camera_path=transfer.camera_path,
+                                 size=transfer.size, camera_mtime=transfer.camera_mtime,
+                                 seen_at=now, copied=False))
+            record_event(session, at=now, actor=self.actor, action="deleted_content_seen_again",
+                         dock_id=transfer.dock_id, recording_id=recording_id,
+                         subject=transfer.camera_path,
+                         reason="the camera still holds content deleted by retention; it was "
+                                "not stored again and stays on the camera",
+                         details={"tombstone_id": tombstone_id, "sha256": transfer.sha256})
 
     def record_sighting(self, dock_id: int, device_id: int, recording_id: int,
                         meta: FileMeta) -> None:

@@ -75,6 +75,7 @@ class DockReport:
     stored: int = 0
     duplicates: int = 0
     skipped: int = 0
+    deleted_seen: int = 0  # camera files whose content retention deleted: not stored again
     wiped: int = 0
     bytes_copied: int = 0  # stored (verified, published)
     bytes_read: int = 0  # read off the camera so far (progress)
@@ -223,6 +224,14 @@ class Ingester:
             else:
                 self.journal.record_sighting(report.dock_id, device_id, known, meta)
                 report.skipped += 1
+                gone = self.journal.deleted_content(recording_id=known)
+                if gone is not None:
+                    report.deleted_seen += 1
+                    self.journal.note("deleted_content_seen_again", dock_id=report.dock_id,
+                                      recording_id=known, subject=item.relpath,
+                                      reason="the camera still holds content deleted by "
+                                      "retention; it stays on the camera",
+                                      details={"tombstone_id": gone[1]})
         self.journal.update_dock(report.dock_id, files_total=len(listing.files),
                                  files_skipped=report.skipped, files_rejected=len(listing.rejected),
                                  bytes_total=sum(item.size for item in todo))
@@ -263,6 +272,13 @@ class Ingester:
             report.failed.append((copied.item.relpath, f"store error: {exc}"))
             return None
         result = copied.result
+        gone = self.journal.deleted_content(sha256=result.sha256)
+        if gone is not None:  # retention deleted this content: never store it again silently
+            self.store.discard_staging(copied.staging_name)
+            self.journal.deleted_content_seen(copied.transfer_id, device_id=device_id,
+                                              recording_id=gone[0], tombstone_id=gone[1])
+            report.deleted_seen += 1
+            return None
         self.journal.mark_verified(copied.transfer_id, result.sha256, result.size)
         published = self.store.publish(copied.staging_name, result.sha256)
         recording_id, new = self.journal.complete_transfer(

@@ -37,13 +37,18 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
     with catalog.reading() as session:
         for item in files:
             row = session.execute(
-                select(Recording.id, Recording.sha256, Recording.store_path)
+                select(Recording.id, Recording.sha256, Recording.store_path, Recording.deleted_at)
                 .join(Sighting, Sighting.recording_id == Recording.id)
                 .where(Sighting.dock_id == dock_id, Sighting.camera_path == item.relpath)
             ).first()
             if row is None:
                 continue
-            reason = _refusal(request.root, item, row.sha256, store.root / row.store_path)
+            if row.deleted_at is not None:  # no stored copy any more: the camera's is not spare
+                reason: str | None = (f"recording {row.id} was deleted by retention on "
+                                      f"{row.deleted_at:%Y-%m-%d}; there is no stored copy, so "
+                                      "the camera's file is not wiped")
+            else:
+                reason = _refusal(request.root, item, row.sha256, store.root / row.store_path)
             if reason is None:
                 candidates.append((item, row.id))
             else:

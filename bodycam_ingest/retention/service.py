@@ -1,0 +1,369 @@
+"""The retention part on the station: the policy in force, the plan, the approval, and the
+entry points of the sweep (``retention.sweep``) for the CLI and the scheduler.
+
+The pure core (``rules``, ``plan``, ``policy``) decides; this edge reads the catalog in batches
+(``retention.state``) and records every policy change in the custody log.
+
+The policy in force
+-------------------
+The newest ``PolicyApproval`` row is the baseline. The configured policy (``[retention]``) is
+recorded as the first baseline when there is none; a configured policy that keeps at least as
+long as the baseline replaces it at once (lengthening needs no approver); one that shortens
+anything never takes effect by itself: the sweep runs with ``longest_of(baseline, configured)``
+and ``bodycam retention plan`` shows the pending change, the recordings it would bring closer to
+deletion and a plan digest, which ``bodycam retention approve --plan DIGEST --approved-by NAME
+--reason TEXT`` must repeat. Even then every affected recording first becomes due and waits a
+full grace period.
+
+There is no parameter anywhere that deletes inside a period, skips the grace or forces a
+deletion: the only inputs are the configuration, the catalog and the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from bodycam_ingest.catalog.events import record_event
+from bodycam_ingest.catalog.models import Recording
+from bodycam_ingest.catalog.retention_models import HoldRow, PolicyApproval
+from bodycam_ingest.custody.manifest import JsonValue, canonical_json, sha256_hex
+from bodycam_ingest.errors import Refused, RetentionPlanChanged
+from bodycam_ingest.jobs.result import JobResult
+from bodycam_ingest.retention.plan import Impact, Plan, plan, shortening_impact
+from bodycam_ingest.retention.policy import (
+    RetentionPolicy,
+    longest_of,
+    require_valid,
+    shortened_rules,
+)
+from bodycam_ingest.retention.rules import Decision, RecordingState, Why, decide_unchecked
+from bodycam_ingest.retention.state import (
+    ROW_COLUMNS,
+    RecordingRow,
+    candidate_batches,
+    chunks,
+    states_for,
+    tier_cutoffs,
+)
+from bodycam_ingest.retention.tiers import TIER_ORDER, Tier
+
+if TYPE_CHECKING:
+    from bodycam_ingest.retention.sweep import SweepReport
+    from bodycam_ingest.station import Station
+
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+# --------------------------------------------------------------------------- the policy record
+
+
+def policy_json(policy: RetentionPolicy) -> dict[str, JsonValue]:
+    """The canonical form a policy is stored, hashed and shown in (tiers as {name: days|null})."""
+    return {"tiers": {tier.value: policy.tiers.get(tier) for tier in TIER_ORDER},
+            "grace_days": policy.grace_days, "floor_days": policy.floor_days,
+            "allow_below_floor": policy.allow_below_floor}
+
+
+def policy_digest(policy: RetentionPolicy) -> str:
+    return sha256_hex(canonical_json(policy_json(policy)))
+
+
+def policy_from_json(text: str) -> RetentionPolicy:
+    data = json.loads(text)
+    return RetentionPolicy(tiers={Tier(name): days for name, days in data["tiers"].items()},
+                           grace_days=data["grace_days"], floor_days=data["floor_days"],
+                           allow_below_floor=data["allow_below_floor"])
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """The baseline (approved) policy, the configured one, and what a sweep runs with."""
+
+    baseline: RetentionPolicy
+    baseline_recorded: bool  # False: no PolicyApproval row yet (the configured one will be)
+    configured: RetentionPolicy
+    effective: RetentionPolicy
+    shortened: tuple[str, ...]  # how the configuration shortens the baseline: waits for approval
+
+    @property
+    def digest(self) -> str:
+        return policy_digest(self.effective)
+
+
+def policy_state(session: Session, configured: RetentionPolicy) -> PolicyState:
+    """Read-only: the policy state as the next sweep would settle it."""
+    require_valid(configured)
+    row = session.scalar(select(PolicyApproval).order_by(PolicyApproval.id.desc()).limit(1))
+    baseline = policy_from_json(row.policy_json) if row is not None else configured
+    shortened = tuple(shortened_rules(baseline, configured))
+    effective = longest_of(baseline, configured) if shortened else configured
+    return PolicyState(baseline, row is not None, configured, effective, shortened)
+
+
+def _record_policy(session: Session, policy: RetentionPolicy, *, actor: str, at: datetime,
+                   reason: str, approved_by: str | None = None, plan_digest: str | None = None,
+                   action: str = "retention_policy_recorded",
+                   details: dict[str, Any] | None = None) -> PolicyApproval:
+    data = policy_json(policy)
+    digest = sha256_hex(canonical_json(data))
+    previous = session.scalar(select(PolicyApproval.policy_digest)
+                              .order_by(PolicyApproval.id.desc()).limit(1))
+    row = PolicyApproval(policy_json=canonical_json(data).decode(), policy_digest=digest,
+                         plan_digest=plan_digest, actor=actor, approved_by=approved_by,
+                         reason=reason, at=at)
+    session.add(row)
+    session.flush()
+    record_event(session, at=at, actor=actor, action=action, subject=f"policy {digest[:16]}",
+                 reason=reason, approved_by=approved_by,
+                 details={"policy": data, "policy_digest": digest, "previous_digest": previous,
+                          "plan_digest": plan_digest, **(details or {})})
+    return row
+
+
+def settle_policy(session: Session, configured: RetentionPolicy, *, actor: str,
+                  at: datetime) -> PolicyState:
+    """In the caller's write transaction: record what the configuration may change by itself
+    (the first baseline; a lengthening) and return the state the sweep runs with."""
+    state = policy_state(session, configured)
+    if not state.baseline_recorded:
+        _record_policy(session, configured, actor=actor, at=at, reason="initial configuration")
+        return policy_state(session, configured)
+    if policy_digest(state.effective) != policy_digest(state.baseline):
+        reason = ("the configuration keeps at least as long as the policy in force"
+                  if not state.shortened else
+                  "the lengthened parts of the configuration; its shortening waits for an "
+                  "approved plan (bodycam retention plan)")
+        _record_policy(session, state.effective, actor=actor, at=at, reason=reason,
+                       details={"pending_shortening": list(state.shortened)})
+        return policy_state(session, configured)
+    return state
+
+
+# --------------------------------------------------------------------------- the pending change
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A configured shortening waiting for ``bodycam retention approve``."""
+
+    shortened: tuple[str, ...]
+    configured: RetentionPolicy
+    in_force: RetentionPolicy
+    impacts: tuple[Impact, ...]
+    digest: str
+
+    def command(self) -> str:
+        return (f"bodycam retention approve --plan {self.digest} --approved-by NAME "
+                "--reason TEXT")
+
+
+def plan_digest(configured: RetentionPolicy, impacts: list[Impact] | tuple[Impact, ...]) -> str:
+    """SHA-256 of what an approver sees: the policy and each impacted recording's new fate."""
+    impacted: list[JsonValue] = [{"recording_id": i.recording_id, "kind": i.new.kind.value}
+                                 for i in sorted(impacts, key=lambda i: i.recording_id)]
+    return sha256_hex(canonical_json({"policy": policy_json(configured), "impacted": impacted}))
+
+
+def _states(sessions: SessionFactory, batches: Iterator[list[RecordingRow]]
+            ) -> Iterator[RecordingState]:
+    for rows in batches:
+        with sessions() as session:
+            states = states_for(session, rows)
+        yield from states
+
+
+def pending_change(sessions: SessionFactory, state: PolicyState, now: datetime
+                   ) -> PendingChange | None:
+    """The shortening the configuration asks for, with its impact; None when there is none."""
+    if not state.shortened:
+        return None
+    configured = state.configured
+    # a recording can move closer to deletion only if it is past its period under the new policy
+    cutoffs = tier_cutoffs(configured, now, horizon_days=configured.grace_days)
+    states = _states(sessions, candidate_batches(sessions, cutoffs, include_due=False))
+    impacts = shortening_impact(state.effective, configured, states, now)
+    return PendingChange(state.shortened, configured, state.effective, tuple(impacts),
+                         plan_digest(configured, impacts))
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def attention_ids(session: Session, now: datetime) -> list[int]:
+    """Recordings outside the candidate ranges whose decision still carries an alert: those
+    under a hold (on them or on their case) past its review date.
+
+    A failed fixity check inside the period is the fixity scrub's alert and the audit's finding
+    (``jobs.scrub_audit``); looking for it here would cost a scan of the whole table per run.
+    """
+    overdue = and_(HoldRow.released_at.is_(None), HoldRow.until < now.date())
+    ids: set[int] = set()
+    ids.update(i for i in session.scalars(select(HoldRow.recording_id).where(
+        overdue, HoldRow.recording_id.is_not(None))) if i is not None)
+    cases = [c for c in session.scalars(select(HoldRow.case_number).where(
+        overdue, HoldRow.case_number.is_not(None))) if c]
+    if cases:
+        from bodycam_ingest.retention.queries import current_case
+
+        case = current_case()
+        ids.update(session.scalars(select(case.c.recording_id).where(
+            case.c.case_number.in_(cases))))
+    return sorted(ids)
+
+
+def attention_rows(session: Session, now: datetime, cutoffs: dict[Tier, datetime]
+                    ) -> list[RecordingRow]:
+    """Attention recordings that the candidate passes do not already cover."""
+    ids = attention_ids(session, now)
+    rows: list[RecordingRow] = []
+    for part in chunks(ids):
+        for raw in session.execute(select(*ROW_COLUMNS).where(Recording.id.in_(part))):
+            row = RecordingRow.of(raw)
+            covered = row.due_since is not None or any(
+                row.tier == tier.value and row.clock_start is not None and row.clock_start <= cut
+                for tier, cut in cutoffs.items())
+            if row.deleted_at is None and not covered:
+                rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """``bodycam retention plan``: nothing is written to produce it."""
+
+    now: datetime
+    horizon_days: int
+    policy: PolicyState
+    plan: Plan
+    examined: int
+    live: int
+    pending: PendingChange | None
+
+
+def make_plan(station: Station, *, horizon_days: int | None = None) -> PlanReport:
+    """The dry run: what a run would delete now and why, what becomes deletable within the
+    horizon, what needs attention, and a pending policy change with its impact."""
+    horizon = station.config.retention.plan_horizon_days if horizon_days is None else horizon_days
+    now = station.clock()
+    sessions: SessionFactory = station.catalog.reading
+    with sessions() as session:
+        state = policy_state(session, station.config.retention.policy())
+        live = session.scalar(select(func.count()).select_from(Recording)
+                              .where(Recording.deleted_at.is_(None))) or 0
+    cutoffs = tier_cutoffs(state.effective, now, horizon)
+    examined = 0
+
+    def everything() -> Iterator[RecordingState]:
+        nonlocal examined
+        for item in _states(sessions, candidate_batches(sessions, cutoffs, include_due=True)):
+            examined += 1
+            yield item
+        with sessions() as session:
+            extra = states_for(session, attention_rows(session, now, cutoffs))
+        examined += len(extra)
+        yield from extra
+
+    result = _as_a_run_sees_it(plan(everything(), state.effective, now, horizon))
+    return PlanReport(now, horizon, state, result, examined, live,
+                      pending_change(sessions, state, now))
+
+
+def _as_a_run_sees_it(result: Plan) -> Plan:
+    """A run re-hashes a stored copy that is past its grace but not recently verified, and
+    deletes it if the copy is intact: the plan lists it with the deletions (its decision says
+    ``fixity_unknown``), not as something a person must act on."""
+    unverified = [d for d in result.attention if d.why is Why.FIXITY_UNKNOWN and len(d.alerts) == 1]
+    if not unverified:
+        return result
+    skip = {d.recording_id for d in unverified}
+    return replace(result,
+                   delete_now=tuple(sorted((*result.delete_now, *unverified),
+                                           key=lambda d: d.recording_id)),
+                   attention=tuple(d for d in result.attention if d.recording_id not in skip))
+
+
+# --------------------------------------------------------------------------- approve
+
+
+@dataclass(frozen=True)
+class Approval:
+    policy_digest: str
+    plan_digest: str
+    shortened: tuple[str, ...]
+    impacted: int
+
+
+def approve(station: Station, *, plan: str, approved_by: str, reason: str,
+            actor: str | None = None) -> Approval:
+    """Record the configured (shortening) policy as the baseline, if the plan shown is still
+    the plan: the impact is recomputed under the write lock and must hash to ``plan``."""
+    if not approved_by.strip():
+        raise Refused(reason="a policy change that shortens retention needs --approved-by NAME")
+    if not reason.strip():
+        raise Refused(reason="a policy change that shortens retention needs --reason TEXT")
+    now = station.clock()
+    configured = station.config.retention.policy()
+    who = actor or station.actor
+    with station.catalog.session() as session:
+        state = settle_policy(session, configured, actor=who, at=now)
+        change = pending_change(lambda: nullcontext(session), state, now)
+        if change is None:
+            raise Refused(reason="the configured retention policy shortens nothing relative to "
+                          "the policy in force; there is nothing to approve")
+        if change.digest != plan.strip().lower():
+            raise RetentionPlanChanged(shown=plan, now=change.digest)
+        row = _record_policy(
+            session, configured, actor=who, at=now, reason=reason, approved_by=approved_by,
+            plan_digest=change.digest, action="retention_policy_approved",
+            details={"shortened": list(change.shortened), "impacted": len(change.impacts),
+                     "impacted_ids": [i.recording_id for i in change.impacts][:1000]})
+        return Approval(row.policy_digest, change.digest, change.shortened, len(change.impacts))
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def run_sweep(station: Station, *, trigger: str) -> SweepReport:
+    """One retention run (see ``retention.sweep``): due marks, rescues, deletions with
+    tombstones and a signed deletion manifest; one run at a time per station."""
+    from bodycam_ingest.retention.sweep import run_sweep as run
+
+    return run(station, trigger=trigger)
+
+
+def sweep_job(station: Station, trigger: str) -> JobResult:
+    """The scheduler's entry point (``jobs.registry``): the sweep as a ``JobResult``."""
+    report = run_sweep(station, trigger=trigger)
+    alerts = list(report.alerts)
+    if report.error is not None:
+        return JobResult("failed", f"{report.summary()}; failed: {report.error}", tuple(alerts))
+    return JobResult.from_alerts(report.summary(), alerts)
+
+
+# --------------------------------------------------------------------------- show
+
+
+def recording_status(session: Session, recording: Recording, now: datetime
+                     ) -> tuple[Decision | None, PolicyState | None]:
+    """The decision for one recording under the policy in force (None before any run)."""
+    row = session.scalar(select(PolicyApproval).order_by(PolicyApproval.id.desc()).limit(1))
+    if row is None:
+        return None, None
+    policy = policy_from_json(row.policy_json)
+    [state] = states_for(session, [RecordingRow.of(session.execute(
+        select(*ROW_COLUMNS).where(Recording.id == recording.id)).one())])
+    return (decide_unchecked(state, policy, now),
+            PolicyState(policy, True, policy, policy, ()))
+
