@@ -19,9 +19,11 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,7 +34,7 @@ from bodycam_ingest.catalog.models import Event, Recording, Sighting, row_dict
 from bodycam_ingest.custody import keys, labels
 from bodycam_ingest.custody.fixity import hash_file
 from bodycam_ingest.custody.manifest import format_timestamp, safe_camera_path
-from bodycam_ingest.errors import Refused, StorageError
+from bodycam_ingest.errors import RecordingDeleted, Refused, StorageError
 
 README = """\
 Evidence package {export_id} from body-camera station {station}
@@ -60,6 +62,9 @@ This folder is a BagIt bag (RFC 8493). Nothing in it needs the station's softwar
    views, this export). Each entry's "digest" is SHA-256 over the RFC 8785 canonical JSON of
    {{"format": "bodycam-custody-entry/1", "seq": seq, "prev": prev_digest, "fields": fields}}.
 """
+
+TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "README.txt")
+TAG_MANIFEST = "tagmanifest-sha256.txt"
 
 
 @dataclass(frozen=True)
@@ -115,19 +120,57 @@ def build(session: Session, request: ExportRequest, *, station_id: str, store_ro
     work = request.dest.with_name(request.dest.name + ".partial")
     if work.exists():
         shutil.rmtree(work)
-    data = work / "data"
     recordings = list(session.scalars(select(Recording).where(
         Recording.id.in_(request.recording_ids)).order_by(Recording.id)))
+    _refuse_deleted(session, recordings)
     facts = []
     for recording in recordings:
-        target = data / "recordings" / str(recording.id) / safe_camera_path(recording.camera_path)
-        _copy_verified(store_root / recording.store_path, target, recording.sha256)
-        facts.append({**{k: v for k, v in row_dict(recording).items() if k != "probe_json"},
-                      "file": str(target.relative_to(work)),
-                      "labels": [{**row_dict(row), "officers": labels.officers_of(row)}
-                                 for row in labels.history(session, recording.id)]})
+        file = recording_file(recording)
+        _copy_verified(store_root / recording.store_path, work / file, recording.sha256)
+        facts.append(recording_facts(session, recording, file))
+    write_signing_context(session, work, request.recording_ids, manifest_dir=manifest_dir,
+                          key_dir=key_dir)
+    for recording in recordings:
+        record_event(session, at=at, actor=actor, action="recording_exported",
+                     recording_id=recording.id, subject=str(request.dest),
+                     reason=request.reason, approved_by=request.approved_by,
+                     details={"export_id": export_id, "requested_by": request.requested_by,
+                              "recipient": request.recipient,
+                              "recipient_name": request.recipient_name})
+    write_custody_log(session, work, request.recording_ids)
+    write_facts(work, facts)
+    _write(work / "README.txt", README.format(
+        export_id=export_id, station=station_id, at=format_timestamp(at),
+        recipient=request.recipient_name or "-", recipient_kind=request.recipient,
+        requested_by=request.requested_by, approved_by=request.approved_by,
+        reason=request.reason).encode())
+    write_bag(work, external_id=export_id, station_id=station_id, at=at,
+              description=f"requested by {request.requested_by}; approved by "
+              f"{request.approved_by}; reason: {request.reason}; recipient: {request.recipient}"
+              + (f" {request.recipient_name}" if request.recipient_name else ""))
+    return work
+
+
+# --- package parts, shared with the long-term archive (retention.archive) ----------------------
+def recording_file(recording: Recording) -> Path:
+    """Where a recording's original goes in a package, relative to the package folder."""
+    return Path("data") / "recordings" / str(recording.id) / safe_camera_path(recording.camera_path)
+
+
+def recording_facts(session: Session, recording: Recording, file: Path) -> dict[str, Any]:
+    """The catalog facts and label history of a recording, for ``data/recordings.json``."""
+    return {**{k: v for k, v in row_dict(recording).items() if k != "probe_json"},
+            "file": str(file),
+            "labels": [{**row_dict(row), "officers": labels.officers_of(row)}
+                       for row in labels.history(session, recording.id)]}
+
+
+def write_signing_context(session: Session, work: Path, recording_ids: list[int], *,
+                          manifest_dir: Path, key_dir: Path) -> None:
+    """The signed dock manifests of these recordings and every station public key."""
+    data = work / "data"
     docks = set(session.scalars(select(Sighting.dock_id).where(
-        Sighting.recording_id.in_(request.recording_ids), Sighting.copied.is_(True))))
+        Sighting.recording_id.in_(recording_ids), Sighting.copied.is_(True))))
     for row in session.scalars(select(ManifestRow).where(ManifestRow.dock_id.in_(docks))):
         for suffix in (".json", ".sig", ".sha256"):
             name = row.file_name + suffix
@@ -136,47 +179,56 @@ def build(session: Session, request: ExportRequest, *, station_id: str, store_ro
     _write(data / "keys" / keys.PUBLIC_NAME, (key_dir / keys.PUBLIC_NAME).read_bytes())
     for ident, public in keys.load_keyring(key_dir).items():
         _write(data / "keys" / keys.KEYRING_NAME / f"{ident}.pub", keys.public_pem(public))
-    for recording in recordings:
-        record_event(session, at=at, actor=actor, action="recording_exported",
-                     recording_id=recording.id, subject=str(request.dest),
-                     reason=request.reason, approved_by=request.approved_by,
-                     details={"export_id": export_id, "requested_by": request.requested_by,
-                              "recipient": request.recipient,
-                              "recipient_name": request.recipient_name})
-    log_rows = session.scalars(select(Event).where(Event.recording_id.in_(request.recording_ids))
+
+
+def write_custody_log(session: Session, work: Path, recording_ids: list[int]) -> None:
+    """``data/custody-log.jsonl``: every custody-log entry about these recordings so far."""
+    log_rows = session.scalars(select(Event).where(Event.recording_id.in_(recording_ids))
                                .order_by(Event.seq))
-    _write(data / "custody-log.jsonl", "".join(
+    _write(work / "data" / "custody-log.jsonl", "".join(
         json.dumps({**row_dict(e), "at": format_timestamp(e.at)}, ensure_ascii=False,
                    sort_keys=True) + "\n" for e in log_rows).encode())
-    _write(data / "recordings.json", json.dumps(facts, ensure_ascii=False, indent=2, default=str,
-                                               sort_keys=True).encode())
-    _write(work / "README.txt", README.format(
-        export_id=export_id, station=station_id, at=format_timestamp(at),
-        recipient=request.recipient_name or "-", recipient_kind=request.recipient,
-        requested_by=request.requested_by, approved_by=request.approved_by,
-        reason=request.reason).encode())
-    _bag(work, export_id=export_id, station_id=station_id, at=at, request=request)
-    return work
 
 
-def _bag(work: Path, *, export_id: str, station_id: str, at: datetime,
-         request: ExportRequest) -> None:
+def write_facts(work: Path, facts: list[dict[str, Any]]) -> None:
+    _write(work / "data" / "recordings.json", json.dumps(
+        facts, ensure_ascii=False, indent=2, default=str, sort_keys=True).encode())
+
+
+def _refuse_deleted(session: Session, recordings: list[Recording]) -> None:
+    """A recording deleted by retention has no content left to disclose: say so, by name."""
+    for recording in recordings:
+        if recording.deleted_at is None:
+            continue
+        from bodycam_ingest.catalog.retention_models import Tombstone
+
+        stone = session.scalar(select(Tombstone).where(Tombstone.recording_id == recording.id))
+        raise RecordingDeleted(ident=recording.id, run=stone.run_id if stone else "?",
+                               when=f"{recording.deleted_at:%Y-%m-%d %H:%M}Z",
+                               rule=stone.rule if stone else "no tombstone: run bodycam audit")
+
+
+def write_bag(work: Path, *, external_id: str, station_id: str, at: datetime,
+              description: str, known: Mapping[Path, str] | None = None) -> None:
+    """The BagIt tag files of the folder ``work`` (its payload in ``work/data``, README.txt
+    written). ``known``: SHA-256 of payload files (relative to ``work``) already hashed while
+    they were copied, so that a large payload is not read once more here."""
     payload = sorted(p for p in (work / "data").rglob("*") if p.is_file())
     lines, octets = [], 0
     for path in payload:
         octets += path.stat().st_size
-        lines.append(f"{_sha256(path)}  {_bag_path(path.relative_to(work))}\n")
+        relative = path.relative_to(work)
+        digest = (known or {}).get(relative) or _sha256(path)
+        lines.append(f"{digest}  {_bag_path(relative)}\n")
     _write(work / "manifest-sha256.txt", "".join(lines).encode())
     _write(work / "bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
     info = {"Source-Organization": station_id, "Bagging-Date": f"{at:%Y-%m-%d}",
-            "External-Identifier": export_id, "Payload-Oxum": f"{octets}.{len(payload)}",
-            "Internal-Sender-Description": f"requested by {request.requested_by}; approved by "
-            f"{request.approved_by}; reason: {request.reason}; recipient: {request.recipient}"
-            + (f" {request.recipient_name}" if request.recipient_name else "")}
+            "External-Identifier": external_id, "Payload-Oxum": f"{octets}.{len(payload)}",
+            "Internal-Sender-Description": description}
     _write(work / "bag-info.txt", "".join(f"{k}: {' '.join(v.split())}\n"
                                           for k, v in info.items()).encode())
-    tags = [work / n for n in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "README.txt")]
-    _write(work / "tagmanifest-sha256.txt", "".join(
+    tags = [work / n for n in TAG_FILES]
+    _write(work / TAG_MANIFEST, "".join(
         f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in tags).encode())
 
 
