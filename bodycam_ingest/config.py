@@ -29,6 +29,7 @@ from pydantic import (
 from bodycam_ingest.analysis.settings import AnalysisConfig
 from bodycam_ingest.custody.settings import CustodyConfig
 from bodycam_ingest.errors import ConfigError, ConfigNotFound
+from bodycam_ingest.jobs.settings import JobsConfig
 from bodycam_ingest.naming import NamePattern, compile_pattern, preset
 from bodycam_ingest.retention.settings import RetentionConfig
 
@@ -188,6 +189,7 @@ class Config(_Section):
     analysis: AnalysisConfig = AnalysisConfig()
     custody: CustodyConfig = CustodyConfig()
     retention: RetentionConfig = RetentionConfig()
+    jobs: JobsConfig = JobsConfig()
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

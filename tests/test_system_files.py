@@ -61,3 +61,54 @@ def test_udev_rule_marks_cameras_read_only_and_keeps_automounters_off(
     assert props.get("UDISKS_IGNORE") == "1" and props.get("UDISKS_AUTO") == "0"
     assert mode == 0o640, oct(mode)
 
+
+
+# --- the job units: the alternative to the daemon's scheduler (issue 5) -------------------------
+JOBS = ("retention-sweep", "fixity-scrub", "deadline-check", "catalog-backup")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not here")
+@pytest.mark.parametrize("job", JOBS)
+def test_job_timer_and_service_verify_are_hardened_and_match_the_default_schedule(
+        tmp_path: Path, job: str) -> None:
+    from datetime import UTC, datetime
+
+    from bodycam_ingest.jobs.settings import DEFAULT_SCHEDULES, cron_trigger
+
+    service_src = ROOT / "systemd" / f"bodycam-{job}.service"
+    timer_src = ROOT / "systemd" / f"bodycam-{job}.timer"
+    bodycam = Path(sys.executable).with_name("bodycam")
+    service = tmp_path / service_src.name
+    service.write_text(service_src.read_text().replace("/opt/bodycam/.venv/bin/bodycam",
+                                                       str(bodycam)))
+    timer = tmp_path / timer_src.name
+    timer.write_text(timer_src.read_text())
+    verify = subprocess.run(["systemd-analyze", "verify", str(service), str(timer)],
+                            capture_output=True, text=True, check=False)
+    assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
+    security = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(service)],
+                              capture_output=True, text=True, check=False).stdout
+    exposure = float(re.search(rf"Overall exposure level for {service.name}: ([\d.]+)",
+                               security).group(1))  # type: ignore[union-attr]
+    assert exposure <= 2.0, security
+    text = service_src.read_text()
+    for setting in ("Type=oneshot", f"bodycam jobs run {job} --trigger timer",
+                    "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
+                    "RuntimeDirectoryPreserve=yes", "SuccessExitStatus=1"):
+        assert setting in text, setting
+    timer_text = timer_src.read_text()
+    assert "Persistent=true" in timer_text and f"Unit=bodycam-{job}.service" in timer_text
+    # the timer fires exactly when the daemon's scheduler would (machine zone = station zone)
+    calendar = re.search(r"^OnCalendar=(.+)$", timer_text, re.M).group(1)  # type: ignore[union-attr]
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    shown = subprocess.run(["systemd-analyze", "calendar", "--iterations=5",
+                            "--base-time=2026-01-01 00:00:00 UTC", calendar], capture_output=True,
+                           text=True, check=True, env={"TZ": "Asia/Shanghai", "PATH": "/usr/bin"})
+    timer_fires = re.findall(r"\(in UTC\): \w+ ([\d-]+ [\d:]+) UTC", shown.stdout)
+    trigger = cron_trigger(DEFAULT_SCHEDULES[job], "Asia/Shanghai")
+    fires, moment = [], base
+    for _ in range(5):
+        moment = trigger.get_next_fire_time(None, moment)
+        fires.append(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"))
+        moment = moment.replace(second=1)
+    assert timer_fires == fires

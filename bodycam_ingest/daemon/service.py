@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from bodycam_ingest.config import Config
 from bodycam_ingest.custody import service as custody
@@ -26,6 +27,9 @@ from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.pipeline import DockReport
 from bodycam_ingest.station import Station
+
+if TYPE_CHECKING:
+    from bodycam_ingest.jobs.scheduler import JobScheduler
 
 log = logging.getLogger("bodycam.daemon")
 
@@ -50,6 +54,7 @@ class Daemon:
         self.udev = UdevDetector(device_rules(self.config), self.on_block)
         folders = [(watch.path, watch.camera) for watch in self.config.ingest.watch_folders]
         self.watcher = FolderWatcher(folders, self.config.ingest.settle_seconds, self.on_folder)
+        self.jobs: JobScheduler | None = None  # the station's scheduled jobs, from start()
 
     # --- producers call these ----------------------------------------------------------------
     def on_block(self, dock: BlockDock) -> None:
@@ -99,6 +104,10 @@ class Daemon:
         self.journal.note("daemon_started", reason="start", details={
             "config_sha256": config_digest(self.config), "recovered": recovery.finished,
             "rolled_back": recovery.rolled_back})
+        from bodycam_ingest.jobs.scheduler import JobScheduler
+
+        self.jobs = JobScheduler(self.station, self.cancel)  # runs missed while stopped: once now
+        self.jobs.start()
         if self.config.cameras and not udevd_answers():
             log.error("systemd-udevd is not running: docked cameras are not announced and will not "
                       "be ingested until it runs (systemctl start systemd-udevd); watch folders "
@@ -119,6 +128,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.cancel.set()
+        if self.jobs is not None:
+            self.jobs.stop()  # a running scrub or backup stops at its next step (cancel)
         self.udev.stop()
         self.watcher.stop()
         self.pool.shutdown(wait=True)
