@@ -24,6 +24,9 @@ def test_the_example_config_is_valid_and_documents_every_key() -> None:
                 "staging_dir", "store_dir", "watch_folders", "usb_ids", "fs_labels", "recordings",
                 "naming", "verify_from_disk", "max_entries", "max_depth"):
         assert key in text, key
+    for section in (config.retention, config.jobs, config.jobs.retention_sweep):
+        for key in type(section).model_fields:
+            assert f"# {key} = " in text or f"[jobs.{key}]" in text, key
 
 
 def _with(**sections: object) -> dict[str, object]:
