@@ -91,3 +91,7 @@ fi
 
 "${BODYCAM[@]}" status
 "${BODYCAM[@]}" list
+
+say "retention: what the station keeps and when anything becomes deletable (a dry run)"
+"${BODYCAM[@]}" retention plan
+"${BODYCAM[@]}" jobs list

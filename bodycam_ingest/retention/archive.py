@@ -46,12 +46,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
-from bodycam_ingest.catalog.retention_models import Archive, CaseTierRow, Replica
+from bodycam_ingest.catalog.retention_models import Archive, Replica
 from bodycam_ingest.custody import export, keys, service
 from bodycam_ingest.custody.manifest import format_timestamp
 from bodycam_ingest.errors import (
@@ -64,6 +64,7 @@ from bodycam_ingest.errors import (
     BodycamError,
 )
 from bodycam_ingest.ingest import copier
+from bodycam_ingest.ingest.store import fsync_dir
 from bodycam_ingest.retention import queries
 from bodycam_ingest.retention.replica_audit import (
     SIGNATURE,
@@ -132,23 +133,11 @@ def space_needed(sizes: Iterable[int]) -> tuple[int, int]:
 # --------------------------------------------------------------------------- selection
 
 
-def evidence_ids_query() -> Select[Any]:
-    """Ids of live recordings whose own tier or whose case's tier is evidence."""
-    case = queries.current_case()
-    return (select(Recording.id)
-            .outerjoin(case, case.c.recording_id == Recording.id)
-            .outerjoin(CaseTierRow, CaseTierRow.case_number == case.c.case_number)
-            .where(Recording.deleted_at.is_(None),
-                   or_(Recording.tier == Tier.EVIDENCE.value,
-                       CaseTierRow.tier == Tier.EVIDENCE.value))
-            .order_by(Recording.id))
-
-
 def tier_ids(session: Session, tier: Tier) -> list[int]:
     if tier is Tier.LONG_TERM:
         return queries.long_term_ids(session)
     if tier is Tier.EVIDENCE:
-        return list(session.scalars(evidence_ids_query()))
+        return list(session.scalars(queries.tier_ids_query(Tier.EVIDENCE)))
     raise ValueError(f"tier {tier} is not archived (one of {', '.join(ARCHIVABLE)})")
 
 
@@ -296,7 +285,7 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
     try:
         _write_package(station, request, result, chosen, work, key, progress)
         os.rename(work, result.target)
-        _fsync(request.directory)
+        fsync_dir(request.directory)
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
         _log_failure(station, request, result, exc)
@@ -402,14 +391,6 @@ def _copy(source: Path, target: Path, original: Original,
                 f"the catalogued {original.sha256}: it is damaged and was not archived; run "
                 "bodycam audit and restore it")
     return None
-
-
-def _fsync(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _record(station: Station, request: ArchiveRequest, result: ArchiveResult, *,

@@ -26,20 +26,20 @@ def current_case() -> Subquery:
             .join(newest, newest.c.label_id == LabelRow.id).subquery("current_case"))
 
 
-def long_term_ids_query() -> Select[Any]:
-    """Ids of live (not deleted) recordings whose effective tier is long_term (own or case)."""
+def tier_ids_query(tier: Tier) -> Select[Any]:
+    """Ids of live (not deleted) recordings whose own tier or whose case's tier is ``tier``."""
     case = current_case()
     return (select(Recording.id)
             .outerjoin(case, case.c.recording_id == Recording.id)
             .outerjoin(CaseTierRow, CaseTierRow.case_number == case.c.case_number)
             .where(Recording.deleted_at.is_(None),
-                   or_(Recording.tier == Tier.LONG_TERM.value,
-                       CaseTierRow.tier == Tier.LONG_TERM.value))
+                   or_(Recording.tier == tier.value, CaseTierRow.tier == tier.value))
             .order_by(Recording.id))
 
 
 def long_term_ids(session: Session) -> list[int]:
-    return list(session.scalars(long_term_ids_query()))
+    """Live recordings whose effective tier is long_term (long_term is the strongest tier)."""
+    return list(session.scalars(tier_ids_query(Tier.LONG_TERM)))
 
 
 def case_of(session: Session, recording_id: int) -> str | None:

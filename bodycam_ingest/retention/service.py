@@ -35,7 +35,7 @@ from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.retention_models import HoldRow, PolicyApproval
 from bodycam_ingest.custody.manifest import JsonValue, canonical_json, sha256_hex
-from bodycam_ingest.errors import Refused, RetentionPlanChanged
+from bodycam_ingest.errors import Refused, RetentionPlanChanged, SelfApproval
 from bodycam_ingest.jobs.result import JobResult
 from bodycam_ingest.retention.plan import Impact, Plan, plan, shortening_impact
 from bodycam_ingest.retention.policy import (
@@ -316,6 +316,8 @@ def approve(station: Station, *, plan: str, approved_by: str, reason: str,
     now = station.clock()
     configured = station.config.retention.policy()
     who = actor or station.actor
+    if approved_by.strip() == who:  # as for lowering a tier: four eyes on a shortening
+        raise SelfApproval(who=who, what="retention policy change")
     with station.catalog.session() as session:
         state = settle_policy(session, configured, actor=who, at=now)
         change = pending_change(lambda: nullcontext(session), state, now)

@@ -7,6 +7,7 @@ the real clock, so a subprocess sees recordings of the right age without a clock
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,9 @@ def test_shortening_a_tier_deletes_nothing_until_an_approved_plan(tmp_path: Path
 
     refused = env.run("retention", "approve", "--plan", pending["plan_digest"], "--reason", "x")
     assert refused.returncode == 5 and "--approved-by" in refused.stderr
+    me = env.run("retention", "approve", "--plan", pending["plan_digest"], "--approved-by",
+                 getpass.getuser(), "--reason", "x")
+    assert me.returncode == 5 and "cannot approve their own" in me.stderr, me.stderr
     wrong = env.run("retention", "approve", "--plan", "0" * 64, "--approved-by", "chief",
                     "--reason", "new agency rule")
     assert wrong.returncode == 5
