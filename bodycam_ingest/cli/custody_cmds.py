@@ -29,6 +29,7 @@ from bodycam_ingest.custody.audit import SECTIONS, AuditInputs, AuditReport, aud
 from bodycam_ingest.custody.reports import deadline_rows
 from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode, NotFound
+from bodycam_ingest.jobs.settings import period
 from bodycam_ingest.station import Station
 
 _station = common.open_station
@@ -124,7 +125,10 @@ def _run_audit(station: Station, ids: list[int] | None, whole: bool) -> tuple[Au
                                  manifest_dir=service.manifest_dir(config),
                                  key_dir=service.key_dir(config),
                                  workers=config.custody.hash_workers,
-                                 on_bytes=lambda n: progress.advance(task, n))
+                                 on_bytes=lambda n: progress.advance(task, n),
+                                 now=station.clock(),
+                                 scrub_period=period(config.jobs.schedule_of("fixity-scrub"),
+                                                     config.station.zone))
             started = time.monotonic()
             report = audit(session, inputs, recording_ids=ids, whole_station=whole)
             elapsed = time.monotonic() - started

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -62,6 +63,8 @@ class AuditInputs:
     key_dir: Path
     workers: int = 0
     on_bytes: Callable[[int], None] | None = None
+    now: datetime | None = None  # the station's clock (None: the wall clock)
+    scrub_period: timedelta | None = None  # longest gap between fixity scrubs (None: 7 days)
 
 
 def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInputs,

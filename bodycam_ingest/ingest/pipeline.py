@@ -203,8 +203,12 @@ class Ingester:
                 raise _StopDock("incomplete", f"the files are stored, but {exc}; nothing was "
                                 "wiped from the camera") from exc
         if report.failed:
+            # Every cause, not just the first to happen: with two stages in flight, a full disk
+            # can fail the file being verified after the next file was refused for space.
+            shown = "; ".join(f"{name}: {why}" for name, why in report.failed[:3])
+            more = f"; and {len(report.failed) - 3} more" if len(report.failed) > 3 else ""
             raise _StopDock("incomplete", f"{len(report.failed)} file(s) could not be ingested: "
-                            f"{report.failed[0][0]}: {report.failed[0][1]}")
+                            f"{shown}{more}")
         if self.config.ingest.wipe_after_ingest:
             report.wiped = wipe_verified(self.catalog, self.store, self.journal, request,
                                          report.dock_id, listing.files)

@@ -61,8 +61,8 @@ def check(session: Session, inputs: AuditInputs, keyring: Mapping[str, Ed25519Pu
                    f"its stored copy {recording.store_path} failed its latest fixity "
                    f"check{when}: expected sha256 {recording.sha256}, {seen}; restore it from a "
                    "verified replica, then run `bodycam jobs run fixity-scrub`")
-    now: datetime = getattr(inputs, "now", None) or datetime.now(UTC)
-    period: timedelta = getattr(inputs, "scrub_period", None) or DEFAULT_PERIOD
+    now = inputs.now or datetime.now(UTC)
+    period = inputs.scrub_period or DEFAULT_PERIOD
     ran = session.scalar(select(func.max(JobRun.started_at)).where(
         JobRun.job == FIXITY_SCRUB, JobRun.outcome.in_(("ok", "alert"))))
     if ran is None:
