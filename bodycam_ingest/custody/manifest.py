@@ -328,6 +328,13 @@ def _refuse_float(text: str) -> Any:
     raise _Bad(f"number {text} is not an integer; manifests hold no fractions")
 
 
+def load_strict_json(text: str) -> Any:
+    """``json.loads`` for signed documents: a key twice in one object, a fraction, NaN or
+    Infinity is a ``ValueError`` (JSONDecodeError for bad syntax), never silently accepted."""
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_float=_refuse_float,
+                      parse_constant=_refuse_float)
+
+
 def _object(where: str, value: Any, keys: frozenset[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Bad(f"{where} is not a JSON object")
@@ -410,12 +417,7 @@ def parse_manifest(data: bytes, *, source: str = "(bytes)") -> Manifest:
     """
     try:
         text = data.decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicate_keys,
-            parse_float=_refuse_float,
-            parse_constant=_refuse_float,
-        )
+        value = load_strict_json(text)
         manifest = _manifest(value)
     except UnicodeDecodeError as exc:
         raise ManifestInvalid(source=source, problem=f"not UTF-8 ({exc.reason})") from exc

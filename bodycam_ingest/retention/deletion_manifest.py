@@ -41,7 +41,13 @@ from bodycam_ingest.catalog.retention_models import (
 from bodycam_ingest.custody import keys
 from bodycam_ingest.custody.eventlog import lock_head
 from bodycam_ingest.custody.files import write_atomic
-from bodycam_ingest.custody.manifest import JsonValue, canonical_json, format_timestamp, sha256_hex
+from bodycam_ingest.custody.manifest import (
+    JsonValue,
+    canonical_json,
+    format_timestamp,
+    load_strict_json,
+    sha256_hex,
+)
 
 FORMAT = "bodycam-deletion-manifest/1"
 DIRECTORY = "deletions"
@@ -191,23 +197,13 @@ class ManifestUnreadable(ValueError):
     """The bytes are not a canonical deletion manifest."""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ManifestUnreadable(f"key {key!r} appears twice")
-        seen[key] = value
-    return seen
-
-
 def parse(data: bytes) -> dict[str, Any]:
     """The manifest in ``data``; ``ManifestUnreadable`` unless it is canonical and well-formed,
     so the digest of what was parsed is always the digest of the file."""
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                           parse_float=_refuse_float)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestUnreadable(f"not JSON ({exc})") from None
+        value = load_strict_json(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON, a duplicate key, a fraction
+        raise ManifestUnreadable(f"not a strict JSON document ({exc})") from None
     if not isinstance(value, dict) or value.get("format") != FORMAT:
         raise ManifestUnreadable(f"not a {FORMAT} document")
     if not isinstance(value.get("entries"), list) or not all(
@@ -220,7 +216,3 @@ def parse(data: bytes) -> dict[str, Any]:
     if canonical != data:
         raise ManifestUnreadable("its bytes are not in canonical form (it was edited)")
     return value
-
-
-def _refuse_float(text: str) -> Any:
-    raise ManifestUnreadable(f"a number with a fraction or exponent ({text}) is not allowed")

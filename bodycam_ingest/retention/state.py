@@ -196,45 +196,41 @@ def candidate_batches(session_factory: Callable[[], AbstractContextManager[Sessi
     seen twice. Memory: one batch.
     """
     for tier, cut in cutoffs.items():
-        last: tuple[datetime, int] | None = None
-        while True:
-            query = select(*ROW_COLUMNS).where(Recording.deleted_at.is_(None),
-                                               Recording.tier == tier.value,
-                                               Recording.clock_start <= cut)
-            if last is not None:
-                query = query.where(tuple_(Recording.clock_start, Recording.id)
-                                    > tuple_(literal(last[0], UTCDateTime()), literal(last[1])))
-            query = query.order_by(Recording.clock_start, Recording.id).limit(batch)
-            with session_factory() as session:
-                rows = [RecordingRow.of(r) for r in session.execute(query)]
-            if not rows:
-                break
-            yield rows
-            tail = rows[-1]
-            assert tail.clock_start is not None
-            last = (tail.clock_start, tail.id)
-            if len(rows) < batch:
-                break
+        yield from _keyset_batches(
+            session_factory, select(*ROW_COLUMNS).where(Recording.deleted_at.is_(None),
+                                                        Recording.tier == tier.value,
+                                                        Recording.clock_start <= cut),
+            Recording.clock_start, lambda row: row.clock_start, batch)
     if not include_due:
         return
-    after: tuple[datetime, int] | None = None
+    due = (select(*ROW_COLUMNS)
+           .where(Recording.due_since.is_not(None), Recording.deleted_at.is_(None),
+                  ~_in_range(cutoffs))
+           # SQLite would otherwise walk every live row of ix_recordings_retention
+           .with_hint(Recording, "INDEXED BY ix_recordings_due_since", "sqlite"))
+    yield from _keyset_batches(session_factory, due, Recording.due_since,
+                               lambda row: row.due_since, batch)
+
+
+def _keyset_batches(session_factory: Callable[[], AbstractContextManager[Session]],
+                    base: Any, key: Any, key_of: Callable[[RecordingRow], datetime | None],
+                    batch: int) -> Iterator[list[RecordingRow]]:
+    """``base`` in batches ordered by ``(key, id)``, each starting after the previous batch's
+    last row (a keyset: rows changed between batches are neither skipped nor seen twice)."""
+    last: tuple[datetime, int] | None = None
     while True:
-        query = (select(*ROW_COLUMNS)
-                 .where(Recording.due_since.is_not(None), Recording.deleted_at.is_(None),
-                        ~_in_range(cutoffs))
-                 # SQLite would otherwise walk every live row of ix_recordings_retention
-                 .with_hint(Recording, "INDEXED BY ix_recordings_due_since", "sqlite")
-                 .order_by(Recording.due_since, Recording.id).limit(batch))
-        if after is not None:
-            query = query.where(tuple_(Recording.due_since, Recording.id)
-                                > tuple_(literal(after[0], UTCDateTime()), literal(after[1])))
+        query = base
+        if last is not None:
+            query = query.where(tuple_(key, Recording.id)
+                                > tuple_(literal(last[0], UTCDateTime()), literal(last[1])))
         with session_factory() as session:
-            rows = [RecordingRow.of(r) for r in session.execute(query)]
+            rows = [RecordingRow.of(r) for r in
+                    session.execute(query.order_by(key, Recording.id).limit(batch))]
         if not rows:
-            break
+            return
         yield rows
-        tail = rows[-1]
-        assert tail.due_since is not None
-        after = (tail.due_since, tail.id)
+        moment = key_of(rows[-1])
+        assert moment is not None  # the query selects only rows whose key is set
+        last = (moment, rows[-1].id)
         if len(rows) < batch:
-            break
+            return
