@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from bodycam_ingest.access.settings import AccessConfig
 from bodycam_ingest.analysis.settings import AnalysisConfig
 from bodycam_ingest.custody.settings import CustodyConfig
 from bodycam_ingest.errors import ConfigError, ConfigNotFound
@@ -190,6 +191,7 @@ class Config(_Section):
     custody: CustodyConfig = CustodyConfig()
     retention: RetentionConfig = RetentionConfig()
     jobs: JobsConfig = JobsConfig()
+    access: AccessConfig = AccessConfig()
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

@@ -39,6 +39,10 @@ class BodycamError(Exception):
         self.kwargs = kwargs
         super().__init__(self.message())
 
+    def exit_status(self) -> ExitCode:
+        """The exit code this error ends a command with (a remote error carries the daemon's)."""
+        return self.exit_code
+
     def message(self) -> str:
         template = (type(self).__doc__ or "").strip()
         try:
@@ -192,3 +196,28 @@ class ArchiveVerifyFailed(BodycamError):
     """The copies written to {path} do not read back as written ({problems}); the medium is unreliable. Nothing was recorded as a replica and the partial folder was removed; archive to another medium."""  # noqa: E501
 
     exit_code = ExitCode.STORAGE
+
+
+# --- accounts and the local API (issue 8) -------------------------------------------------------
+class NotAuthorized(BodycamError):
+    """Refused: {who} may not do {action}; it needs the role {need}. Ask a station administrator (bodycam users roles) if you should have it."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class NotMapped(BodycamError):
+    """Refused: OS user {os_user} (uid {uid}) is not mapped to an enabled station account. Ask a station administrator to run: bodycam users map LOGIN {os_user}"""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class StationUnreachable(BodycamError):
+    """Cannot reach the station daemon at {socket}: {reason}. Ask an administrator to start it (systemctl start bodycam), or run the command as the service account."""  # noqa: E501
+
+    exit_code = ExitCode.STORAGE
+
+
+class BadRequest(BodycamError):
+    """Bad request: {problem}"""
+
+    exit_code = ExitCode.USAGE

@@ -3,7 +3,6 @@ doors onto this. The edges (clock, actor, prober) are parameters so tests can pa
 
 from __future__ import annotations
 
-import getpass
 import os
 import threading
 from collections.abc import Callable
@@ -25,11 +24,11 @@ def utc_now() -> datetime:
 
 
 def os_user() -> str:
-    """The acting OS user (custody records name a person or a service account, never 'unknown')."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+    """The custody log's actor for a command run in-process (root or the service account):
+    ``os:<name>`` from the kernel's uid and the password database, never from $LOGNAME/$USER."""
+    from bodycam_ingest.access.identity import current_system_principal
+
+    return current_system_principal().actor
 
 
 @dataclass

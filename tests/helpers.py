@@ -77,5 +77,7 @@ free_space_reserve = 0
 settle_seconds = 0.5
 {extra}
 {camera}
+[access]
+socket = "{root / 'api' / 'api.sock'}"
 """)
     return path

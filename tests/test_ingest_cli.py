@@ -137,13 +137,15 @@ def test_list_filters_by_officer_device_date_and_state(station: StationEnv,
     def ids(*args: str) -> list[int]:
         return [r["id"] for r in json.loads(station.run("list", "--json", *args, check=True).stdout)]
 
-    assert ids() == [1, 2, 3]
-    assert ids("--officer", "A1024") == [1, 2, 3]
+    assert ids() == [3, 2, 1]  # newest first
+    assert ids("--officer", "A1024") == [3, 2, 1]
     assert ids("--officer", "B9") == []
-    assert ids("--device", "DSJ9X001") == [1, 2, 3]
-    assert ids("--since", "2026-11-20T09:30:01") == [2, 3]  # station-local time
+    assert ids("--device", "DSJ9X001") == [3, 2, 1]
+    assert ids("--since", "2026-11-20T09:30:01") == [3, 2]  # station-local time
     assert ids("--until", "2026-11-20T09:30:01") == [1]
-    assert ids("--state", "ok") == [1, 2, 3]
+    assert ids("--state", "ok") == [3, 2, 1]
+    assert ids("--limit", "2") == [3, 2]
+    assert "showing 2 of 3 recordings" in station.run("list", "--limit", "2").stderr
     table = station.run("list", check=True).stdout
     assert "A1024" in table and "DSJ9X001" in table
 

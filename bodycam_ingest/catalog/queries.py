@@ -19,6 +19,7 @@ class RecordingFilter:
     until: datetime | None = None
     status: str | None = None
     limit: int = 1000
+    newest_first: bool = False
 
 
 def recordings_query(flt: RecordingFilter) -> Select[Recording]:
@@ -35,6 +36,8 @@ def recordings_query(flt: RecordingFilter) -> Select[Recording]:
         query = query.where(Recording.start_utc < flt.until)
     if flt.status:
         query = query.where(Recording.status == flt.status)
+    if flt.newest_first:
+        return query.order_by(Recording.start_utc.desc(), Recording.id.desc()).limit(flt.limit)
     return query.order_by(Recording.start_utc, Recording.id).limit(flt.limit)
 
 

@@ -10,22 +10,11 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from bodycam_ingest.catalog.events import record_event
-from bodycam_ingest.catalog.models import Recording, row_dict
-from bodycam_ingest.catalog.queries import (
-    RecordingFilter,
-    events_of,
-    recent_docks,
-    recordings_query,
-    running_docks,
-    session_neighbours,
-    sightings_of,
-)
 from bodycam_ingest.cli import (
     analysis_cmds,
     archive_cmds,
@@ -37,7 +26,7 @@ from bodycam_ingest.cli import (
     retention_cmds,
 )
 from bodycam_ingest.config import Config
-from bodycam_ingest.errors import BodycamError, ExitCode, NotFound
+from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.station import Station
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -48,9 +37,20 @@ JsonOpt = common.JsonOpt
 _state = common.state
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"bodycam {version('bodycam-ingest')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                                help="Debug logs; tracebacks for errors.")] = False
+                                                help="Debug logs; tracebacks for errors.")] = False,
+          _show_version: Annotated[bool, typer.Option(
+              "--version", is_eager=True, callback=_version,
+              help="Print the version and exit.")] = False,
           ) -> None:
     _state["verbose"] = verbose
 
@@ -133,43 +133,44 @@ def daemon(config: ConfigOpt = None) -> None:
     raise typer.Exit(run_daemon(_config(config)))
 
 
-# --- inspection --------------------------------------------------------------------------------
+# --- inspection (through the API: in-process for the station's own account, else the socket) --
+@app.command()
+def whoami(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Who the station says you are (from the kernel, never from a name you type) and what you
+    may do."""
+    me = common.call(config, "whoami")
+    if as_json:
+        render.emit_json(me)
+        return
+    render.out.print(render.key_values("You are", [
+        ("account", me["login"] if not me["system"] else f"{me['actor']} (the station itself)"),
+        ("name", me["display_name"]), ("officer number", me["officer_number"]),
+        ("unit", me["unit"]), ("roles", ", ".join(me["roles"]) or "-"),
+        ("OS user", f"{me['os_user']} (uid {me['uid']})"),
+        ("may", ", ".join(f"{a}" + (" (own)" if scope == "own" else "")
+                         for a, scope in me["actions"].items()))]))
+
+
 @app.command()
 def status(config: ConfigOpt = None, as_json: JsonOpt = False,
            watch: Annotated[bool, typer.Option(help="Refresh every second until Ctrl-C.")] = False
            ) -> None:
     """Docks in progress (with progress bars), the last finished docks, and the jobs."""
-    from bodycam_ingest.jobs.registry import job_statuses, status_json
-
-    station = _station(config, read_only=True)
-    try:
-        while True:
-            with station.catalog.reading() as session:
-                running, recent = running_docks(session), recent_docks(session)
-                jobs = job_statuses(session, station.config)
-            if as_json:
-                render.emit_json({"running": [_dock_json(d) for d in running],
-                                  "recent": [_dock_json(d) for d in recent],
-                                  "jobs": [status_json(j) for j in jobs]})
-                return
-            if watch:
-                render.out.clear()
-            render.out.print(render.docks_table(running, "Docks in progress") if running
-                         else "No dock in progress.")
-            if recent:
-                render.out.print(render.docks_table(recent, "Recent docks"))
-            render.out.print(jobs_cmds.jobs_table(jobs))
-            if not watch:
-                return
-            time.sleep(1)
-    finally:
-        station.close()
-
-
-def _dock_json(dock: Any) -> dict[str, Any]:
-    data = row_dict(dock)
-    data.pop("lock_token", None)
-    return data
+    while True:
+        data = common.call(config, "status")
+        if as_json:
+            render.emit_json(data)
+            return
+        if watch:
+            render.out.clear()
+        render.out.print(render.docks_table(data["running"], "Docks in progress")
+                         if data["running"] else "No dock in progress.")
+        if data["recent"]:
+            render.out.print(render.docks_table(data["recent"], "Recent docks"))
+        render.out.print(render.jobs_table(data["jobs"]))
+        if not watch:
+            return
+        time.sleep(1)
 
 
 @app.command("list")
@@ -182,82 +183,60 @@ def list_(
     until: Annotated[str | None, typer.Option(help="Recordings starting before this "
                                               "station-local date/time.")] = None,
     state: Annotated[str | None, typer.Option(help="ok | unreadable | empty | pending")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")
+                     ] = 1000,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List recordings, filtered."""
-    station = _station(config, read_only=True)
-    zone = station.config.station.zone
-    flt = RecordingFilter(device=device, officer=officer, status=state, limit=limit,
-                          since=common.parse_local_date(since, zone, "--since"),
-                          until=common.parse_local_date(until, zone, "--until"))
-    try:
-        with station.catalog.reading() as session:
-            rows = list(session.scalars(recordings_query(flt)))
-            retention = hold_cmds.list_retention(session, rows)  # bulk, not per row
-    finally:
-        station.close()
+    """List recordings, newest first, filtered (officers see only their own)."""
+    params = {"device": device, "officer": officer, "state": state, "limit": limit,
+              "since": since, "until": until}  # station-local: the station knows its zone
+    data = common.call(config, "recordings.list",
+                       {k: v for k, v in params.items() if v is not None})
+    items, total = data["items"], data["total"]
     if as_json:
-        render.emit_json([render.recording_json(row, retention[row.id]) for row in rows])
+        render.emit_json(items)
     else:
         render.out.print(render.recordings_table(
-            rows, f"Recordings ({len(rows)})", keep={i: r["keep"] for i, r in retention.items()}))
+            items, f"Recordings ({len(items)} of {total})",
+            keep={r["id"]: r["retention"]["keep"] for r in items}))
+    if total > len(items):
+        render.err.print(f"showing {len(items)} of {total} recordings, newest first; use --limit "
+                         "or a filter to see others", highlight=False)
+
+
+# keys of `show --json` shown in their own lines below the table, not as raw values
+_SHOW_STRUCTURED = frozenset({"sightings", "events", "session", "continuity", "findings",
+                              "session_place", "labels", "retention", "store_file"})
 
 
 @app.command()
 def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bodycam list).")],
          config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Everything known about one recording: file, probe, sightings, history."""
-    station = _station(config, read_only=True)
-    try:
-        with station.catalog.reading() as session:
-            row = session.get(Recording, recording_id)
-            if row is None:
-                raise NotFound(what="Recording", ident=recording_id,
-                               hint="List recordings with: bodycam list")
-            sightings = sightings_of(session, recording_id)
-            extra_pairs = [*analysis_cmds.show_pairs(session, row),
-                           *custody_cmds.show_pairs(session, row),
-                           *hold_cmds.show_pairs(session, row),
-                           *retention_cmds.show_pairs(session, row, station.clock())]
-            extra_json = {**analysis_cmds.show_json(session, row),
-                          **custody_cmds.show_json(session, row),
-                          **hold_cmds.show_json(session, row)}
-            events = events_of(session, recording_id)
-            neighbours = session_neighbours(session, row)
-            store_path = station.store.root / row.store_path
-        with station.catalog.session() as session:  # R6: every viewing is registered
-            record_event(session, at=station.clock(), actor=station.actor,
-                         action="recording_viewed", recording_id=recording_id)
-        from bodycam_ingest.custody import service as custody
-
-        custody.after_command(station)
-    finally:
-        station.close()
+    """Everything known about one recording: file, probe, sightings, history (the viewing is
+    registered in the custody log)."""
+    data = common.call(config, "recordings.show", {"recording_id": recording_id},
+                       read_only=False)
+    display = data.pop("display")
     if as_json:
-        data = render.recording_json(row)
-        data["store_file"] = str(store_path)
-        data["sightings"] = [row_dict(s) for s in sightings]
-        data["events"] = [row_dict(e) for e in events]
-        data["session"] = [n.id for n in neighbours]
-        data.update(extra_json)
         render.emit_json(data)
         return
-    pairs = [(key, value) for key, value in render.recording_json(row).items()]
-    pairs.append(("store file", store_path))
-    pairs += extra_pairs
+    pairs = [(key, value) for key, value in data.items() if key not in _SHOW_STRUCTURED]
+    pairs.append(("store file", data["store_file"]))
+    pairs += [(key, value) for key, value in display]
     pairs.append(("session (same device and day)",
-                  " ".join(f"[{n.id}]" if n.id == row.id else str(n.id) for n in neighbours)
+                  " ".join(f"[{n}]" if n == data["id"] else str(n) for n in data["session"])
                   or "-"))
-    render.out.print(render.key_values(f"Recording {row.id}", pairs))
-    for sighting in sightings:
-        render.out.print(render.plain(f"seen at dock {sighting.dock_id} as {sighting.camera_path} "
-                         f"({'copied' if sighting.copied else 'already stored'})"
-                         + (f", wiped from camera {sighting.wiped_at}" if sighting.wiped_at else "")))
-    for event in events:
-        render.out.print(render.plain(f"{event.at:%Y-%m-%d %H:%M:%S}Z {event.actor} {event.action}"
-                                      + (f" ({event.reason})" if event.reason else "")))
+    render.out.print(render.key_values(f"Recording {data['id']}", pairs))
+    for sighting in data["sightings"]:
+        render.out.print(render.plain(
+            f"seen at dock {sighting['dock_id']} as {sighting['camera_path']} "
+            f"({'copied' if sighting['copied'] else 'already stored'})"
+            + (f", wiped from camera {sighting['wiped_at']}" if sighting["wiped_at"] else "")))
+    for event in data["events"]:
+        render.out.print(render.plain(f"{render.when(event['at'])}Z {event['actor']} "
+                                      f"{event['action']}"
+                                      + (f" ({event['reason']})" if event["reason"] else "")))
 
 
 # --- simulation --------------------------------------------------------------------------------
@@ -290,7 +269,7 @@ def main() -> None:
             traceback.print_exc()
         render.err.print(f"[bold red]error:[/] {escape(exc.message())}", highlight=False,
                          soft_wrap=True)
-        sys.exit(int(exc.exit_code))
+        sys.exit(int(exc.exit_status()))
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
         traceback.print_exc()
         render.err.print(f"[bold red]internal error (a bug; please report it with the traceback "

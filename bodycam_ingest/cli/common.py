@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from bodycam_ingest.access.settings import DEFAULT_SOCKET
 from bodycam_ingest.config import Config, load_config, resolve_config_path
 from bodycam_ingest.station import Station
 
@@ -20,6 +22,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config f
                       "$BODYCAM_CONFIG, else /etc/bodycam/config.toml).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
+SOCKET_ENV = "BODYCAM_SOCKET"  # where to reach the daemon; never who you are
 state: dict[str, Any] = {"verbose": False}  # set by the root callback (--verbose)
 
 
@@ -39,9 +42,65 @@ def load(path: Path | None) -> Config:
     return config
 
 
+def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *,
+         read_only: bool = True) -> Any:
+    """Run API ``method`` as the caller: in-process for root and the service account (the owner
+    of the state directory), through the daemon's socket for everyone else, where the kernel says
+    who they are. Either way the same handler and the same authorization table decide. A person
+    usually cannot read the config (root:bodycam 0640): then the default socket is used."""
+    from bodycam_ingest.api import client
+
+    config_path = resolve_config_path(path)
+    if os.geteuid() == 0 or os.access(config_path, os.R_OK):
+        config = load(config_path)
+        from bodycam_ingest.access.identity import current_system_principal, is_system_uid
+
+        if is_system_uid(os.geteuid(), config.storage.state_dir):
+            from bodycam_ingest.api.protocol import roundtrip
+            from bodycam_ingest.api.registry import dispatch
+
+            with open_station(config, read_only=read_only) as station:
+                result = dispatch(station, current_system_principal(), method, params or {})
+                if not read_only:
+                    from bodycam_ingest.custody import service as custody
+
+                    custody.after_command(station)
+            return roundtrip(result)
+        socket_path = config.access.socket
+    else:
+        socket_path = DEFAULT_SOCKET
+    return client.call(Path(os.environ.get(SOCKET_ENV) or socket_path), method, params or {})
+
+
+def require_system(path: Path | None, command: str) -> None:
+    """Commands that act on the station's files directly (ingest, recover, daemon, keys ...) run
+    as the service account or root; anyone else is told how."""
+    from bodycam_ingest.access.identity import is_system_uid, os_name
+    from bodycam_ingest.errors import Refused
+
+    uid = os.geteuid()
+    if uid == 0:
+        return
+    config = load(resolve_config_path(path))
+    if not is_system_uid(uid, config.storage.state_dir):
+        raise Refused(reason=f"bodycam {command} works on the station's own files, which only "
+                      f"its service account may touch; OS user {os_name(uid)} is not it. Run it "
+                      f"as the service account (sudo -u {_owner(config.storage.state_dir)} "
+                      f"bodycam {command} ...) or ask an administrator")
+
+
+def _owner(path: Path) -> str:
+    from bodycam_ingest.access.identity import os_name
+
+    try:
+        return os_name(path.stat().st_uid)
+    except OSError:
+        return "bodycam"
+
+
 @contextmanager
-def open_station(path: Path | None, *, read_only: bool = False) -> Iterator[Station]:
-    station = Station.open(load(path), read_only=read_only)
+def open_station(path: Path | Config | None, *, read_only: bool = False) -> Iterator[Station]:
+    station = Station.open(path if isinstance(path, Config) else load(path), read_only=read_only)
     try:
         yield station
     finally:

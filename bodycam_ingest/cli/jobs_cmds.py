@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from bodycam_ingest.cli import common, render
 from bodycam_ingest.errors import ExitCode
-from bodycam_ingest.jobs.registry import JobStatus, job_statuses, run_job, status_json
+from bodycam_ingest.jobs.registry import run_job
 from bodycam_ingest.jobs.settings import JOB_NAMES
 
 jobs_app = typer.Typer(no_args_is_help=True, help="The station's scheduled jobs: retention "
@@ -25,41 +24,14 @@ jobs_app = typer.Typer(no_args_is_help=True, help="The station's scheduled jobs:
 EXIT_CODES = {"ok": ExitCode.OK, "alert": ExitCode.WARNING, "failed": ExitCode.INCOMPLETE}
 
 
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") + "Z" if value is not None else "-"
-
-
-def jobs_table(items: list[JobStatus], title: str = "Jobs") -> Table:
-    """Every job's schedule, next run (from the daemon's job store) and last result."""
-    table = Table(title=title)
-    for column in ("job", "schedule", "next run (UTC)", "last run (UTC)", "trigger", "outcome",
-                   "summary"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        last = item.last
-        if not item.enabled:
-            nxt = "disabled in [jobs]"
-        elif item.next_run is None:
-            nxt = "- (daemon not started)"
-        else:
-            nxt = _when(item.next_run)
-        table.add_row(*map(render.plain, (
-            item.name, item.schedule, nxt, _when(last.started_at) if last else "never",
-            last.trigger if last else None, (last.outcome or "running") if last else None,
-            last.summary if last else None)))
-    return table
-
-
 @jobs_app.command("list")
 def list_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """Each job: schedule, enabled, next run, and the outcome of its last run."""
-    with common.open_station(config, read_only=True) as station, \
-            station.catalog.reading() as session:
-        items = job_statuses(session, station.config)
+    items = common.call(config, "jobs.list")
     if as_json:
-        render.emit_json([status_json(item) for item in items])
+        render.emit_json(items)
     else:
-        render.out.print(jobs_table(items))
+        render.out.print(render.jobs_table(items))
 
 
 @jobs_app.command("run")

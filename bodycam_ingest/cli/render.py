@@ -13,8 +13,6 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from bodycam_ingest.catalog.models import Dock, Recording, row_dict
-
 # Piped output is read by people too (less, mail): give it room instead of wrapping ids mid-word.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -35,8 +33,13 @@ def plain(value: object) -> Text:
     return Text("-" if value is None else str(value))
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+def when(value: datetime | str | None) -> str:
+    """A time from the catalog or from JSON (ISO text), to the second."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def human_size(size: int | None) -> str:
@@ -50,45 +53,62 @@ def human_size(size: int | None) -> str:
     return f"{size} B"
 
 
-def recordings_table(rows: Sequence[Recording], title: str = "Recordings",
+def recordings_table(rows: Sequence[Mapping[str, Any]], title: str = "Recordings",
                      keep: Mapping[int, str] | None = None) -> Table:
-    """``keep``: recording id -> retention mark (std/evid/LT, H held, due; deleted)."""
+    """Recordings as the API gives them; ``keep``: id -> retention mark (std/evid/LT, H held,
+    due; deleted)."""
     table = Table(title=title)
     for column in ("id", "officer", "device", "start (camera local)", "seq", "duration", "size",
                    "status", "sha256", *(("keep",) if keep is not None else ())):
         table.add_column(column, no_wrap=True)
     for row in rows:
+        duration = row.get("duration_s")
         table.add_row(*map(plain, (
-            row.id, row.name_officer, row.name_device, _when(row.name_start_local), row.name_seq,
-            f"{row.duration_s:.1f}s" if row.duration_s is not None else None,
-            human_size(row.size), row.status, row.sha256[:12] + "…",
-            *((keep.get(row.id),) if keep is not None else ()))))
+            row["id"], row.get("name_officer"), row.get("name_device"),
+            when(row.get("name_start_local")), row.get("name_seq"),
+            f"{duration:.1f}s" if duration is not None else None,
+            human_size(row.get("size")), row.get("status"), row["sha256"][:12] + "…",
+            *((keep.get(row["id"]),) if keep is not None else ()))))
     return table
 
 
-def recording_json(row: Recording, retention: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    data = row_dict(row)
-    data.pop("probe_json", None)
-    if retention is not None:
-        data["retention"] = dict(retention)
-    return data
-
-
-def docks_table(docks: Iterable[Dock], title: str) -> Table:
+def docks_table(docks: Iterable[Mapping[str, Any]], title: str) -> Table:
     table = Table(title=title)
     for column in ("dock", "source", "trigger", "started", "outcome", "files", "progress",
                    "current file / reason"):
         table.add_column(column, overflow="fold")
     for dock in docks:
-        total = max(dock.bytes_total, 1)
-        bar = ProgressBar(total=total, completed=min(dock.bytes_done, total), width=20)
-        files = f"{dock.files_done}/{dock.files_total - dock.files_skipped}"
-        if dock.files_skipped:
-            files += f" (+{dock.files_skipped} known)"
-        table.add_row(plain(dock.id), plain(dock.source), plain(dock.trigger),
-                      plain(_when(dock.started_at)), dock.outcome or Text("running", style="bold"),
-                      plain(files), bar,
-                      plain(dock.current_file if dock.outcome is None else (dock.reason or "")))
+        total = max(dock["bytes_total"], 1)
+        bar = ProgressBar(total=total, completed=min(dock["bytes_done"], total), width=20)
+        files = f"{dock['files_done']}/{dock['files_total'] - dock['files_skipped']}"
+        if dock["files_skipped"]:
+            files += f" (+{dock['files_skipped']} known)"
+        outcome = dock["outcome"]
+        table.add_row(plain(dock["id"]), plain(dock["source"]), plain(dock["trigger"]),
+                      plain(when(dock["started_at"])), plain(outcome) if outcome
+                      else Text("running", style="bold"), plain(files), bar,
+                      plain(dock["current_file"] if outcome is None else (dock["reason"] or "")))
+    return table
+
+
+def jobs_table(items: Iterable[Mapping[str, Any]], title: str = "Jobs") -> Table:
+    """Every job's schedule, next run (from the daemon's job store) and last result."""
+    table = Table(title=title)
+    for column in ("job", "schedule", "next run (UTC)", "last run (UTC)", "trigger", "outcome",
+                   "summary"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        last = item["last_run"]
+        if not item["enabled"]:
+            nxt = "disabled in [jobs]"
+        elif item["next_run"] is None:
+            nxt = "- (daemon not started)"
+        else:
+            nxt = when(item["next_run"]) + "Z"
+        table.add_row(*map(plain, (
+            item["job"], item["schedule"], nxt, when(last["started_at"]) + "Z" if last else "never",
+            last["trigger"] if last else None, last["outcome"] if last else None,
+            last["summary"] if last else None)))
     return table
 
 

@@ -29,6 +29,7 @@ from bodycam_ingest.ingest.pipeline import DockReport
 from bodycam_ingest.station import Station
 
 if TYPE_CHECKING:
+    from bodycam_ingest.api.server import ApiServer
     from bodycam_ingest.jobs.scheduler import JobScheduler
 
 log = logging.getLogger("bodycam.daemon")
@@ -55,6 +56,7 @@ class Daemon:
         folders = [(watch.path, watch.camera) for watch in self.config.ingest.watch_folders]
         self.watcher = FolderWatcher(folders, self.config.ingest.settle_seconds, self.on_folder)
         self.jobs: JobScheduler | None = None  # the station's scheduled jobs, from start()
+        self.api: ApiServer | None = None  # the local API socket, from start()
 
     # --- producers call these ----------------------------------------------------------------
     def on_block(self, dock: BlockDock) -> None:
@@ -104,8 +106,11 @@ class Daemon:
         self.journal.note("daemon_started", reason="start", details={
             "config_sha256": config_digest(self.config), "recovered": recovery.finished,
             "rolled_back": recovery.rolled_back})
+        from bodycam_ingest.api.server import ApiServer
         from bodycam_ingest.jobs.scheduler import JobScheduler
 
+        self.api = ApiServer(self.station)  # people's commands reach the station through it
+        self.api.start()
         self.jobs = JobScheduler(self.station, self.cancel)  # runs missed while stopped: once now
         self.jobs.start()
         if self.config.cameras and not udevd_answers():
@@ -128,6 +133,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.cancel.set()
+        if self.api is not None:
+            self.api.stop()  # requests in flight finish; new connections are refused
         if self.jobs is not None:
             self.jobs.stop()  # a running scrub or backup stops at its next step (cancel)
         self.udev.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import bodycam_ingest.catalog.access_models
 import bodycam_ingest.catalog.analysis_models
 import bodycam_ingest.catalog.custody_models
 import bodycam_ingest.catalog.retention_models  # noqa: F401  (their tables join Base.metadata)

@@ -1,0 +1,128 @@
+"""Handlers by method name, and ``dispatch``: authorize, validate, call. The one door.
+
+A handler is a function ``(ctx, **params) -> JSON-able``, registered with ``@handler("name")``
+under the authorization action it needs (by default its own name). ``dispatch`` asks the
+authorization table (access.authz) for the caller's scope, validates the parameters against the
+handler's signature (pydantic, so a wrong type is a clear usage error, never a traceback) and calls
+it. Handlers raise ``BodycamError``s; the front door turns them into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bodycam_ingest.access.authz import Scope, authorize
+from bodycam_ingest.access.principal import Principal
+from bodycam_ingest.errors import BadRequest
+
+if TYPE_CHECKING:
+    from bodycam_ingest.station import Station
+
+# Modules that register handlers; imported on the first dispatch (the CLI's client path never).
+HANDLER_MODULES: tuple[str, ...] = (
+    "bodycam_ingest.api.handlers.system",
+    "bodycam_ingest.api.handlers.recordings",
+)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a handler gets besides its parameters: the station, who is calling, in what scope."""
+
+    station: Station
+    principal: Principal
+    scope: Scope
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+    def now(self) -> datetime:
+        return self.station.clock()
+
+    def authorize(self, action: str) -> Scope:
+        """A second action a handler needs (e.g. releasing another's hold)."""
+        return authorize(self.principal, action, self.station.config.access.roles)
+
+    @property
+    def own_only(self) -> bool:
+        return self.scope is Scope.OWN
+
+
+@dataclass(frozen=True)
+class Handler:
+    method: str
+    action: str
+    function: Callable[..., Any]
+    validated: Callable[..., Any]
+
+
+_HANDLERS: dict[str, Handler] = {}
+_loaded = False
+
+
+def handler(method: str, *, action: str | None = None) -> Callable[[Callable[..., Any]],
+                                                                   Callable[..., Any]]:
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        if method in _HANDLERS:
+            raise RuntimeError(f"API method {method} registered twice")
+        _HANDLERS[method] = Handler(method, action or method, function, _validator(function))
+        return function
+    return register
+
+
+def _validator(function: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    """A pydantic-validated function of the handler's parameters (all but ``ctx``) that returns
+    them checked and converted: a wrong type or an unknown name is a clear error."""
+    from pydantic import validate_call
+
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function, include_extras=True)
+    params = list(signature.parameters.values())[1:]
+
+    def checked(**kwargs: Any) -> dict[str, Any]:
+        return kwargs
+
+    checked.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=params, return_annotation=dict)
+    checked.__annotations__ = {p.name: hints[p.name] for p in params}
+    return validate_call(checked)
+
+
+def _load() -> None:
+    global _loaded  # noqa: PLW0603 - import the handler modules once
+    if not _loaded:
+        for name in HANDLER_MODULES:
+            importlib.import_module(name)
+        _loaded = True
+
+
+def methods() -> dict[str, Handler]:
+    _load()
+    return dict(_HANDLERS)
+
+
+def dispatch(station: Station, principal: Principal, method: str,
+             params: dict[str, Any] | None = None) -> Any:
+    """Call ``method`` for ``principal``; its result, or a ``BodycamError``."""
+    from pydantic import ValidationError
+
+    _load()
+    entry = _HANDLERS.get(method)
+    if entry is None:
+        raise BadRequest(problem=f"unknown method {method!r}")
+    scope = authorize(principal, entry.action, station.config.access.roles)
+    ctx = Ctx(station=station, principal=principal, scope=scope)
+    try:
+        checked = entry.validated(**(params or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                             for err in exc.errors())
+        raise BadRequest(problem=f"{method}: {problems}") from None
+    return entry.function(ctx, **checked)
