@@ -1,0 +1,131 @@
+"""Real OS users and a running daemon, for tests of identity and permissions (issue 8).
+
+Tests run as root (CI does); they create OS users with ``useradd`` and run ``bodycam`` as them with
+``runuser``, so the daemon's socket sees their real uid through SO_PEERCRED. Accounts are written
+into the catalog the way ``bodycam users`` does (rows + a custody entry are that command's job;
+here only the rows matter: they are what identity resolution reads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from helpers import BODYCAM, StationEnv, write_config
+
+REPO = Path(__file__).resolve().parent.parent
+RUNUSER = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/runuser"
+PREFIX = "bct"  # test users are named bct-<name>; removed at the end of the session
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates OS users (CI runs as root)")
+
+
+def ensure_user(name: str) -> pwd.struct_passwd:
+    """OS user ``bct-<name>`` (system user, no home, no login shell), created once."""
+    login = f"{PREFIX}-{name}"
+    try:
+        return pwd.getpwnam(login)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        login], check=True, capture_output=True)
+        return pwd.getpwnam(login)
+
+
+def remove_test_users() -> None:
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(f"{PREFIX}-"):
+            subprocess.run(["userdel", entry.pw_name], check=False, capture_output=True)
+
+
+def make_traversable(path: Path) -> None:
+    """Let other users reach the code and the venv: add search (x, not read) permission to each
+    ancestor of ``path`` that lacks it. Only needed when the clone sits under a private folder."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+def public_station(prefix: str = "bodycam-os-") -> StationEnv:
+    """A station under a world-traversable temp folder (pytest's tmp_path is root-only 0700), its
+    config readable by everyone (a test user's client reads the socket path from it)."""
+    make_traversable(REPO)
+    make_traversable(Path(sys.executable).resolve().parent)
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    root.chmod(0o755)
+    # a label no device has: this station's daemon must not pick up other tests' loop devices
+    config = write_config(root, camera='[[cameras]]\nname = "test-cam"\n'
+                          'fs_labels = ["NO-SUCH-LABEL"]\nrecordings = ["DCIM/**/*.MP4"]\n')
+    config.chmod(0o644)
+    (root / "api").mkdir(mode=0o755)
+    (root / "api").chmod(0o755)
+    return StationEnv(root=root, config_path=config)
+
+
+def run_as(user: str, station: StationEnv, *args: str, env: dict[str, str] | None = None,
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``bodycam ARGS`` as OS user ``user`` (``runuser``: the real uid changes; env is ours)."""
+    full_env = {"PATH": "/usr/bin:/bin", "BODYCAM_CONFIG": str(station.config_path),
+                "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    command = [RUNUSER, "-u", user, "--", "env", *(f"{k}={v}" for k, v in full_env.items()),
+               *BODYCAM, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+                          env={"PATH": "/usr/bin:/bin"}, cwd="/")
+
+
+def add_account(station: StationEnv, login: str, roles: list[str], *, os_user: str | None = None,
+                officer_number: str | None = None, display_name: str | None = None) -> int:
+    """An enabled account with ``roles``, mapped to ``os_user`` (rows only; see module doc)."""
+    from bodycam_ingest.catalog.db import open_catalog
+
+    open_catalog(station.config.storage.db_url, lock_dir=station.root).close()  # migrated
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(station.db, timeout=30) as db:
+        cursor = db.execute(
+            "INSERT INTO accounts (login, display_name, officer_number, unit, roles, enabled, "
+            "created_at, created_by, updated_at) VALUES (?, ?, ?, NULL, ?, 1, ?, 'os:root', ?)",
+            (login, display_name or login, officer_number, json.dumps(sorted(roles)), now, now))
+        account_id = int(cursor.lastrowid or 0)
+        if os_user:
+            db.execute("INSERT INTO account_os_users (os_user, account_id) VALUES (?, ?)",
+                       (os_user, account_id))
+    return account_id
+
+
+@contextmanager
+def running_daemon(station: StationEnv) -> Iterator[subprocess.Popen[str]]:
+    """``bodycam daemon`` for ``station``, ready (its socket answers), stopped with SIGTERM."""
+    log = station.root / "daemon.log"
+    proc = subprocess.Popen([*BODYCAM, "daemon"], text=True, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT,
+                            env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
+    deadline = time.monotonic() + 60
+    while "daemon ready" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+
+
+def cleanup_station(station: StationEnv) -> None:
+    shutil.rmtree(station.root, ignore_errors=True)
