@@ -16,7 +16,7 @@ class AccessConfig(BaseModel):
     # what the kernel says (SO_PEERCRED), what they may do is the authorization table.
     socket: Path = DEFAULT_SOCKET
     # Connections served at once; more wait in the kernel's backlog (bounded memory).
-    max_clients: int = Field(default=64, ge=1, le=4096)
+    max_clients: int = Field(default=256, ge=1, le=4096)
     # Requests handled at once (each is a catalog transaction on a worker thread).
     workers: int = Field(default=4, ge=1, le=64)
     # A client must send its whole request within this many seconds, or it is dropped.
