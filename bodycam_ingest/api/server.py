@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from bodycam_ingest.access.identity import principal_for_uid
 from bodycam_ingest.api import protocol
 from bodycam_ingest.api.registry import dispatch
+from bodycam_ingest.custody import service as custody
 from bodycam_ingest.errors import BodycamError, ExitCode, StorageError
 
 if TYPE_CHECKING:
@@ -157,6 +158,10 @@ class ApiServer:
                 principal = principal_for_uid(session, uid, self.station.config.storage.state_dir)
             log.debug("api: %s (uid %d, pid %d) calls %s", principal.actor, uid, pid, method)
             result = dispatch(self.station, principal, method, params)
+            # what the request appended to the custody log (a viewing, a label) is signed now,
+            # as after an in-process command; never fails the request
+            if custody.head_moved(self.station):
+                custody.after_command(self.station)
             return {"ok": True, "result": result}
         except BodycamError as exc:
             return error_response(exc)

@@ -118,6 +118,17 @@ def daemon_preflight(station: Station) -> None:
     checkpoint(station, key=key)
 
 
+def head_moved(station: Station) -> bool:
+    """Whether the custody log has entries after the last signed checkpoint (a read, no lock)."""
+    from bodycam_ingest.catalog.models import Event
+
+    with station.catalog.reading() as session:
+        last = session.scalar(select(Event.seq).order_by(Event.seq.desc()).limit(1))
+        signed = session.scalar(select(CheckpointRow.seq).order_by(CheckpointRow.id.desc())
+                                .limit(1))
+    return last is not None and (signed is None or signed < last)
+
+
 def after_command(station: Station) -> None:
     """After a CLI command that appended to the log: sign manifests left pending, then a
     checkpoint; never fails the command (the audit reports an uncheckpointed tail)."""
