@@ -1,5 +1,5 @@
 """``python -m bodycam_ingest`` runs the ``bodycam`` CLI."""
 
-from bodycam_ingest.cli.app import main
+from bodycam_ingest.cli.entry import main
 
 main()

@@ -44,13 +44,18 @@ def ensure_user(name: str) -> pwd.struct_passwd:
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
                         login], check=True, capture_output=True)
+        _created.add(login)
         return pwd.getpwnam(login)
 
 
+_created: set[str] = set()
+
+
 def remove_test_users() -> None:
-    for entry in pwd.getpwall():
-        if entry.pw_name.startswith(f"{PREFIX}-"):
-            subprocess.run(["userdel", entry.pw_name], check=False, capture_output=True)
+    """Remove the users this test session created (not another session's, running alongside)."""
+    for login in sorted(_created):
+        subprocess.run(["userdel", login], check=False, capture_output=True)
+    _created.clear()
 
 
 def make_traversable(path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DEFAULT_SOCKET = Path("/run/bodycam/api.sock")
+from bodycam_ingest.api.client import DEFAULT_SOCKET
 
 
 class AccessConfig(BaseModel):

@@ -13,6 +13,8 @@ from typing import Any
 from bodycam_ingest.api import protocol
 from bodycam_ingest.errors import BodycamError, ExitCode, StationUnreachable
 
+DEFAULT_SOCKET = Path("/run/bodycam/api.sock")  # [access] socket's default
+
 
 class RemoteError(BodycamError):
     """{message}"""

@@ -6,35 +6,70 @@ codes"); anything else is a bug and shows a traceback (exit 70).
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from bodycam_ingest.cli import (
-    analysis_cmds,
-    archive_cmds,
-    common,
-    custody_cmds,
-    hold_cmds,
-    jobs_cmds,
-    render,
-    retention_cmds,
-)
-from bodycam_ingest.config import Config
+from bodycam_ingest.cli import common, render
 from bodycam_ingest.errors import BodycamError, ExitCode
-from bodycam_ingest.station import Station
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+if TYPE_CHECKING:
+    from bodycam_ingest.config import Config
+    from bodycam_ingest.station import Station
+
+app = typer.Typer(no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                   help="Body-camera evidence station: ingest, catalogue and inspect recordings.")
 
 ConfigOpt = common.ConfigOpt
 JsonOpt = common.JsonOpt
 _state = common.state
+
+# Commands defined in other modules, by the name typed: only the module of the command being run
+# is imported (a person's `bodycam list` must not pay for SQLAlchemy, analysis, retention ...).
+COMMAND_MODULES: dict[str, str] = {
+    "findings": "analysis_cmds", "explain": "analysis_cmds", "analyze": "analysis_cmds",
+    "devices": "analysis_cmds",
+    "keys": "custody_cmds", "report": "custody_cmds", "tag": "custody_cmds",
+    "log": "custody_cmds", "verify": "custody_cmds", "audit": "custody_cmds",
+    "export": "custody_cmds",
+    "retain": "hold_cmds", "hold": "hold_cmds",
+    "retention": "retention_cmds",
+    "archive": "archive_cmds",
+    "jobs": "jobs_cmds",
+}
+_ROOT_OPTIONS_WITH_VALUE = frozenset({"--config", "-c"})
+_registered: set[str] = set()
+
+
+def register(*modules: str) -> None:
+    """Add the commands of ``modules`` (names in COMMAND_MODULES' values) to the app, once."""
+    for name in modules:
+        if name not in _registered:
+            module = importlib.import_module(f"bodycam_ingest.cli.{name}")
+            module.register(app)
+            _registered.add(name)
+
+
+def register_all() -> None:
+    register(*dict.fromkeys(COMMAND_MODULES.values()))
+
+
+def subcommand(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (after any global options), or None."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in _ROOT_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
 
 
 def _version(value: bool) -> None:
@@ -48,11 +83,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v",
                                                 help="Debug logs; tracebacks for errors.")] = False,
+          config: Annotated[Path | None, typer.Option(
+              "--config", "-c", help="Config file for every command (else $BODYCAM_CONFIG, else "
+              "/etc/bodycam/config.toml); may also be given after the command.",
+              show_default=False)] = None,
           _show_version: Annotated[bool, typer.Option(
               "--version", is_eager=True, callback=_version,
               help="Print the version and exit.")] = False,
           ) -> None:
     _state["verbose"] = verbose
+    _state["config"] = config
 
 
 def _config(path: Path | None) -> Config:
@@ -60,6 +100,8 @@ def _config(path: Path | None) -> Config:
 
 
 def _station(path: Path | None, *, read_only: bool = False) -> Station:
+    from bodycam_ingest.station import Station
+
     return Station.open(common.load(path), read_only=read_only)
 
 
@@ -136,8 +178,10 @@ def daemon(config: ConfigOpt = None) -> None:
 # --- inspection (through the API: in-process for the station's own account, else the socket) --
 @app.command()
 def whoami(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Who the station says you are (from the kernel, never from a name you type) and what you
-    may do."""
+    """Who the station says you are, and what you may do.
+
+    The station knows you by the kernel's word (your OS user, mapped to an account), never by a
+    name you type."""
     me = common.call(config, "whoami")
     if as_json:
         render.emit_json(me)
@@ -213,8 +257,9 @@ _SHOW_STRUCTURED = frozenset({"sightings", "events", "session", "continuity", "f
 @app.command()
 def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bodycam list).")],
          config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Everything known about one recording: file, probe, sightings, history (the viewing is
-    registered in the custody log)."""
+    """Everything known about one recording: file, probe, sightings, history.
+
+    The viewing is registered in the custody log (R6)."""
     data = common.call(config, "recordings.show", {"recording_id": recording_id},
                        read_only=False)
     display = data.pop("display")
@@ -249,12 +294,15 @@ def sim_camera(ctx: typer.Context) -> None:
     raise typer.Exit(sim_main(list(ctx.args)))
 
 
-analysis_cmds.register(app)
-custody_cmds.register(app)
-hold_cmds.register(app)
-retention_cmds.register(app)
-archive_cmds.register(app)
-jobs_cmds.register(app)
+def full_help() -> str:
+    """``bodycam --help`` as typer renders it with every command, 100 columns, no colour: what
+    HELP_FILE holds (tests/test_cli_conventions.py checks they agree)."""
+    from typer.testing import CliRunner
+
+    register_all()
+    result = CliRunner().invoke(app, ["--help"], prog_name="bodycam",
+                                env={"COLUMNS": "100", "TERMINAL_WIDTH": "100", "NO_COLOR": "1"})
+    return result.stdout
 
 
 def main() -> None:
@@ -262,16 +310,33 @@ def main() -> None:
 
     Click (inside typer) handles usage errors itself in standalone mode: message and exit 2.
     """
+    argv = sys.argv[1:]
     try:
+        name = subcommand(argv)
+        if name in COMMAND_MODULES:
+            register(COMMAND_MODULES[name])
+        elif name is None or name not in app_command_names():
+            register_all()  # help, completion, or a typo: click lists every command
         app()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
     except BodycamError as exc:
+        from rich.markup import escape
+
         if _state["verbose"]:
             traceback.print_exc()
         render.err.print(f"[bold red]error:[/] {escape(exc.message())}", highlight=False,
                          soft_wrap=True)
         sys.exit(int(exc.exit_status()))
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
+        from rich.markup import escape
+
         traceback.print_exc()
         render.err.print(f"[bold red]internal error (a bug; please report it with the traceback "
                          f"above):[/] {escape(repr(exc))}", highlight=False)
         sys.exit(int(ExitCode.BUG))
+
+
+def app_command_names() -> set[str]:
+    return {command.name or command.callback.__name__.replace("_", "-")
+            for command in app.registered_commands if command.callback is not None}

@@ -1,29 +1,50 @@
-"""What every command module of the CLI shares: options, config loading, the station, dates."""
+"""What every command module of the CLI shares: options, config loading, the station, dates, and
+``call``, the one way a command reaches the station's API.
+
+Light on purpose: nothing here imports SQLAlchemy, pydantic or the station until a command runs
+in-process; a person's command goes to the daemon's socket with typer, rich and json only.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 
-from bodycam_ingest.access.settings import DEFAULT_SOCKET
-from bodycam_ingest.config import Config, load_config, resolve_config_path
-from bodycam_ingest.station import Station
+from bodycam_ingest.api.client import DEFAULT_SOCKET
+from bodycam_ingest.errors import StationUnreachable
+
+if TYPE_CHECKING:
+    from bodycam_ingest.config import Config
+    from bodycam_ingest.station import Station
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (else "
                       "$BODYCAM_CONFIG, else /etc/bodycam/config.toml).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
+CONFIG_ENV = "BODYCAM_CONFIG"
+DEFAULT_CONFIG = Path("/etc/bodycam/config.toml")
+DEFAULT_STATE_DIR = Path("/var/lib/bodycam")
 SOCKET_ENV = "BODYCAM_SOCKET"  # where to reach the daemon; never who you are
-state: dict[str, Any] = {"verbose": False}  # set by the root callback (--verbose)
+# set by the root callback: --verbose, and --config given before the command
+state: dict[str, Any] = {"verbose": False, "config": None}
+
+
+def config_path(path: Path | None) -> Path:
+    """--config after the command, else before it, else $BODYCAM_CONFIG, else the default."""
+    explicit = path or state.get("config")
+    if explicit is not None:
+        return Path(explicit)
+    return Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else DEFAULT_CONFIG
 
 
 def setup_logging(config: Config | None) -> None:
@@ -35,71 +56,94 @@ def setup_logging(config: Config | None) -> None:
 
 def load(path: Path | None) -> Config:
     """The config named by --config, $BODYCAM_CONFIG or the default path; logging set from it."""
-    config = load_config(resolve_config_path(path))
+    from bodycam_ingest.config import load_config
+
+    config = load_config(config_path(path))
     setup_logging(config)
     for warning in config.retention.warnings():  # at every start, as R2's floor demands
         logging.getLogger("bodycam.retention").warning("%s", warning)
     return config
 
 
+def _peek(path: Path) -> dict[str, Any]:
+    """The raw TOML, or {} when it cannot be read (a person usually cannot read the config:
+    root:bodycam 0640); validation is the in-process path's job."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
 def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *,
          read_only: bool = True) -> Any:
-    """Run API ``method`` as the caller: in-process for root and the service account (the owner
-    of the state directory), through the daemon's socket for everyone else, where the kernel says
-    who they are. Either way the same handler and the same authorization table decide. A person
-    usually cannot read the config (root:bodycam 0640): then the default socket is used."""
+    """Run API ``method`` as the caller, through the daemon's socket, where the kernel says who
+    the caller is. When no daemon answers, root and the service account (the owner of the state
+    directory) run the same handler in-process (recovery, tests, a stopped daemon); anyone else
+    is told the daemon is unreachable. Either way the same handler and authorization decide."""
     from bodycam_ingest.api import client
 
-    config_path = resolve_config_path(path)
-    if os.geteuid() == 0 or os.access(config_path, os.R_OK):
-        config = load(config_path)
-        from bodycam_ingest.access.identity import current_system_principal, is_system_uid
+    where = config_path(path)
+    raw = _peek(where)
+    socket_path = Path(os.environ.get(SOCKET_ENV) or raw.get("access", {}).get("socket")
+                       or DEFAULT_SOCKET)
+    state_dir = Path(raw.get("storage", {}).get("state_dir") or DEFAULT_STATE_DIR)
+    uid = os.geteuid()
+    system = uid == 0 or _owner_uid(state_dir) == uid
+    if where.exists() or not system:  # root without a config: say so, never ask a stranger
+        try:
+            return client.call(socket_path, method, params or {})
+        except StationUnreachable:
+            if not system:
+                raise
+    return _in_process(where, method, params or {}, read_only=read_only)
 
-        if is_system_uid(os.geteuid(), config.storage.state_dir):
-            from bodycam_ingest.api.protocol import roundtrip
-            from bodycam_ingest.api.registry import dispatch
 
-            with open_station(config, read_only=read_only) as station:
-                result = dispatch(station, current_system_principal(), method, params or {})
-                if not read_only:
-                    from bodycam_ingest.custody import service as custody
+def _owner_uid(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
 
-                    custody.after_command(station)
-            return roundtrip(result)
-        socket_path = config.access.socket
-    else:
-        socket_path = DEFAULT_SOCKET
-    return client.call(Path(os.environ.get(SOCKET_ENV) or socket_path), method, params or {})
+
+def _in_process(where: Path, method: str, params: dict[str, Any], *, read_only: bool) -> Any:
+    from bodycam_ingest.access.identity import current_system_principal
+    from bodycam_ingest.api.protocol import roundtrip
+    from bodycam_ingest.api.registry import dispatch
+
+    with open_station(load(where), read_only=read_only) as station:
+        result = dispatch(station, current_system_principal(), method, params)
+        if not read_only:
+            from bodycam_ingest.custody import service as custody
+
+            custody.after_command(station)
+    return roundtrip(result)
 
 
 def require_system(path: Path | None, command: str) -> None:
     """Commands that act on the station's files directly (ingest, recover, daemon, keys ...) run
     as the service account or root; anyone else is told how."""
-    from bodycam_ingest.access.identity import is_system_uid, os_name
+    from bodycam_ingest.access.identity import os_name
     from bodycam_ingest.errors import Refused
 
     uid = os.geteuid()
     if uid == 0:
         return
-    config = load(resolve_config_path(path))
-    if not is_system_uid(uid, config.storage.state_dir):
+    raw = _peek(config_path(path))
+    state_dir = Path(raw.get("storage", {}).get("state_dir") or DEFAULT_STATE_DIR)
+    owner = _owner_uid(state_dir)
+    if owner != uid:
+        service = os_name(owner) if owner is not None else "bodycam"
         raise Refused(reason=f"bodycam {command} works on the station's own files, which only "
                       f"its service account may touch; OS user {os_name(uid)} is not it. Run it "
-                      f"as the service account (sudo -u {_owner(config.storage.state_dir)} "
-                      f"bodycam {command} ...) or ask an administrator")
-
-
-def _owner(path: Path) -> str:
-    from bodycam_ingest.access.identity import os_name
-
-    try:
-        return os_name(path.stat().st_uid)
-    except OSError:
-        return "bodycam"
+                      f"as the service account (sudo -u {service} bodycam {command} ...) or ask "
+                      "an administrator")
 
 
 @contextmanager
 def open_station(path: Path | Config | None, *, read_only: bool = False) -> Iterator[Station]:
+    from bodycam_ingest.config import Config
+    from bodycam_ingest.station import Station
+
     station = Station.open(path if isinstance(path, Config) else load(path), read_only=read_only)
     try:
         yield station

@@ -65,7 +65,9 @@ def test_an_officer_sees_only_their_own_recordings_and_a_peek_is_logged(
     shared_station.run("ingest", str(_other_officers_camera(folder_camera, tmp_path)),
                        check=True)
     with running_daemon(shared_station):
-        mine = json.loads(run_as(officer, shared_station, "list", "--json").stdout)
+        listed = run_as(officer, shared_station, "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        mine = json.loads(listed.stdout)
         others = json.loads(run_as(officer, shared_station, "list", "--json", "--officer",
                                    "B2048").stdout)
         peek = run_as(officer, shared_station, "show", "4")
