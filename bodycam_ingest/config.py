@@ -33,6 +33,7 @@ from bodycam_ingest.errors import ConfigError, ConfigNotFound
 from bodycam_ingest.jobs.settings import JobsConfig
 from bodycam_ingest.naming import NamePattern, compile_pattern, preset
 from bodycam_ingest.retention.settings import RetentionConfig
+from bodycam_ingest.web.settings import WebConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/bodycam/config.toml")
 ENV_VAR = "BODYCAM_CONFIG"
@@ -192,6 +193,7 @@ class Config(_Section):
     retention: RetentionConfig = RetentionConfig()
     jobs: JobsConfig = JobsConfig()
     access: AccessConfig = AccessConfig()
+    web: WebConfig | None = None  # the station console; off unless configured
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ OFFICER, CUSTODIAN, SUPERVISOR, AUDITOR, ADMIN = (
     "officer", "custodian", "supervisor", "auditor", "admin")
 BUILTIN_ROLES: tuple[str, ...] = (OFFICER, CUSTODIAN, SUPERVISOR, AUDITOR, ADMIN)
 EVERYONE = "*"  # any enabled account
+KIOSK = "kiosk"  # the console's dock wall, shown without a login: docks only, no names
 
 
 class Scope(Enum):
@@ -44,7 +45,7 @@ _READERS = (CUSTODIAN, SUPERVISOR, AUDITOR, ADMIN)
 
 ACTIONS: Mapping[str, Rule] = {
     "whoami": _rule((EVERYONE,), summary="who the station says you are"),
-    "status.view": _rule((EVERYONE,), summary="docks in progress, recent docks, jobs"),
+    "status.view": _rule((EVERYONE, KIOSK), summary="docks in progress, recent docks, jobs"),
     "recordings.list": _rule(_READERS, (OFFICER,), "list recordings"),
     "recordings.show": _rule(_READERS, (OFFICER,), "see one recording (the viewing is logged)"),
     "recordings.play": _rule(_READERS, (OFFICER,), "play a recording (the viewing is logged)"),
@@ -111,11 +112,12 @@ def authorize(principal: Principal, action: str,
     rule = roles_granting(action, extra_roles or {})
     if principal.system:
         return Scope.ALL
-    if EVERYONE in rule.all or principal.roles & rule.all:
+    account = principal.account_id is not None  # EVERYONE means any account, not the kiosk
+    if (account and EVERYONE in rule.all) or principal.roles & rule.all:
         return Scope.ALL
-    if EVERYONE in rule.own or principal.roles & rule.own:
+    if (account and EVERYONE in rule.own) or principal.roles & rule.own:
         return Scope.OWN
-    need = sorted((rule.all | rule.own) - {EVERYONE})
+    need = sorted((rule.all | rule.own) - {EVERYONE, KIOSK}) or ["(an account)"]
     raise NotAuthorized(action=action, need=" or ".join(need) or "(none)",
                         who=f"{principal.login} (roles: {', '.join(sorted(principal.roles)) or 'none'})")
 

@@ -31,6 +31,7 @@ from bodycam_ingest.station import Station
 if TYPE_CHECKING:
     from bodycam_ingest.api.server import ApiServer
     from bodycam_ingest.jobs.scheduler import JobScheduler
+    from bodycam_ingest.web.server import WebServer
 
 log = logging.getLogger("bodycam.daemon")
 
@@ -57,6 +58,7 @@ class Daemon:
         self.watcher = FolderWatcher(folders, self.config.ingest.settle_seconds, self.on_folder)
         self.jobs: JobScheduler | None = None  # the station's scheduled jobs, from start()
         self.api: ApiServer | None = None  # the local API socket, from start()
+        self.web: WebServer | None = None  # the console, when [web] is configured
 
     # --- producers call these ----------------------------------------------------------------
     def on_block(self, dock: BlockDock) -> None:
@@ -111,6 +113,11 @@ class Daemon:
 
         self.api = ApiServer(self.station)  # people's commands reach the station through it
         self.api.start()
+        if self.config.web is not None:
+            from bodycam_ingest.web.server import WebServer
+
+            self.web = WebServer(self.station, self.config.web)
+            self.web.start()
         self.jobs = JobScheduler(self.station, self.cancel)  # runs missed while stopped: once now
         self.jobs.start()
         if self.config.cameras and not udevd_answers():
@@ -133,6 +140,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.cancel.set()
+        if self.web is not None:
+            self.web.stop()
         if self.api is not None:
             self.api.stop()  # requests in flight finish; new connections are refused
         if self.jobs is not None:
