@@ -30,6 +30,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.recordings",
     "bodycam_ingest.api.handlers.wall",
     "bodycam_ingest.api.handlers.console",
+    "bodycam_ingest.api.handlers.statistics",
 )
 
 

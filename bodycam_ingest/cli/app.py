@@ -41,6 +41,7 @@ COMMAND_MODULES: dict[str, str] = {
     "retention": "retention_cmds",
     "archive": "archive_cmds",
     "jobs": "jobs_cmds",
+    "statistics": "stats_cmds",
 }
 _ROOT_OPTIONS_WITH_VALUE = frozenset({"--config", "-c"})
 _registered: set[str] = set()

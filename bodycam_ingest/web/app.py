@@ -35,7 +35,7 @@ from bodycam_ingest.api.protocol import roundtrip
 from bodycam_ingest.api.registry import dispatch
 from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.station import Station
-from bodycam_ingest.web import auth, viewing
+from bodycam_ingest.web import auth, charts, viewing
 from bodycam_ingest.web.i18n import LANGUAGES, translate
 from bodycam_ingest.web.sessions import Session, SessionStore, Throttle
 from bodycam_ingest.web.settings import WebConfig
@@ -223,6 +223,25 @@ class Console:
         return self.page(request, "recording.html", me=principal, csrf=session.csrf,
                          rec=shown, timeline=line, matters=matters)
 
+    async def statistics(self, request: Request) -> Response:
+        current = self.session(request)
+        if current is None:
+            return RedirectResponse("/login", 303)
+        session, principal = current
+        since, until = request.query_params.get("since"), request.query_params.get("until")
+        try:
+            stats = await self.call(principal, "statistics.view", {"since": since or None,
+                                                                  "until": until or None})
+        except BodycamError as exc:
+            return self.page(request, "error.html", status=STATUS.get(exc.exit_status(), 500),
+                             message=exc.message(), me=principal, csrf=session.csrf)
+        language = self.language(request)
+        chart = charts.share_bars(
+            [(g["officer"], g["export_share"], g["labelling_share"]) for g in stats["groups"]],
+            (translate("export_share", language), translate("labelling_share", language)))
+        return self.page(request, "statistics.html", me=principal, csrf=session.csrf,
+                         stats=stats, chart=chart, since=since, until=until)
+
     async def api(self, request: Request) -> Response:
         """POST /api/{method}: JSON params in, {"ok", "result"|"error"} out; CSRF header."""
         current = self.session(request)
@@ -287,6 +306,7 @@ def make_app(station: Station, settings: WebConfig) -> Starlette:
         Route("/logout", console.logout, methods=["POST"]),
         Route("/me", console.me),
         Route("/recordings/{ident:int}", console.recording),
+        Route("/statistics", console.statistics),
         Route("/api/{method:str}", console.api, methods=["POST"]),
         Route("/media/{token:str}", console.media),
         Route("/lang/{code:str}", console.set_language),

@@ -62,6 +62,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "back": {"zh-CN": "返回", "en": "Back"},
     "saved": {"zh-CN": "已保存", "en": "Saved"},
     "language": {"zh-CN": "English", "en": "中文"},
+    "statistics": {"zh-CN": "统计", "en": "Statistics"},
+    "since": {"zh-CN": "起始日期", "en": "From"},
+    "until": {"zh-CN": "截止日期（不含）", "en": "Until (exclusive)"},
+    "show": {"zh-CN": "查询", "en": "Show"},
+    "unit": {"zh-CN": "单位", "en": "Unit"},
+    "hours": {"zh-CN": "时长（小时）", "en": "Hours"},
+    "export_share": {"zh-CN": "24小时内导出", "en": "Exported within 24 h"},
+    "labelling_share": {"zh-CN": "按期标注", "en": "Labelled on time"},
+    "unexplained": {"zh-CN": "未说明的问题", "en": "Unexplained findings"},
+    "storage": {"zh-CN": "存储", "en": "Storage"},
+    "total": {"zh-CN": "合计", "en": "Total"},
 }
 
 
