@@ -87,7 +87,8 @@ class Console:
         self.settings = settings
         self.sessions = SessionStore(timedelta(minutes=settings.session_minutes), station.clock)
         self.throttle = Throttle(settings.login_attempts,
-                                 timedelta(minutes=settings.lockout_minutes), station.clock)
+                                 timedelta(minutes=settings.lockout_minutes), station.clock,
+                                 {"addr": settings.login_attempts * auth.ADDRESS_FACTOR})
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                                      autoescape=select_autoescape(["html"]))
         self.viewing = viewing.ViewingCopies(station, settings)

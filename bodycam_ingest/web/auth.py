@@ -48,6 +48,9 @@ def password_ok(row: AccountRow, password: str, code: str | None,
     return True, None
 
 
+ADDRESS_FACTOR = 5  # an address (a shared dock screen) may fail this many times more
+
+
 def login(station: Station, throttle: Throttle, login_name: str, password: str,
           code: str | None, address: str, now: datetime) -> LoginResult:
     keys = (f"login:{login_name}", f"addr:{address}")

@@ -68,8 +68,10 @@ class Throttle:
     """At most ``attempts`` failures per key (a login, an address) in ``window``; then the key is
     locked until the oldest failure of the window has aged out."""
 
-    def __init__(self, attempts: int, window: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(self, attempts: int, window: timedelta, clock: Callable[[], datetime],
+                 limits: dict[str, int] | None = None) -> None:
         self.attempts = attempts
+        self.limits = limits or {}  # key prefix ("addr") -> its own number of attempts
         self.window = window
         self.clock = clock
         self._failures: dict[str, deque[datetime]] = defaultdict(deque)
@@ -82,17 +84,20 @@ class Throttle:
             failures.popleft()
         return failures
 
+    def _limit(self, key: str) -> int:
+        return self.limits.get(key.split(":", 1)[0], self.attempts)
+
     def locked_until(self, key: str) -> datetime | None:
         with self._lock:
             failures = self._recent(key)
-            return failures[0] + self.window if len(failures) >= self.attempts else None
+            return failures[0] + self.window if len(failures) >= self._limit(key) else None
 
     def fail(self, key: str) -> bool:
         """Count a failure; True when this one locks the key."""
         with self._lock:
             failures = self._recent(key)
             failures.append(self.clock())
-            return len(failures) == self.attempts
+            return len(failures) == self._limit(key)
 
     def succeed(self, key: str) -> None:
         with self._lock:
