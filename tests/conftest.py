@@ -31,8 +31,10 @@ def no_thread_leaks() -> Iterator[None]:
     """Fail any test that leaves a thread running (watchdog's habit)."""
     before = set(threading.enumerate())
     yield
+    # asyncio_N: the default executor of an event loop owned by a longer-lived fixture
+    # (Playwright's, for the browser tests), which starts its threads on first use
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()
-              and not t.daemon]
+              and not t.daemon and not t.name.startswith("asyncio_")]
     for thread in leaked:
         thread.join(timeout=5)
     leaked = [t.name for t in leaked if t.is_alive()]
