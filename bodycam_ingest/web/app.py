@@ -35,7 +35,7 @@ from bodycam_ingest.api.protocol import roundtrip
 from bodycam_ingest.api.registry import dispatch
 from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.station import Station
-from bodycam_ingest.web import auth, charts, viewing
+from bodycam_ingest.web import auth, charts, review, viewing
 from bodycam_ingest.web.i18n import LANGUAGES, translate
 from bodycam_ingest.web.sessions import Session, SessionStore, Throttle
 from bodycam_ingest.web.settings import WebConfig
@@ -131,6 +131,8 @@ class Console:
         current = self.session(request)
         if current is None:
             return RedirectResponse("/wall" if self.settings.kiosk else "/login", 303)
+        if current[1].roles & {"supervisor"}:
+            return RedirectResponse("/review/requests", 303)
         return RedirectResponse("/me", 303)
 
     async def wall(self, request: Request) -> Response:
@@ -311,6 +313,7 @@ def make_app(station: Station, settings: WebConfig) -> Starlette:
         Route("/api/{method:str}", console.api, methods=["POST"]),
         Route("/media/{token:str}", console.media),
         Route("/lang/{code:str}", console.set_language),
+        *review.routes(console),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, tls=settings.tls)])

@@ -62,13 +62,10 @@
   label.addEventListener("submit", async (event) => {
     event.preventDefault();
     const f = label.elements;
-    const officers = f.officers.value.split(/[,，]/).map(s => s.trim()).filter(Boolean).map(s => {
-      const [name, certificate] = s.split(/[:：]/).map(x => (x || "").trim());
-      return {name, certificate};
-    });
+    const officers = f.officers.value.split(/[,，]/).map(s => s.trim().replace("：", ":")).filter(Boolean);
     const result = document.getElementById("label-result");
     try {
-      await api("labels.add", {recording_ids: [id], case_number: f.case_number.value, party: f.party.value,
+      await api("labels.add", {ids: [id], case: f.case_number.value, party: f.party.value,
         party_kind: f.party_kind.value, matter: f.matter.value, location: f.location.value || null,
         officers, note: f.note.value || null, reason: f.reason.value || null});
       result.className = "ok"; result.textContent = page.dataset.saved;
