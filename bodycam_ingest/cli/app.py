@@ -229,7 +229,7 @@ def list_(
                                               "station-local date/time.")] = None,
     state: Annotated[str | None, typer.Option(help="ok | unreadable | empty | pending")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many (newest first).")
-                     ] = 1000,
+                     ] = 100,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -43,6 +43,7 @@ from bodycam_ingest.web.settings import WebConfig
 HERE = Path(__file__).parent
 COOKIE = "bodycam_session"
 LANG_COOKIE = "bodycam_lang"
+PAGE_SIZE = 100  # recordings per page of a list, newest first
 PRELOGIN = "bodycam_prelogin"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; "
@@ -206,9 +207,15 @@ class Console:
         if current is None:
             return RedirectResponse("/login", 303)
         session, principal = current
-        data = await self.call(principal, "recordings.overview", {"limit": 500})
+        try:
+            number = min(max(int(request.query_params.get("page", "0")), 0), 100_000)
+        except ValueError:
+            number = 0
+        data = await self.call(principal, "recordings.overview", {"page": number,
+                                                                  "limit": PAGE_SIZE})
         return self.page(request, "me.html", me=principal, csrf=session.csrf,
-                         recordings=data["items"], total=data["total"])
+                         recordings=data["items"], total=data["total"], page=number,
+                         pages=max((data["total"] + PAGE_SIZE - 1) // PAGE_SIZE, 1))
 
     async def recording(self, request: Request) -> Response:
         current = self.session(request)

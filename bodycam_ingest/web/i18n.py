@@ -73,6 +73,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "unexplained": {"zh-CN": "未说明的问题", "en": "Unexplained findings"},
     "storage": {"zh-CN": "存储", "en": "Storage"},
     "total": {"zh-CN": "合计", "en": "Total"},
+    "newer": {"zh-CN": "较新", "en": "newer"},
+    "older": {"zh-CN": "较早", "en": "older"},
     "findings_queue": {"zh-CN": "待说明问题", "en": "Findings queue"},
     "kind": {"zh-CN": "类型", "en": "Kind"},
     "severity": {"zh-CN": "严重程度", "en": "Severity"},

@@ -27,11 +27,16 @@ PLAYABLE_CONTAINERS = (".mp4", ".mov", ".m4a", ".m4v")
 
 
 @handler("recordings.overview", action="recordings.list")
-def overview(ctx: Ctx, limit: Annotated[int, Field(ge=1, le=100_000)] = 200,
+def overview(ctx: Ctx, limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+             page: Annotated[int, Field(ge=0, le=100_000)] = 0,
              officer: str | None = None, since: str | None = None,
              until: str | None = None) -> dict[str, Any]:
-    """Newest first (officers: their own): verdict, R1 deadlines and label state of each."""
-    listed = list_recordings(ctx, officer=officer, since=since, until=until, limit=limit)
+    """One page of recordings, newest first (officers: their own), each with its continuity
+    verdict, R1 deadlines and label state; ``total`` counts them all."""
+    listed = dict(list_recordings(ctx, officer=officer, since=since, until=until,
+                                  limit=(page + 1) * limit))
+    listed["items"] = listed["items"][page * limit:]
+    listed["page"], listed["limit"] = page, limit
     ids = [item["id"] for item in listed["items"]]
     policy = reports.policy_of(ctx.station.config)
     now = ctx.now()
@@ -65,7 +70,7 @@ def overview(ctx: Ctx, limit: Annotated[int, Field(ge=1, le=100_000)] = 200,
             "export": {"due": result.export_deadline, "status": str(result.export_status)},
             "labelling": {"due": result.labelling_deadline,
                           "status": str(result.labelling_status)}}
-    return dict(listed)
+    return listed
 
 
 @handler("recordings.timeline", action="recordings.show")
