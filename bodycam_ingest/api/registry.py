@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.system",
     "bodycam_ingest.api.handlers.recordings",
+    "bodycam_ingest.api.handlers.users",
 )
 
 

@@ -24,6 +24,7 @@ from bodycam_ingest.cli import (
     jobs_cmds,
     render,
     retention_cmds,
+    users_cmds,
 )
 from bodycam_ingest.config import Config
 from bodycam_ingest.errors import BodycamError, ExitCode
@@ -255,6 +256,7 @@ hold_cmds.register(app)
 retention_cmds.register(app)
 archive_cmds.register(app)
 jobs_cmds.register(app)
+users_cmds.register(app)
 
 
 def main() -> None:
