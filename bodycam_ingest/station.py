@@ -101,8 +101,10 @@ def _private_dirs(config: Config, *, created: bool) -> list[Path]:
     storage = config.storage
     made = [storage.state_dir, storage.store, storage.staging, storage.runtime,
             config.custody.manifest_path(storage.state_dir)]
-    return made if created else [*made, config.custody.key_path(storage.state_dir),
-                                 config.jobs.backup_path(storage.state_dir)]
+    every = made if created else [*made, config.custody.key_path(storage.state_dir),
+                                  config.jobs.backup_path(storage.state_dir)]
+    public = config.access.socket.parent  # the API socket's folder: everyone must reach it
+    return [path for path in every if path != public]
 
 
 def _catalog_files(config: Config) -> list[Path]:
@@ -119,8 +121,9 @@ def _fix_mode(path: Path, mode: int, service: int) -> None:
         info = path.lstat()
     except FileNotFoundError:
         return
-    if info.st_uid == service and stat.S_IMODE(info.st_mode) != mode and not \
-            stat.S_ISLNK(info.st_mode) and os.geteuid() in (0, service):
+    kind_ok = stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)  # never a socket, a link
+    if kind_ok and info.st_uid == service and stat.S_IMODE(info.st_mode) != mode and \
+            os.geteuid() in (0, service):
         os.chmod(path, mode)
 
 
@@ -151,10 +154,13 @@ def harden_state(config: Config) -> None:
     for path in _catalog_files(config):
         _fix_mode(path, PRIVATE_FILE, service)
     _fix_mode(config.custody.key_path(state) / PRIVATE_NAME, PRIVATE_FILE, service)
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(config.storage.runtime):
-            if entry.is_file(follow_symlinks=False):
-                _fix_mode(Path(entry.path), PRIVATE_FILE, service)
+    locks = config.storage.runtime / "locks"  # never a walk of runtime: cameras mount there
+    _fix_mode(locks, PRIVATE_DIR, service)
+    for folder in (config.storage.runtime, locks):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if entry.is_file(follow_symlinks=False):
+                    _fix_mode(Path(entry.path), PRIVATE_FILE, service)
 
 
 def _harden_store(store: Path, service: int) -> None:
