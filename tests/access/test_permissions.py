@@ -21,9 +21,13 @@ def _mode(path: Path) -> int:
 
 
 def _bodycam_with_umask(station: StationEnv, umask: int, *args: str) -> None:
-    result = subprocess.run([*BODYCAM, *args], capture_output=True, text=True, timeout=300,
-                            check=False, preexec_fn=lambda: os.umask(umask),
-                            env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
+    previous = os.umask(umask)  # the child inherits it
+    try:
+        result = subprocess.run([*BODYCAM, *args], capture_output=True, text=True, timeout=300,
+                                check=False,
+                                env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
+    finally:
+        os.umask(previous)
     assert result.returncode == 0, result.stderr
 
 
