@@ -4,6 +4,7 @@ doors onto this. The edges (clock, actor, prober) are parameters so tests can pa
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
 import threading
@@ -119,22 +120,26 @@ def _fix_mode(path: Path, mode: int, service: int) -> None:
     """``chmod`` ``path`` to exactly ``mode`` if the service account owns it (and we may)."""
     try:
         info = path.lstat()
-    except FileNotFoundError:
+    except OSError:  # absent, or a path through a file: its own command reports that
         return
     kind_ok = stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)  # never a socket, a link
     if kind_ok and info.st_uid == service and stat.S_IMODE(info.st_mode) != mode and \
             os.geteuid() in (0, service):
-        os.chmod(path, mode)
+        try:
+            os.chmod(path, mode)
+        except OSError as exc:
+            logging.getLogger("bodycam.station").warning(
+                "%s has mode %04o, not %04o, and cannot be changed (%s); fix it: chmod %04o %s",
+                path, stat.S_IMODE(info.st_mode), mode, exc.strerror, mode, path)
 
 
 def harden_state(config: Config) -> None:
     """Create the state's private directories with exact modes (whatever the umask) and bring
-    existing ones, the catalog's files, the runtime's locks and the keys to their modes when the
-    service account (the state directory's owner) owns them. The store's files become 0440 the
-    first time a store that is not yet 0700 is opened (an upgrade); after that new files are born
-    with their mode, so this stays a handful of ``stat`` calls."""
-    from bodycam_ingest.custody.keys import PRIVATE_NAME
-
+    existing ones, the catalog's files and the runtime's locks to their modes when the service
+    account (the state directory's owner) owns them. The private key is not touched: one found
+    readable by others may have been read, so loading it refuses and says so (keys.load_private).
+    The store's files become 0440 the first time a store that is not yet 0700 is opened (an
+    upgrade); after that new files are born with their mode, so this stays a few ``stat`` calls."""
     state = config.storage.state_dir
     for directory in _private_dirs(config, created=True):
         if not directory.exists():
@@ -153,7 +158,6 @@ def harden_state(config: Config) -> None:
         _fix_mode(directory, PRIVATE_DIR, service)
     for path in _catalog_files(config):
         _fix_mode(path, PRIVATE_FILE, service)
-    _fix_mode(config.custody.key_path(state) / PRIVATE_NAME, PRIVATE_FILE, service)
     locks = config.storage.runtime / "locks"  # never a walk of runtime: cameras mount there
     _fix_mode(locks, PRIVATE_DIR, service)
     for folder in (config.storage.runtime, locks):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Protocol
 
 import pyotp
@@ -22,8 +23,13 @@ TOTP_ISSUER = "bodycam"
 TOTP_WINDOW = 1  # one 30-second step either side: clocks of phones drift
 
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 "low memory" profile (64 MiB, t=3, p=4)
-# Verified for an unknown login, so a wrong login costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("no such account: this hash only costs time")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified for an unknown login, so a wrong login costs as long as a wrong password (made
+    on first use: importing this module must not cost every command a hash)."""
+    return _HASHER.hash("no such account: this hash only costs time")
 
 WRONG_LOGIN = "wrong login or password"
 
@@ -68,7 +74,7 @@ def hash_password(password: str) -> str:
 
 def password_matches(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -100,7 +100,6 @@ def test_an_older_more_open_state_is_closed_at_the_next_open(
         for name in files:
             (Path(folder) / name).chmod(0o444)  # the store's mode before issue 8
     (state / "catalog.sqlite3").chmod(0o644)
-    (state / "keys" / "station.key").chmod(0o640)
     _bodycam_with_umask(station, 0o022, "recover")
     _assert_private(station)
 
