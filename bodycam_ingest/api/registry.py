@@ -31,6 +31,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.wall",
     "bodycam_ingest.api.handlers.console",
     "bodycam_ingest.api.handlers.statistics",
+    "bodycam_ingest.api.handlers.users",
 )
 
 

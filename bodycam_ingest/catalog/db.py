@@ -7,6 +7,7 @@ which the ingest journal relies on. PostgreSQL works through the same URL settin
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,7 +90,7 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
     command starting together never race on the schema.
     """
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.removeprefix("sqlite:///")))
     try:
         engine = create_engine(url, future=True, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -105,6 +106,26 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
         with _migration_lock(lock_dir):
             upgrade(catalog)
     return catalog
+
+
+PRIVATE_FILE = 0o600  # the catalog; SQLite gives its -wal and -shm files the database's mode
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file with mode 0600 before SQLite does (it would use 0644 & ~umask):
+    only the service account may read the catalog, and the WAL and SHM files SQLite makes next
+    to it take the database's mode. An existing file is left to ``Station.open`` to fix."""
+    if path.exists() or str(path) == ":memory:":
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
 
 
 @cache
@@ -163,13 +184,17 @@ def _migration_lock(lock_dir: Path | None) -> Iterator[None]:
     if lock_dir is None:
         yield
         return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / "migrate.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(lock_dir / "migrate.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                 PRIVATE_FILE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _redact(url: str) -> str:

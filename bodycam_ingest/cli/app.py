@@ -42,6 +42,7 @@ COMMAND_MODULES: dict[str, str] = {
     "archive": "archive_cmds",
     "jobs": "jobs_cmds",
     "statistics": "stats_cmds",
+    "users": "users_cmds",
 }
 _ROOT_OPTIONS_WITH_VALUE = frozenset({"--config", "-c"})
 _registered: set[str] = set()
@@ -187,13 +188,27 @@ def whoami(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         render.emit_json(me)
         return
-    render.out.print(render.key_values("You are", [
-        ("account", me["login"] if not me["system"] else f"{me['actor']} (the station itself)"),
-        ("name", me["display_name"]), ("officer number", me["officer_number"]),
-        ("unit", me["unit"]), ("roles", ", ".join(me["roles"]) or "-"),
-        ("OS user", f"{me['os_user']} (uid {me['uid']})"),
-        ("may", ", ".join(f"{a}" + (" (own)" if scope == "own" else "")
-                         for a, scope in me["actions"].items()))]))
+    if me["system"]:
+        title = f"You are {me['actor']}: the station itself"
+        pairs: list[tuple[str, object]] = [
+            ("account", f"none: OS user {me['os_user']} is root or the station's service "
+                        "account, acting in-process"),
+            ("custody log records you as", me["actor"]),
+            ("roles", "all (the system may do every action)")]
+    else:
+        title = f"You are {me['login']}" + (f" ({me['display_name']})"
+                                           if me["display_name"] else "")
+        own = sorted(action for action, scope in me["actions"].items() if scope == "own")
+        every = sorted(action for action, scope in me["actions"].items() if scope != "own")
+        pairs = [("account", me["login"]), ("name", me["display_name"]),
+                 ("officer number", me["officer_number"]), ("unit", me["unit"]),
+                 ("roles", ", ".join(me["roles"]) or "none"),
+                 ("custody log records you as", me["actor"]),
+                 ("may do", ", ".join(every) or "-")]
+        if own:
+            pairs.append(("may do on your own recordings only", ", ".join(own)))
+    pairs.append(("known from", f"OS user {me['os_user']} (uid {me['uid']}), as the kernel says"))
+    render.out.print(render.key_values(title, pairs))
 
 
 @app.command()

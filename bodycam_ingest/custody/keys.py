@@ -6,6 +6,9 @@ Layout of the key directory (``bodycam keys`` works on it; the daemon reads it):
     DIR/station.pub          current public key, SubjectPublicKeyInfo PEM (``openssl -pubin``)
     DIR/keyring/<id>.pub     every public key the station ever signed with, current one included
 
+DIR and DIR/keyring are mode 0700 (only the service account gets in; ``bodycam keys export``
+hands the public keys to auditors).
+
 Signatures are raw 64-byte Ed25519 over the exact bytes given (``openssl pkeyutl -rawin``), so
 anyone can check them without this software. A rotated key's public half stays in the keyring
 forever: old manifests and checkpoints must remain verifiable for the whole retention period.
@@ -191,7 +194,9 @@ def publish_public(directory: Path) -> str:
 
 def _publish(directory: Path, public: Ed25519PublicKey, ident: str, *, keyring_only: bool) -> None:
     keyring = directory / KEYRING_NAME
-    keyring.mkdir(mode=0o755, exist_ok=True)
+    if not keyring.is_dir():
+        keyring.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(keyring, 0o700)  # inside the private key folder; exactly, whatever the umask
     pem = public_pem(public)
     ring_path = keyring / f"{ident}.pub"
     if not ring_path.exists() or ring_path.read_bytes() != pem:
@@ -215,7 +220,9 @@ def generate(directory: Path) -> str:
 
     Refuses when a private key is already there: replacing a key is ``rotate``, never an accident.
     """
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)  # exactly, whatever the umask
     existing = directory / PRIVATE_NAME
     if existing.exists():
         raise Refused(

@@ -29,7 +29,7 @@ class HeldLock:
 
 def try_lock(path: Path) -> HeldLock | None:
     """Take an exclusive lock without waiting; None when someone alive holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the service account's only
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,9 +1,11 @@
 """The evidence store: content-addressed, write-once, durable. The filesystem edge of ingest.
 
-Layout: ``<store>/sha256/ab/cd/<digest>``, files mode 0444. A copy is written and fsynced in the
-staging directory (same filesystem), verified by the caller, then published with ``link`` + ``unlink``
-rather than ``rename``: ``link`` refuses to replace an existing name, so stored evidence can never be
-overwritten, not even by a bug. Directory entries are fsynced so a published file survives power loss.
+Layout: ``<store>/sha256/ab/cd/<digest>``, files mode 0440, folders 0750, the store and staging roots
+0700: only the service account may read evidence (people reach it through the daemon). A copy is
+written and fsynced in the staging directory (same filesystem), verified by the caller, then
+published with ``link`` + ``unlink`` rather than ``rename``: ``link`` refuses to replace an existing
+name, so stored evidence can never be overwritten, not even by a bug. Directory entries are fsynced
+so a published file survives power loss.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from bodycam_ingest.errors import StorageError
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 STAGING_SUFFIX = ".part"
+STORE_FILE = 0o440  # write-once: nobody may write it, only the service account (and group) read
+STORE_DIR = 0o750  # folders under the store root
+ROOT_DIR = 0o700  # the store and staging roots: nobody but the service account gets in
 
 
 def relpath_for(digest: str) -> str:
@@ -47,7 +52,11 @@ class EvidenceStore:
         self.staging = staging
         for directory in (root, staging):
             try:
-                directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+                if not directory.exists():
+                    directory.mkdir(mode=ROOT_DIR, parents=True)
+                    os.chmod(directory, ROOT_DIR)  # exactly, whatever the umask
+            except FileExistsError:
+                pass
             except OSError as exc:
                 raise StorageError(path=directory, reason=f"cannot be created ({exc.strerror}); "
                                    "check storage.* in the config and the daemon's permissions") from None
@@ -97,7 +106,7 @@ class EvidenceStore:
         relpath = relpath_for(digest)
         final = self.root / relpath
         source = self.staging / staging_name
-        os.chmod(source, 0o444)
+        os.chmod(source, STORE_FILE)
         self._make_parents(final.parent)
         try:
             os.link(source, final)
@@ -117,7 +126,8 @@ class EvidenceStore:
             current = current.parent
         for item in reversed(missing):
             try:
-                item.mkdir(mode=0o750)
+                item.mkdir(mode=STORE_DIR)
             except FileExistsError:
                 continue
+            os.chmod(item, STORE_DIR)  # exactly, whatever the umask
             fsync_dir(item.parent)

@@ -1,9 +1,8 @@
-"""Console login: an account's password (argon2id) and, for the roles that need it, a TOTP code.
-Failures are throttled per account and per address; a lockout is a custody-log entry."""
+"""Console login: ``access.passwords.verify_login`` (argon2id, TOTP for the roles that need it),
+throttled per account and per address; a login and a lockout are custody-log entries."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +10,7 @@ from sqlalchemy import select
 
 from bodycam_ingest.access.authz import KIOSK
 from bodycam_ingest.access.identity import principal_of
+from bodycam_ingest.access.passwords import verify_login
 from bodycam_ingest.access.principal import Principal
 from bodycam_ingest.catalog.access_models import AccountRow
 from bodycam_ingest.catalog.events import record_event
@@ -26,28 +26,6 @@ class LoginResult:
     problem: str | None  # "login_failed" | "locked" | "totp" (a code is needed)
 
 
-def password_ok(row: AccountRow, password: str, code: str | None,
-                totp_roles: tuple[str, ...]) -> tuple[bool, str | None]:
-    """(accepted, problem): the password against the argon2id hash, then the TOTP code when one
-    of the account's roles requires it (an account that needs one and has none cannot log in)."""
-    from argon2 import PasswordHasher
-    from argon2.exceptions import Argon2Error, InvalidHashError
-
-    if not row.enabled or not row.password_hash:
-        return False, "login_failed"
-    try:
-        PasswordHasher().verify(row.password_hash, password)
-    except (Argon2Error, InvalidHashError):
-        return False, "login_failed"
-    if set(json.loads(row.roles)) & set(totp_roles):
-        import pyotp
-
-        if not row.totp_secret or not code or not pyotp.TOTP(row.totp_secret).verify(
-                code.strip(), valid_window=1):
-            return False, "totp"
-    return True, None
-
-
 ADDRESS_FACTOR = 5  # an address (a shared dock screen) may fail this many times more
 
 
@@ -58,9 +36,11 @@ def login(station: Station, throttle: Throttle, login_name: str, password: str,
         return LoginResult(None, "locked")
     with station.catalog.reading() as session:
         row = session.scalar(select(AccountRow).where(AccountRow.login == login_name))
-    accepted, problem = (password_ok(row, password, code, station.config.access.totp_required_roles)
-                         if row is not None else (False, "login_failed"))
-    if accepted and row is not None:
+    check = verify_login(row, password, code, now,
+                         totp_required_roles=station.config.access.totp_required_roles)
+    # the page says only "wrong account or password" or "one-time code": never which part failed
+    problem = None if check.ok else ("totp" if "TOTP" in check.reason else "login_failed")
+    if check.ok and row is not None:
         for key in keys:
             throttle.succeed(key)
         with station.catalog.session() as session:
