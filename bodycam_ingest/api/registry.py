@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.system",
     "bodycam_ingest.api.handlers.recordings",
+    "bodycam_ingest.api.handlers.custody",
+    "bodycam_ingest.api.handlers.analysis",
+    "bodycam_ingest.api.handlers.retention_reads",
 )
 
 
