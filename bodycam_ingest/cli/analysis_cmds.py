@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from bodycam_ingest.cli import common, render
+from bodycam_ingest.cli.ids import checked, recording_ids
 
 _station = common.open_station
 ConfigOpt = common.ConfigOpt
@@ -58,7 +59,10 @@ def findings_cmd(
     """Continuity findings, newest first: unexplained and explained, listed apart (officers:
     their own recordings)."""
     params: dict[str, Any] = {"unexplained": unexplained, "history": history}
-    params.update({k: v for k, v in (("recording", recording), ("kind", kind)) if v is not None})
+    if recording is not None:
+        params["recording"] = recording_ids([recording])[0]
+    if kind is not None:
+        params["kind"] = kind
     data = common.call(config, "findings.list", params)
     open_, done = data["unexplained"], data["explained"]
     if as_json:
@@ -82,6 +86,7 @@ def explain_cmd(
     if not reason.strip():
         raise typer.BadParameter("say what happened (weather, device fault, battery...)",
                                  param_hint="--reason")
+    checked([finding_id], "Finding", "List findings with: bodycam findings")
     view = common.call(config, "findings.explain", {"finding_id": finding_id, "reason": reason},
                        read_only=False)
     if as_json:
@@ -107,6 +112,7 @@ def analyze_cmd(
     if bool(ids) == all_:
         raise typer.BadParameter("give recording ids, or --all (not both)", param_hint="IDS")
     common.require_system(config, "analyze")
+    recording_ids(ids)
     with _station(config) as station:
         results = service.analyze_recordings(station, None if all_ else ids)
         custody.after_command(station)

@@ -22,6 +22,7 @@ from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
 from bodycam_ingest.cli import common, render
+from bodycam_ingest.cli.ids import recording, recording_ids
 from bodycam_ingest.custody import keys, service
 from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode, NotFound
@@ -135,7 +136,7 @@ def verify(ids: Annotated[list[int] | None, typer.Argument(help="Recording ids."
     """Re-hash stored files; check them against the catalog and the signed manifests."""
     if not ids and not all_:
         raise typer.BadParameter("give recording ids or --all", param_hint="IDS")
-    _audited(config, "verify.run", {"ids": None if all_ else list(ids or []), "all": all_},
+    _audited(config, "verify.run", {"ids": None if all_ else recording_ids(ids), "all": all_},
              "Verify", as_json)
 
 
@@ -172,7 +173,7 @@ def tag(
     """Label recordings; a change supersedes the previous label, never overwrites it (officers:
     their own recordings only)."""
     data = common.call(config, "labels.add", _params(
-        ids=ids or None, device=device, by_officer=by_officer, since=since, until=until,
+        ids=recording_ids(ids) or None, device=device, by_officer=by_officer, since=since, until=until,
         case=case, party=party, party_kind=party_kind, officers=officer or None, matter=matter,
         location=location, note=note, reason=reason, act_as=act_as), read_only=False)
     if as_json:
@@ -207,7 +208,7 @@ def log_cmd(recording_id: Annotated[int | None, typer.Argument(help="Recording i
     the viewing is itself logged."""
     if (recording_id is None) == (case is None):
         raise typer.BadParameter("give a recording id or --case, not both")
-    data = common.call(config, "log.view", _params(recording_id=recording_id, case=case),
+    data = common.call(config, "log.view", _params(recording_id=recording(recording_id), case=case),
                        read_only=False)
     if as_json:
         render.emit_json(data["events"])
