@@ -75,13 +75,15 @@ def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *
 def require_system(path: Path | None, command: str) -> None:
     """Commands that act on the station's files directly (ingest, recover, daemon, keys ...) run
     as the service account or root; anyone else is told how."""
-    from bodycam_ingest.access.identity import is_system_uid, os_name
+    from bodycam_ingest.access.identity import is_system_uid, os_name, service_uid
     from bodycam_ingest.errors import Refused
 
     uid = os.geteuid()
     if uid == 0:
         return
     config = load(resolve_config_path(path))
+    if service_uid(config.storage.state_dir) is None:
+        return  # a new station: whoever creates its state directory is its service account
     if not is_system_uid(uid, config.storage.state_dir):
         raise Refused(reason=f"bodycam {command} works on the station's own files, which only "
                       f"its service account may touch; OS user {os_name(uid)} is not it. Run it "
