@@ -66,7 +66,7 @@ def findings_cmd(
     data = common.call(config, "findings.list", params)
     open_, done = data["unexplained"], data["explained"]
     if as_json:
-        render.emit_json(data)
+        render.emit_json({"unexplained": open_, "explained": done})
         return
     render.out.print(_findings_table(f"Unexplained findings ({len(open_)})", open_, False)
                      if open_ else "No unexplained finding.")

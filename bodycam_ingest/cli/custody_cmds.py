@@ -211,13 +211,13 @@ def log_cmd(recording_id: Annotated[int | None, typer.Argument(help="Recording i
     data = common.call(config, "log.view", _params(recording_id=recording(recording_id), case=case),
                        read_only=False)
     if as_json:
-        render.emit_json(data["events"])
+        render.emit_json(data["entries"])
         return
     render.out.print(render.table(
         f"Custody log of {data['subject']}",
         ("seq", "time (UTC)", "actor", "action", "recording", "approved by", "reason", "object"),
         [(e["seq"], render.when(e["at"]), e["actor"], e["action"], e["recording_id"],
-          e["approved_by"], e["reason"], e["subject"]) for e in data["events"]]))
+          e["approved_by"], e["reason"], e["subject"]) for e in data["entries"]]))
 
 
 @report_app.command("deadlines")

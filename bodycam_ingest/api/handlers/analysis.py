@@ -33,7 +33,8 @@ def _own_recordings(ctx: Ctx) -> set[int] | None:
 @handler("findings.list")
 def list_findings(ctx: Ctx, unexplained: bool = False, recording: RecordingId | None = None,
                   kind: str | None = None, history: bool = False) -> dict[str, Any]:
-    """Unexplained and explained findings apart, newest first (officers: their own)."""
+    """Unexplained and explained findings apart, newest first (officers: their own);
+    ``findings``: both, unexplained first (one list for the console's queue)."""
     from bodycam_ingest.analysis import views
     from bodycam_ingest.analysis.model import FindingKind
 
@@ -47,8 +48,9 @@ def list_findings(ctx: Ctx, unexplained: bool = False, recording: RecordingId | 
             visible(ctx, session, recording)
         items = views.findings(session, recording_id=recording, kind=kind, history=history)
     items = [f for f in reversed(items) if mine is None or f.recording_id in mine]
-    return {"unexplained": [f.as_json() for f in items if not f.explained],
-            "explained": [] if unexplained else [f.as_json() for f in items if f.explained]}
+    open_ = [f.as_json() for f in items if not f.explained]
+    done = [] if unexplained else [f.as_json() for f in items if f.explained]
+    return {"unexplained": open_, "explained": done, "findings": open_ + done}
 
 
 @handler("findings.explain")

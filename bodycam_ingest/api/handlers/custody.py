@@ -58,10 +58,11 @@ def add_label(ctx: Ctx, ids: list[RecordingId] | None = None, device: str | None
                           "person is a four-eyes request (bodycam requests); label as yourself")
         vouched = resolve_actor(custody, ctx.principal.os_user or ctx.actor, act_as)
         acting = Acting(actor=vouched.actor, approved_by=ctx.actor)
+    party_kind = party_kind or None  # a form's empty choice: not given
     if party_kind is not None and party_kind not in labels.PARTY_KINDS:
         raise BadRequest(problem="--party-kind: use person or organisation")
-    matter_id = None
-    if matter is not None:
+    matter_id = matter or None  # a form's empty choice: not given
+    if matter:
         found = custody.matter(matter)
         if found is None:
             raise BadRequest(problem=f"--matter: {matter!r} is not a configured matter; one of: "
@@ -142,7 +143,7 @@ def view_log(ctx: Ctx, recording_id: RecordingId | None = None,
     subject = f"case {case}" if case is not None else f"recording {recording_id}"
     _note(ctx, "custody_log_viewed", subject=case or f"recording {recording_id}",
           details={"recordings": ids})
-    return {"subject": subject, "recordings": ids, "events": events}
+    return {"subject": subject, "recordings": ids, "entries": events}
 
 
 # --- verify and audit --------------------------------------------------------------------------
