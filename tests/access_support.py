@@ -28,7 +28,9 @@ from helpers import BODYCAM, StationEnv, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 RUNUSER = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/runuser"
-PREFIX = "bct"  # test users are named bct-<name>; removed at the end of the session
+# Test users are named bct<pid>-<name>: one test session's users, removed at its end, never
+# another session's (sessions run side by side on a shared CI machine).
+PREFIX = f"bct{os.getpid()}"
 
 
 def require_root() -> None:
@@ -37,7 +39,7 @@ def require_root() -> None:
 
 
 def ensure_user(name: str) -> pwd.struct_passwd:
-    """OS user ``bct-<name>`` (system user, no home, no login shell), created once."""
+    """OS user ``bct<pid>-<name>`` (system user, no home, no login shell), created once."""
     login = f"{PREFIX}-{name}"
     try:
         return pwd.getpwnam(login)
@@ -87,7 +89,9 @@ def run_as(user: str, station: StationEnv, *args: str, env: dict[str, str] | Non
            timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``bodycam ARGS`` as OS user ``user`` (``runuser``: the real uid changes; env is ours)."""
     full_env = {"PATH": "/usr/bin:/bin", "BODYCAM_CONFIG": str(station.config_path),
-                "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": str(REPO),  # this tree's code, not whichever the venv points at
+                **(env or {})}
     command = [RUNUSER, "-u", user, "--", "env", *(f"{k}={v}" for k, v in full_env.items()),
                *BODYCAM, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,

@@ -32,6 +32,9 @@ HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.console",
     "bodycam_ingest.api.handlers.statistics",
     "bodycam_ingest.api.handlers.users",
+    "bodycam_ingest.api.handlers.custody",
+    "bodycam_ingest.api.handlers.analysis",
+    "bodycam_ingest.api.handlers.retention_reads",
 )
 
 

@@ -122,6 +122,7 @@ def ingest(
     """Ingest one camera now, as a dock would."""
     from bodycam_ingest.detection.dock import ingest_path
 
+    common.require_system(config, "ingest")
     station = _station(config)
     try:
         station.recover()
@@ -155,13 +156,20 @@ def ingest(
 
 
 @app.command()
-def recover(config: ConfigOpt = None) -> None:
+def recover(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Finish or roll back ingests interrupted by a crash (also runs at every start)."""
+    common.require_system(config, "recover")
     station = _station(config)
     try:
         report = station.recover()
     finally:
         station.close()
+    if as_json:
+        render.emit_json({"docks_closed": report.docks_closed, "finished": report.finished,
+                          "rolled_back": report.rolled_back,
+                          "leftovers_removed": report.leftovers_removed,
+                          "probed": report.probed})
+        return
     render.out.print(render.key_values("Recovery", [
         ("interrupted docks closed", report.docks_closed), ("files finished", report.finished),
         ("files rolled back", report.rolled_back),
@@ -174,6 +182,7 @@ def daemon(config: ConfigOpt = None) -> None:
     """Run the station: detect docked cameras and watch folders, ingest, recover."""
     from bodycam_ingest.daemon.service import run_daemon
 
+    common.require_system(config, "daemon")
     raise typer.Exit(run_daemon(_config(config)))
 
 

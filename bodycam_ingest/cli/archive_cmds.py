@@ -1,7 +1,9 @@
 """CLI commands: ``bodycam archive --tier long_term --to DIR``, ``archive verify``, ``archive
 list`` (issue 5); registered on the main app by cli.app.
 
-Thin: parse, call ``retention.archive`` / ``retention.replica_audit``, render, exit.
+Thin: parse, call ``retention.archive`` / ``retention.replica_audit``, render, exit. Writing and
+verifying an archive work on the station's files in-process, as the service account only;
+``archive list`` calls the local API and renders its JSON.
 
 Exit status of ``archive``: 0 archived (or nothing to archive), 1 archived but some recordings
 were skipped (their stored copy is damaged), 4 the folder does not exist, 5 refused (not
@@ -14,15 +16,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bodycam_ingest.catalog.retention_models import Archive, Replica
+from bodycam_ingest.catalog.retention_models import Replica
 from bodycam_ingest.cli import common, render
+from bodycam_ingest.cli.ids import checked
 from bodycam_ingest.custody import service
 from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode
@@ -81,6 +84,7 @@ def archive(
     if chosen not in archiving.ARCHIVABLE:
         raise typer.BadParameter("use long_term or evidence", param_hint="--tier")
     assert chosen is not None
+    common.require_system(config, "archive")
     with common.open_station(config) as station:
         acting = resolve_actor(station.config.custody, station.actor, act_as)
         request = archiving.ArchiveRequest(tier=chosen, directory=to.absolute(), label=label,
@@ -151,6 +155,9 @@ def verify(
     replica with the catalog; each outcome is logged (replica_verified / replica_damaged)."""
     if (archive_id is None) == (not all_):
         raise typer.BadParameter("give an archive id or --all, not both")
+    common.require_system(config, "archive verify")
+    if archive_id is not None:
+        checked([archive_id], "Archive", "List archives with: bodycam archive list")
     with common.open_station(config) as station:
         acting = resolve_actor(station.config.custody, station.actor, act_as)
         with station.catalog.reading() as session:
@@ -202,26 +209,14 @@ def _render_verify(results: list[ArchiveVerification], elapsed: float, as_json: 
 
 @archive_app.command("list")
 def list_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
-    """Archives: where, which medium, how many replicas, when and by whom."""
-    with common.open_station(config, read_only=True) as station, \
-            station.catalog.reading() as session:
-        rows = list(session.scalars(select(Archive).order_by(Archive.id)))
-    data: list[dict[str, Any]] = [{
-        "archive_id": a.id, "target": a.target, "label": a.medium_label, "tier": a.tier,
-        "entries": a.entries, "created_at": a.created_at, "finished_at": a.finished_at,
-        "actor": a.actor, "key_id": a.key_id, "manifest_sha256": a.manifest_digest,
-        "status": "finished" if a.finished_at else "unfinished (failed or interrupted)",
-        "reachable": Path(a.target).is_dir()} for a in rows]
+    """Archives, newest first: where, which medium, how many replicas, when and by whom."""
+    data = common.call(config, "archives.list")
     if as_json:
         render.emit_json(data)
         return
-    table = Table(title=f"Archives ({len(rows)})")
-    for column in ("id", "package", "label", "tier", "recordings", "finished (UTC)", "by",
-                   "reachable"):
-        table.add_column(column, overflow="fold")
-    for d in data:
-        table.add_row(*map(render.plain, (
-            d["archive_id"], d["target"], d["label"], d["tier"], d["entries"],
-            f"{d['finished_at']:%Y-%m-%d %H:%M}" if d["finished_at"] else d["status"],
-            d["actor"], "yes" if d["reachable"] else "no")))
-    render.out.print(table)
+    render.out.print(render.table(
+        f"Archives ({len(data)})",
+        ("id", "package", "label", "tier", "recordings", "finished (UTC)", "by", "reachable"),
+        [(d["archive_id"], d["target"], d["label"], d["tier"], d["entries"],
+          render.when(d["finished_at"])[:16] if d["finished_at"] else d["status"],
+          d["actor"], "yes" if d["reachable"] else "no") for d in data]))

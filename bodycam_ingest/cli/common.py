@@ -130,9 +130,14 @@ def require_system(path: Path | None, command: str) -> None:
         return
     raw = _peek(config_path(path))
     state_dir = Path(raw.get("storage", {}).get("state_dir") or DEFAULT_STATE_DIR)
-    owner = _owner_uid(state_dir)
+    try:
+        owner = state_dir.stat().st_uid
+    except FileNotFoundError:
+        return  # a new station: whoever creates its state directory is its service account
+    except OSError:
+        owner = -1  # cannot even look: certainly not ours
     if owner != uid:
-        service = os_name(owner) if owner is not None else "bodycam"
+        service = os_name(owner) if owner >= 0 else "bodycam"
         raise Refused(reason=f"bodycam {command} works on the station's own files, which only "
                       f"its service account may touch; OS user {os_name(uid)} is not it. Run it "
                       f"as the service account (sudo -u {service} bodycam {command} ...) or ask "

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from bodycam_ingest.catalog.models import Recording, row_dict
+from bodycam_ingest.catalog.models import row_dict
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
 from bodycam_ingest.catalog.retention_models import HoldRow
 from bodycam_ingest.cli import common, render
@@ -246,68 +246,26 @@ def hold_list(
                                                   "recording (its own and its case's).")] = None,
     config: ConfigOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Active holds (all with --all): owner, reason, review date; overdue reviews flagged."""
-    with _station(config, read_only=True) as station:
-        today = holds.station_today(station.clock(), station.config.station.zone)
-        with station.catalog.reading() as session:
-            if recording is not None and session.get(Recording, recording) is None:
-                raise NotFound(what="Recording", ident=recording,
-                               hint="List recordings with: bodycam list")
-            rows = holds.find_holds(session, include_released=all_, case=case,
-                                    recording_id=recording)
+    """Active holds (all with --all), newest first: owner, reason, review date; overdue reviews
+    flagged."""
+    from bodycam_ingest.cli import ids
+
+    params: dict[str, Any] = {"all": all_}
+    if case is not None:
+        params["case"] = case
+    if recording is not None:
+        params["recording"] = ids.recording(recording)
+    rows = common.call(config, "holds.list", params)["items"]
     if as_json:
-        render.emit_json([hold_json(h, today) for h in rows])
+        render.emit_json(rows)
         return
-    overdue = sum(holds.review_overdue(h, today) for h in rows)
+    overdue = sum(bool(h["review_overdue"]) for h in rows)
     title = f"{'Holds' if all_ else 'Active holds'} ({len(rows)}" + (
         f", {overdue} review overdue)" if overdue else ")")
-    render.out.print(holds_table(rows, today, title))
+    render.out.print(render.holds_table(rows, title))
 
 
 def register(app: typer.Typer) -> None:
     """Add this part's commands to the main app."""
     app.command("retain")(retain)
     app.add_typer(hold_app, name="hold")
-
-
-# --- show and list -----------------------------------------------------------------------------
-def _hold_text(hold: HoldRow) -> str:
-    where = "this recording" if hold.recording_id is not None else f"case {hold.case_number}"
-    return (f"#{hold.id} on {where}, owner {hold.owner}: {hold.reason}"
-            + (f" (review by {hold.until})" if hold.until else ""))
-
-
-def show_pairs(session: Session, recording: Recording) -> list[tuple[str, Any]]:
-    """Extra (field, value) rows for `bodycam show`: tier, holds, retention state."""
-    view = tiering.views(session, [recording])[recording.id]
-    own = view.own.value + (f" ({recording.tier_reason})" if recording.tier_reason else "")
-    case_tier = (f"{view.case_tier.tier} (case {view.case_number}"
-                 + (f": {view.case_tier.reason})" if view.case_tier.reason else ")")
-                 if view.case_tier is not None else None)
-    source = "its own" if view.effective is view.own else f"from case {view.case_number}"
-    if recording.deleted_at is not None:
-        state = f"deleted {recording.deleted_at:%Y-%m-%d %H:%M}Z (tombstone kept)"
-    elif recording.due_since is not None:
-        state = (f"due since {recording.due_since:%Y-%m-%d %H:%M}Z (deleted after the grace "
-                 "period unless held or its tier is raised)")
-    else:
-        state = "kept (not due)"
-    fixity = ("never checked" if recording.fixity_ok is None else
-              ("ok" if recording.fixity_ok else "FAILED")
-              + (f", {recording.fixity_checked_at:%Y-%m-%d %H:%M}Z"
-                 if recording.fixity_checked_at else ""))
-    return [("retention tier", own), ("case tier", case_tier),
-            ("effective tier", f"{view.effective.value} ({source})"),
-            ("holds", "; ".join(_hold_text(h) for h in view.holds) or "none"),
-            ("retention state", state), ("fixity", fixity)]
-
-
-def show_json(session: Session, recording: Recording) -> dict[str, Any]:
-    """Extra keys for `bodycam show --json`: the effective tier and the holds that keep it."""
-    view = tiering.views(session, [recording])[recording.id]
-    return {"retention": {**view.as_json(), "holds": [row_dict(h) for h in view.holds]}}
-
-
-def list_retention(session: Session, rows: Sequence[Recording]) -> dict[int, dict[str, Any]]:
-    """Retention of the listed recordings for `bodycam list`, loaded in bulk (not per row)."""
-    return {rid: view.as_json() for rid, view in tiering.views(session, rows).items()}

@@ -42,12 +42,14 @@ def run_cmd(
     config: common.ConfigOpt = None,
     as_json: common.JsonOpt = False,
 ) -> None:
-    """Run one job now (exit 0 ok, 1 alerts raised, 7 failed, 5 already running)."""
+    """Run one job now, as the service account (exit 0 ok, 1 alerts raised, 7 failed, 5 already
+    running or not the service account)."""
     if name not in JOB_NAMES:
         raise typer.BadParameter(f"{name!r} is not a job; one of: {', '.join(JOB_NAMES)}",
                                  param_hint="NAME")
     if trigger not in ("cli", "timer"):
         raise typer.BadParameter("use cli or timer", param_hint="--trigger")
+    common.require_system(config, f"jobs run {name}")
     cancel = threading.Event()
 
     def stop(_signum: int, _frame: object) -> None:

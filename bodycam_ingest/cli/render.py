@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -119,3 +120,87 @@ def key_values(title: str, pairs: Sequence[tuple[str, Any]]) -> Table:
     for key, value in pairs:
         table.add_row(key, plain(value))
     return table
+
+
+def parse_time(value: datetime | str | None) -> datetime | None:
+    """A time as the API gives it (ISO text after the JSON round trip), or None."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def when_z(value: datetime | str | None) -> str:
+    """A UTC time to the minute with its Z, or ``-``."""
+    parsed = parse_time(value)
+    return "-" if parsed is None else parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M") + "Z"
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A folding table of plain values (never markup)."""
+    result = Table(title=title)
+    for column in columns:
+        result.add_column(column, overflow="fold")
+    for row in rows:
+        result.add_row(*map(plain, row))
+    return result
+
+
+@contextmanager
+def progress_bars() -> Iterator[None]:
+    """Progress of a handler run in-process, on stderr when it is a terminal (api.progress);
+    through the daemon's socket there is none to show."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from bodycam_ingest.api import progress as api_progress
+
+    bars = Progress(*Progress.get_default_columns()[:-1], BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), console=err, transient=True,
+                    disable=not err.is_terminal)
+
+    def factory(description: str, total: int) -> Callable[[int], None]:
+        task = bars.add_task(description, total=total)
+        return lambda n: bars.advance(task, n)
+
+    with bars, api_progress.shown_by(factory):
+        yield
+
+
+def audit_report(data: Mapping[str, Any], title: str) -> None:
+    """An audit or verify report as the API gives it: checks, problems, notes, throughput."""
+    summary = Table(title=title)
+    for column in ("check", "checked", "problems"):
+        summary.add_column(column)
+    for section in data["sections"]:
+        problems = sum(1 for f in data["findings"] if f["section"] == section)
+        summary.add_row(section.replace("_", " "), str(data["checked"].get(section, 0)),
+                        plain(problems) if problems == 0 else f"[bold red]{problems}[/]")
+    out.print(summary)
+    if data["findings"]:
+        out.print(table(f"Problems ({len(data['findings'])})", ("check", "object", "problem"),
+                        [(f["section"].replace("_", " "), f["object"], f["problem"])
+                         for f in data["findings"]]))
+    for note in data["notes"]:
+        out.print(plain(f"note: {note}"))
+    out.print(plain(f"{human_size(data['bytes_hashed'])} hashed in {data['seconds']:.1f} s "
+                    f"({data['mb_per_s']:.0f} MB/s); "
+                    + ("clean" if data["clean"] else f"{len(data['findings'])} problem(s)")))
+
+
+def hold_status(hold: Mapping[str, Any]) -> str:
+    if hold["released_at"] is not None:
+        released = parse_time(hold["released_at"])
+        assert released is not None
+        return (f"released {released:%Y-%m-%d} by {hold['released_by']}"
+                + (f", approved by {hold['release_approved_by']}"
+                   if hold.get("release_approved_by") else "")
+                + f": {hold['release_reason']}")
+    return "active, REVIEW OVERDUE" if hold["review_overdue"] else "active"
+
+
+def holds_table(items: Iterable[Mapping[str, Any]], title: str) -> Table:
+    """Holds as the API gives them (``holds.list``)."""
+    rows = []
+    for h in items:
+        created = parse_time(h["created_at"])
+        assert created is not None
+        rows.append((h["id"], h["target"], h["owner"], h["reason"],
+                     f"{created:%Y-%m-%d} by {h['actor']}", h["until"], hold_status(h)))
+    return table(title, ("hold", "on", "owner", "reason", "added", "review by", "status"), rows)

@@ -1,8 +1,9 @@
 """CLI commands: ``bodycam retention plan | run | approve | tombstones`` (issue 5).
 
-Thin: parse, call ``retention.service``, render, exit. ``plan`` writes nothing at all (not even
-the first policy record); ``run`` and ``approve`` log every change in the custody log and sign a
-checkpoint on the way out.
+Thin. ``plan`` and ``tombstones`` call the local API (in-process for the station's own account,
+else the daemon's socket) and render its JSON; ``plan`` writes nothing at all (not even the first
+policy record). ``run`` works on the station's files in-process, as the service account only;
+``run`` and ``approve`` log every change in the custody log and sign a checkpoint on the way out.
 
 Exit status of ``retention run``: 0 clean, 1 done with alerts, 5 deletions refused (no station
 key: nothing is deleted without a signed deletion manifest), 7 the run stopped part-way (what it
@@ -11,23 +12,16 @@ did is committed; the next run completes it).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from bodycam_ingest.catalog.models import Recording, row_dict
-from bodycam_ingest.catalog.retention_models import DeletionManifestRow, Tombstone
 from bodycam_ingest.cli import common, render
 from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode, Refused
-from bodycam_ingest.retention.plan import Impact
-from bodycam_ingest.retention.policy import RetentionPolicy
-from bodycam_ingest.retention.rules import Decision, Why
-from bodycam_ingest.retention.tiers import TIER_ORDER
+from bodycam_ingest.retention.rules import Why
 
 retention_app = typer.Typer(no_args_is_help=True, help="Retention: what is deleted, when and "
                             "why (plan), the sweep (run), approving a shortened policy.")
@@ -44,41 +38,13 @@ def register(app: typer.Typer) -> None:
 
 # --------------------------------------------------------------------------- rendering helpers
 
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") + "Z"
-
-
-def policy_text(policy: RetentionPolicy) -> str:
-    tiers = ", ".join(f"{t.value} {policy.tiers.get(t) if policy.tiers.get(t) is not None else 'never'}"
-                      + (" days" if policy.tiers.get(t) is not None else "") for t in TIER_ORDER)
-    floor = "below-floor allowed" if policy.allow_below_floor else f"floor {policy.floor_days} days"
-    return f"{tiers}; grace {policy.grace_days} days; {floor}"
+_when = render.when_z
+FIXITY_UNKNOWN = Why.FIXITY_UNKNOWN.value  # re-hashed before it is deleted
 
 
-def decision_json(decision: Decision) -> dict[str, Any]:
-    return {"recording_id": decision.recording_id, "kind": decision.kind.value,
-            "why": decision.why.value, "tier": decision.tier.value,
-            "tier_source": decision.tier_source, "clock_start": decision.clock_start,
-            "expires_at": decision.expires_at, "due_since": decision.due_since,
-            "deletable_at": decision.deletable_at, "active_holds": list(decision.active_holds),
-            "alerts": list(decision.alerts), "rule": decision.rule}
-
-
-def _impact_json(impact: Impact) -> dict[str, Any]:
-    return {"recording_id": impact.recording_id, "now": decision_json(impact.old),
-            "after": decision_json(impact.new)}
-
-
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Table:
-    shown = rows[:ROWS_SHOWN]
+def _table(title: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> Table:
     more = f" (first {ROWS_SHOWN}; --json lists all)" if len(rows) > ROWS_SHOWN else ""
-    table = Table(title=f"{title} ({len(rows)}){more}")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in shown:
-        table.add_row(*map(render.plain, row))
-    return table
+    return render.table(f"{title} ({len(rows)}){more}", columns, rows[:ROWS_SHOWN])
 
 
 # --------------------------------------------------------------------------- plan
@@ -91,65 +57,55 @@ def plan_cmd(horizon: Annotated[int | None, typer.Option(
              config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """Dry run: what a run would delete now and why, what becomes deletable soon, what needs
     attention, and a configured policy change waiting for approval. Writes nothing."""
-    from bodycam_ingest.retention.service import make_plan, policy_digest
-
-    with common.open_station(config, read_only=True) as station:
-        report = make_plan(station, horizon_days=horizon)
-    result, pending, state = report.plan, report.pending, report.policy
+    data = common.call(config, "retention.plan", {} if horizon is None else {"horizon": horizon})
     if as_json:
-        render.emit_json({
-            "now": report.now, "horizon_days": report.horizon_days,
-            "horizon_end": result.horizon_end, "live_recordings": report.live,
-            "examined": report.examined,
-            "policy_in_force": {"digest": state.digest, "text": policy_text(state.effective)},
-            "policy_configured": {"digest": policy_digest(state.configured),
-                                  "text": policy_text(state.configured)},
-            "delete_now": [decision_json(d) for d in result.delete_now],
-            "upcoming": [decision_json(d) for d in result.upcoming],
-            "attention": [decision_json(d) for d in result.attention],
-            "counts": {why.value: n for why, n in sorted(result.counts.items())},
-            "pending_policy_change": None if pending is None else {
-                "shortened": list(pending.shortened), "plan_digest": pending.digest,
-                "approve_command": pending.command(),
-                "impacted": [_impact_json(i) for i in pending.impacts]}})
+        render.emit_json(data)
         return
+    render_plan(data)
+
+
+def render_plan(data: Mapping[str, Any]) -> None:
+    """The plan as people read it, from its JSON document."""
+    pending = data["pending_policy_change"]
     render.out.print(render.key_values("Retention plan (dry run: nothing is changed)", [
-        ("now", _when(report.now)), ("policy in force", policy_text(state.effective)),
-        ("configured policy", policy_text(state.configured)),
-        ("live recordings", report.live),
-        ("examined (past or near their period, due, or flagged)", report.examined),
-        ("horizon", f"{report.horizon_days} days (until {_when(result.horizon_end)})")]))
+        ("now", _when(data["now"])), ("policy in force", data["policy_in_force"]["text"]),
+        ("configured policy", data["policy_configured"]["text"]),
+        ("live recordings", data["live_recordings"]),
+        ("examined (past or near their period, due, or flagged)", data["examined"]),
+        ("horizon", f"{data['horizon_days']} days (until {_when(data['horizon_end'])})")]))
     render.out.print(_table("Deleted by a run now", ("id", "tier", "due since", "check", "rule"), [
-        (d.recording_id, d.tier, _when(d.due_since),
-         "re-hashed first" if d.why is Why.FIXITY_UNKNOWN else "verified", d.rule)
-        for d in result.delete_now]))
-    render.out.print(_table(f"Deletable within {report.horizon_days} days if nothing changes",
+        (d["recording_id"], d["tier"], _when(d["due_since"]),
+         "re-hashed first" if d["why"] == FIXITY_UNKNOWN else "verified", d["rule"])
+        for d in data["delete_now"]]))
+    render.out.print(_table(f"Deletable within {data['horizon_days']} days if nothing changes",
                             ("id", "deletable from", "tier", "state", "rule"), [
-        (d.recording_id, _when(d.deletable_at), d.tier, d.kind, d.rule) for d in result.upcoming]))
-    if result.attention:
+        (d["recording_id"], _when(d["deletable_at"]), d["tier"], d["kind"], d["rule"])
+        for d in data["upcoming"]]))
+    if data["attention"]:
         render.out.print(_table("Needs attention", ("id", "alert"), [
-            (d.recording_id, alert) for d in result.attention for alert in d.alerts]))
+            (d["recording_id"], alert) for d in data["attention"] for alert in d["alerts"]]))
     counts = Table(title="Examined recordings by reason")
     counts.add_column("reason")
     counts.add_column("recordings", justify="right")
-    for why, n in sorted(result.counts.items()):
-        counts.add_row(render.plain(why.value), render.plain(n))
+    for why, n in data["counts"].items():
+        counts.add_row(render.plain(why), render.plain(n))
     render.out.print(counts)
     if pending is None:
         render.out.print("No pending policy change: the configuration shortens nothing.")
         return
     render.out.print(render.key_values("Pending policy change (shortens retention: needs approval)",
-                                       [("shortened", "; ".join(pending.shortened)),
+                                       [("shortened", "; ".join(pending["shortened"])),
                                         ("recordings brought closer to deletion",
-                                         len(pending.impacts)),
-                                        ("plan digest", pending.digest)]))
+                                         len(pending["impacted"])),
+                                        ("plan digest", pending["plan_digest"])]))
     render.out.print(_table("Impact of the pending change", (
         "id", "now", "after approval", "new deletable from", "rule after approval"), [
-        (i.recording_id, f"{i.old.kind} ({i.old.why})", f"{i.new.kind} ({i.new.why})",
-         _when(i.new.deletable_at), i.new.rule) for i in pending.impacts]))
+        (i["recording_id"], f"{i['now']['kind']} ({i['now']['why']})",
+         f"{i['after']['kind']} ({i['after']['why']})", _when(i["after"]["deletable_at"]),
+         i["after"]["rule"]) for i in pending["impacted"]]))
     render.out.print(render.plain("Each of these first becomes due and waits the full grace "
                                   "period after approval. To approve exactly this plan:"))
-    render.out.print(render.plain(f"  {pending.command()}"))
+    render.out.print(render.plain(f"  {pending['approve_command']}"))
 
 
 # --------------------------------------------------------------------------- run
@@ -160,9 +116,10 @@ def run_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
             act_as: AsOpt = None) -> None:
     """Run the retention sweep now: mark due, rescue, delete (after the grace period, with a
     fresh re-hash, a tombstone and a signed deletion manifest). There is no option that deletes
-    inside a period or skips the grace."""
+    inside a period or skips the grace. Runs as the service account."""
     from bodycam_ingest.retention.service import run_sweep
 
+    common.require_system(config, "retention run")
     with common.open_station(config) as station:
         station.actor = resolve_actor(station.config.custody, station.actor, act_as).actor
         report = run_sweep(station, trigger="cli")
@@ -253,53 +210,12 @@ def approve_cmd(
 def tombstones_cmd(limit: Annotated[int, typer.Option(min=1)] = 1000,
                    config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """What remains of deleted recordings, newest first: digest, times, tier, rule, run."""
-    with common.open_station(config, read_only=True) as station, \
-            station.catalog.reading() as session:
-        rows = [(t, name) for t, name in session.execute(
-            select(Tombstone, DeletionManifestRow.file_name)
-            .outerjoin(DeletionManifestRow, DeletionManifestRow.id == Tombstone.manifest_id)
-            .order_by(Tombstone.id.desc()).limit(limit))]
+    rows = common.call(config, "retention.tombstones", {"limit": limit})
     if as_json:
-        render.emit_json([{**row_dict(t), "manifest": name} for t, name in rows])
+        render.emit_json(rows)
         return
     render.out.print(_table("Tombstones", ("recording", "deleted (UTC)", "run", "tier", "sha256",
                                            "camera path", "manifest", "rule"), [
-        (t.recording_id, _when(t.deleted_at), t.run_id, t.tier, t.sha256[:16] + "…",
-         t.camera_path, name or "not yet signed", t.rule) for t, name in rows]))
-
-
-# --------------------------------------------------------------------------- show
-
-
-def show_pairs(session: Session, recording: Recording, now: datetime | None = None
-               ) -> list[tuple[str, Any]]:
-    """Extra (field, value) rows for `bodycam show`: deletion and tombstone, or the retention
-    decision under the policy in force (``now``: the station's clock; default the wall clock)."""
-    from bodycam_ingest.retention.service import recording_status
-
-    if recording.deleted_at is not None:
-        found = session.execute(select(Tombstone, DeletionManifestRow.file_name).outerjoin(
-            DeletionManifestRow, DeletionManifestRow.id == Tombstone.manifest_id).where(
-            Tombstone.recording_id == recording.id)).first()
-        pairs: list[tuple[str, Any]] = [("deleted", f"{_when(recording.deleted_at)} by retention; "
-                                         "only its tombstone remains")]
-        if found is None:
-            return [*pairs, ("tombstone", "MISSING (run bodycam audit)")]
-        tombstone, manifest = found
-        return [*pairs,
-                ("tombstone", f"run {tombstone.run_id} by {tombstone.actor}; tier "
-                 f"{tombstone.tier}; due since {_when(tombstone.due_since)}"),
-                ("deletion rule", tombstone.rule),
-                ("deletion manifest", f"deletions/{manifest}.json" if manifest
-                 else "not yet signed (the next retention run signs it)")]
-    decision, _state = recording_status(session, recording, now or datetime.now(UTC))
-    pairs = [("due since", _when(recording.due_since))]
-    if decision is None:
-        return [*pairs, ("retention", "no retention run yet")]
-    return [*pairs, ("retention", f"{decision.kind} ({decision.why}); tier {decision.tier} from "
-                     f"{decision.tier_source}"),
-            ("retention period ends", _when(decision.expires_at) if decision.expires_at
-             else "never"),
-            ("deletable from", _when(decision.deletable_at) if decision.deletable_at
-             else "not foreseeable (kept)"),
-            ("retention rule", decision.rule)]
+        (t["recording_id"], _when(t["deleted_at"]), t["run_id"], t["tier"],
+         t["sha256"][:16] + "…", t["camera_path"], t["manifest"] or "not yet signed", t["rule"])
+        for t in rows]))

@@ -64,12 +64,12 @@ def test_a_sha256_changed_in_the_database_is_found(labelled: StationEnv) -> None
 
 def test_a_deleted_custody_log_row_is_found(labelled: StationEnv) -> None:
     sql(labelled, "DELETE FROM events WHERE seq = 3")
-    _found(labelled, "custody log", "custody entry 3", "missing")
+    _found(labelled, "custody_log", "custody entry 3", "missing")
 
 
 def test_an_edited_custody_log_row_is_found(labelled: StationEnv) -> None:
     sql(labelled, "UPDATE events SET actor = 'mallory' WHERE seq = 2")
-    _found(labelled, "custody log", "custody entry 2", "edited")
+    _found(labelled, "custody_log", "custody entry 2", "edited")
 
 
 def test_a_custody_log_rewritten_with_recomputed_digests_is_caught_by_checkpoints(
@@ -90,7 +90,7 @@ def test_a_custody_log_rewritten_with_recomputed_digests_is_caught_by_checkpoint
         sql(labelled, "UPDATE events SET prev_digest = ?, digest = ? WHERE seq = ?", prev, digest,
             row[0])
         prev = digest
-    _found(labelled, "custody log", "rewritten")
+    _found(labelled, "custody_log", "rewritten")
 
 
 def test_a_manifest_swapped_for_an_older_one_is_found(labelled: StationEnv) -> None:

@@ -144,8 +144,8 @@ def test_a_run_interrupted_after_its_commit_is_completed_by_the_next(tmp_path: P
 
 def test_show_and_the_scheduler_entry_point_tell_what_happened(
         deleted: tuple[Station, list[int]]) -> None:
+    from bodycam_ingest.api.handlers.show_parts import retention_pairs as show_pairs
     from bodycam_ingest.catalog.models import Recording
-    from bodycam_ingest.cli.retention_cmds import show_pairs
     from bodycam_ingest.retention.service import sweep_job
 
     station, ids = deleted

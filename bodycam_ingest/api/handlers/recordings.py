@@ -10,6 +10,7 @@ from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.api.handlers import show_parts
 from bodycam_ingest.api.registry import Ctx, handler
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording, row_dict
@@ -78,8 +79,6 @@ def list_recordings(ctx: Ctx, device: str | None = None, officer: str | None = N
                     state: str | None = None,
                     limit: Annotated[int, Field(ge=1, le=1_000_000)] = 1000) -> dict[str, Any]:
     """Newest first; ``total`` is how many match, ``items`` the first ``limit`` of them."""
-    from bodycam_ingest.cli import hold_cmds
-
     zone = ctx.station.config.station.zone
     flt = scoped(ctx, RecordingFilter(device=device, officer=officer,
                                       since=local_time(since, zone, "since"),
@@ -90,7 +89,7 @@ def list_recordings(ctx: Ctx, device: str | None = None, officer: str | None = N
         count = recordings_query(flt).limit(None).order_by(None).with_only_columns(
             func.count(Recording.id))
         total = session.scalar(count) or 0
-        retention = hold_cmds.list_retention(session, rows)  # bulk, not per row
+        retention = show_parts.list_retention(session, rows)  # bulk, not per row
         items = [recording_json(row, retention[row.id]) for row in rows]
     return {"total": total, "items": items}
 
@@ -98,8 +97,6 @@ def list_recordings(ctx: Ctx, device: str | None = None, officer: str | None = N
 @handler("recordings.show")
 def show_recording(ctx: Ctx, recording_id: RecordingId) -> dict[str, Any]:
     """Everything known about one recording; the viewing is a custody-log entry (R6)."""
-    from bodycam_ingest.cli import analysis_cmds, custody_cmds, hold_cmds, retention_cmds
-
     station = ctx.station
     with station.catalog.reading() as session:
         row = visible(ctx, session, recording_id)
@@ -109,12 +106,8 @@ def show_recording(ctx: Ctx, recording_id: RecordingId) -> dict[str, Any]:
         data["events"] = [row_dict(e) for e in events_of(session, recording_id)]
         neighbours = [n.id for n in session_neighbours(session, row)]
         data["session"] = neighbours
-        data.update({**analysis_cmds.show_json(session, row),
-                     **custody_cmds.show_json(session, row),
-                     **hold_cmds.show_json(session, row)})
-        pairs = [*analysis_cmds.show_pairs(session, row), *custody_cmds.show_pairs(session, row),
-                 *hold_cmds.show_pairs(session, row),
-                 *retention_cmds.show_pairs(session, row, ctx.now())]
+        data.update(show_parts.json_parts(session, row))
+        pairs = show_parts.pairs(session, row, ctx.now())
     with station.catalog.session() as session:  # R6: every viewing is registered
         record_event(session, at=ctx.now(), actor=ctx.actor, action="recording_viewed",
                      recording_id=recording_id)
