@@ -23,6 +23,7 @@ from bodycam_ingest.cli import (
     hold_cmds,
     jobs_cmds,
     render,
+    requests_cmds,
     retention_cmds,
 )
 from bodycam_ingest.config import Config
@@ -255,6 +256,7 @@ hold_cmds.register(app)
 retention_cmds.register(app)
 archive_cmds.register(app)
 jobs_cmds.register(app)
+requests_cmds.register(app)
 
 
 def main() -> None:

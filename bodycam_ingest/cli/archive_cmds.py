@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from bodycam_ingest.catalog.retention_models import Archive, Replica
 from bodycam_ingest.cli import common, render
 from bodycam_ingest.custody import service
-from bodycam_ingest.custody.roles import resolve_actor
+from bodycam_ingest.custody.roles import Acting
 from bodycam_ingest.errors import ExitCode
 from bodycam_ingest.retention import archive as archiving
 from bodycam_ingest.retention.replica_audit import ArchiveVerification, verify_archives
@@ -32,9 +32,6 @@ from bodycam_ingest.retention.tiers import Tier
 
 archive_app = typer.Typer(invoke_without_command=True, help="Long-term copies on a second "
                           "medium (R2: a burned disc or a dedicated disk).")
-
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act for NAME (needs a role in "
-                                           "[custody] act_for_others).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -62,12 +59,12 @@ def archive(
     same_device_ok: Annotated[bool, typer.Option(
         "--same-device-ok", help="Write even if --to is on the evidence store's filesystem "
         "(logged as a warning; such a copy does not count as a second medium).")] = False,
-    act_as: AsOpt = None, config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
+    config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 ) -> None:
     """Copy the recordings of a tier that have no verified replica yet to a second medium, as a
     signed BagIt package, verify the copies from the medium, and record them as replicas."""
     if ctx.invoked_subcommand is not None:
-        if tier or to or label or same_device_ok or act_as:
+        if tier or to or label or same_device_ok:
             raise typer.BadParameter(f"options of `bodycam archive` do not apply to "
                                      f"`archive {ctx.invoked_subcommand}`")
         return
@@ -82,7 +79,7 @@ def archive(
         raise typer.BadParameter("use long_term or evidence", param_hint="--tier")
     assert chosen is not None
     with common.open_station(config) as station:
-        acting = resolve_actor(station.config.custody, station.actor, act_as)
+        acting = Acting(station.actor, None)
         request = archiving.ArchiveRequest(tier=chosen, directory=to.absolute(), label=label,
                                            actor=acting.actor, approved_by=acting.approved_by,
                                            same_device_ok=same_device_ok)
@@ -145,14 +142,14 @@ def verify(
     archive_id: Annotated[int | None, typer.Argument(help="Archive id (see archive list).")
                           ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every finished archive.")] = False,
-    act_as: AsOpt = None, config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
+    config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 ) -> None:
     """Re-read an archive's package from its medium (bypassing the page cache) and compare every
     replica with the catalog; each outcome is logged (replica_verified / replica_damaged)."""
     if (archive_id is None) == (not all_):
         raise typer.BadParameter("give an archive id or --all, not both")
     with common.open_station(config) as station:
-        acting = resolve_actor(station.config.custody, station.actor, act_as)
+        acting = Acting(station.actor, None)
         with station.catalog.reading() as session:
             query = select(func.coalesce(func.sum(Replica.size), 0))
             if archive_id is not None:

@@ -1,5 +1,9 @@
-"""Who is acting: the OS user, or (``--as NAME``) someone they may act for, with themselves as the
-approver. A pure function of the config and the names, so the refusal is tested without sudo."""
+"""Who is acting (``Acting``: the actor the custody log records and, when a second person
+approved it, the approver), passed from the API handlers and approved requests to the services.
+
+``resolve_actor`` (``--as NAME`` from [custody] act_for_others) remains only for ``bodycam tag``
+until it moves to the API; acting for another account is an ``act_for`` request
+(access.requests, ``bodycam requests act-for``)."""
 
 from __future__ import annotations
 
