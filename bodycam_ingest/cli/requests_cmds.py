@@ -211,38 +211,52 @@ def fetch_package(call: Callable[[str, dict[str, Any]], Any], request_id: int,
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise Refused(reason=f"{dest} is not an empty folder; fetch into a new folder")
     listing = call("exports.files", {"request_id": request_id})
-    work = dest.with_name(dest.name + ".partial")
-    if work.exists():
-        shutil.rmtree(work)
+    # a new folder is written beside as DEST.partial and renamed when complete; an existing empty
+    # folder (perhaps the only place the caller may write) is filled and emptied on failure
+    in_place = dest.exists()
+    work = dest if in_place else dest.with_name(dest.name + ".partial")
     total = 0
     try:
+        if not in_place and work.exists():
+            shutil.rmtree(work)
+        work.mkdir(exist_ok=in_place)
         for entry in listing["files"]:
-            target = work.joinpath(*_safe(entry["path"]).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            digest, offset = hashlib.sha256(), 0
-            with target.open("wb") as handle:
-                while True:
-                    part = call("exports.chunk", {"request_id": request_id,
-                                                  "path": entry["path"], "offset": offset,
-                                                  "size": listing["chunk"]})
-                    data = base64.b64decode(part["data"])
-                    handle.write(data)
-                    digest.update(data)
-                    offset += len(data)
-                    if part["eof"] or not data:
-                        break
-            if offset != entry["size"] or digest.hexdigest() != entry["sha256"]:
-                raise StorageError(path=str(target), reason=f"received {offset} bytes with "
-                                   f"SHA-256 {digest.hexdigest()}, the station lists "
-                                   f"{entry['size']} bytes with {entry['sha256']}; fetch again")
-            total += offset
-        if dest.exists():
-            dest.rmdir()
-        os.replace(work, dest)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+            total += _fetch_file(call, request_id, entry, work, listing["chunk"])
+        if not in_place:
+            os.replace(work, dest)
+    except BaseException as exc:
+        if in_place:
+            for child in list(work.iterdir()):
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise StorageError(path=str(dest), reason=f"writing the package failed ({exc}); "
+                               "nothing was kept") from None
         raise
     return len(listing["files"]), total
+
+
+def _fetch_file(call: Callable[[str, dict[str, Any]], Any], request_id: int,
+                entry: Mapping[str, Any], work: Path, chunk: int) -> int:
+    target = work.joinpath(*_safe(entry["path"]).parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest, offset = hashlib.sha256(), 0
+    with target.open("wb") as handle:
+        while True:
+            part = call("exports.chunk", {"request_id": request_id, "path": entry["path"],
+                                          "offset": offset, "size": chunk})
+            data = base64.b64decode(part["data"])
+            handle.write(data)
+            digest.update(data)
+            offset += len(data)
+            if part["eof"] or not data:
+                break
+    if offset != entry["size"] or digest.hexdigest() != entry["sha256"]:
+        raise StorageError(path=str(target), reason=f"received {offset} bytes with SHA-256 "
+                           f"{digest.hexdigest()}, the station lists {entry['size']} bytes "
+                           f"with {entry['sha256']}; fetch again")
+    return offset
 
 
 @requests_app.command("fetch")
