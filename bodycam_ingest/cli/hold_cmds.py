@@ -167,7 +167,7 @@ def hold_release(
     data = common.call(config, "holds.release", {"hold_id": hold_id, "reason": reason},
                        read_only=False)
     if as_json:
-        render.emit_json(data["hold"] if data["hold"] is not None else data)
+        render.emit_json(data)
         return
     if data["request"] is not None:
         from bodycam_ingest.cli.requests_cmds import print_created
