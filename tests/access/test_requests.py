@@ -58,7 +58,7 @@ def test_differences_name_what_changed() -> None:
 
 def test_only_another_person_holding_the_approving_role_may_decide() -> None:
     requests.check_decider(CHIEF, kind="export", requested_by="li.clerk", ident=1)
-    with pytest.raises(RequestSelfApproval, match="wang.chief made request 4"):
+    with pytest.raises(RequestSelfApproval, match=r"wang\.chief made request 4"):
         requests.check_decider(CHIEF, kind="export", requested_by="wang.chief", ident=4)
     with pytest.raises(SystemCannotApprove, match="os:root is the station's own OS account"):
         requests.check_decider(ROOT, kind="export", requested_by="li.clerk", ident=1)
