@@ -173,3 +173,26 @@ def test_an_officer_sees_only_their_own_requests_and_a_rejection_needs_a_reason(
     [(actor, _, subject, reason)] = _events(station, "request_rejected")
     assert (actor, subject, reason) == ("li.clerk", f"request {made['id']}", "wrong recording")
     assert json.loads(withdrawn["request"]["preview_text"]) == withdrawn["request"]["preview"]
+
+
+def test_a_hold_released_after_the_request_was_shown_refuses_the_approval(
+        station_with_people: tuple[Station, dict[str, Principal]]) -> None:
+    station, people = station_with_people
+    clerk, zhou, chief = people["li.clerk"], people["zhou.clerk"], people["wang.chief"]
+    hold = dispatch(station, clerk, "holds.add", {"ids": [3], "reason": "order",
+                                                  "owner": "li.clerk"})["holds"][0]
+    asked = dispatch(station, zhou, "holds.release", {"hold_id": hold["id"],
+                                                      "reason": "lifted"})["request"]
+    assert asked["preview"]["hold"]["active"] is True
+    mine = dispatch(station, clerk, "holds.release", {"hold_id": hold["id"],
+                                                      "reason": "lifted by its owner"})
+    assert mine["request"] is None and mine["hold"]["released_by"] == "li.clerk"
+    with pytest.raises(BodycamError, match="changed since it was shown") as refused:
+        dispatch(station, chief, "requests.approve", {"request_id": asked["id"],
+                                                      "digest": asked["digest"]})
+    assert "hold.active: true -> false" in str(refused.value)
+    assert dispatch(station, chief, "requests.show", {"request_id": asked["id"]}
+                    )["state"] == "pending"
+    [(actor, _, subject, reason)] = _events(station, "request_approval_refused")
+    assert (actor, subject) == ("wang.chief", f"request {asked['id']}")
+    assert "changed since it was shown" in reason
