@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -196,3 +197,30 @@ def test_a_hold_released_after_the_request_was_shown_refuses_the_approval(
     [(actor, _, subject, reason)] = _events(station, "request_approval_refused")
     assert (actor, subject) == ("wang.chief", f"request {asked['id']}")
     assert "changed since it was shown" in reason
+
+
+def test_an_approved_package_is_fetched_by_its_requester_or_a_supervisor_only(
+        station_with_people: tuple[Station, dict[str, Principal]]) -> None:
+    station, people = station_with_people
+    clerk, zhou, chief = people["li.clerk"], people["zhou.clerk"], people["wang.chief"]
+    made = dispatch(station, clerk, "exports.request", {"ids": [1, 2], "recipient": "court",
+                                                        "reason": "order 9"})["request"]
+    dispatch(station, chief, "requests.approve", {"request_id": made["id"],
+                                                  "digest": made["digest"]})
+    with pytest.raises(BodycamError, match=f"Request {made['id']} does not exist"):
+        dispatch(station, zhou, "exports.files", {"request_id": made["id"]})
+    with pytest.raises(NotAuthorized):
+        dispatch(station, people["zhang"], "exports.files", {"request_id": made["id"]})
+    listing = dispatch(station, clerk, "exports.files", {"request_id": made["id"]})
+    assert dispatch(station, chief, "exports.files", {"request_id": made["id"]}) == listing
+    paths = {f["path"] for f in listing["files"]}
+    assert {"bagit.txt", "manifest-sha256.txt", "data/recordings.json"} <= paths
+    part = dispatch(station, clerk, "exports.chunk", {"request_id": made["id"],
+                                                      "path": "bagit.txt", "size": 7})
+    assert (base64.b64decode(part["data"]), part["eof"]) == (b"BagIt-V", False)
+    rest = dispatch(station, clerk, "exports.chunk", {"request_id": made["id"],
+                                                      "path": "bagit.txt", "offset": 7})
+    assert rest["eof"] and base64.b64decode(rest["data"]).startswith(b"ersion: 1.0")
+    for bad in ("../catalog.sqlite3", "/etc/passwd", "data/../../1"):
+        with pytest.raises(BodycamError):
+            dispatch(station, clerk, "exports.chunk", {"request_id": made["id"], "path": bad})
