@@ -138,19 +138,19 @@ class RecordingDeleted(BodycamError):
 
 # --- retention tiers and legal holds (issue 5: bodycam retain, bodycam hold) --------------------
 class TierLoweringNeedsApproval(BodycamError):
-    """Refused: {target} would go from {old} to {new}, which shortens its retention; give --approved-by NAME (the person who approved it) and --reason TEXT."""  # noqa: E501
+    """Refused: {target} would go from {old} to {new}, which shortens its retention; that is done only through a request a supervisor approves (bodycam retain ... makes it; bodycam requests)."""  # noqa: E501
 
     exit_code = ExitCode.REFUSED
 
 
 class SelfApproval(BodycamError):
-    """Refused: {who} cannot approve their own {what}; --approved-by must name another person."""
+    """Refused: {who} cannot approve their own {what}; another person must approve the request."""
 
     exit_code = ExitCode.REFUSED
 
 
 class HoldReleaseNeedsApproval(BodycamError):
-    """Refused: hold {hold} belongs to {owner}, not {actor}; releasing it ends its protection, so give --approved-by NAME (who approved the release), or let {owner} release it."""  # noqa: E501
+    """Refused: hold {hold} belongs to {owner}, not {actor}; releasing it ends its protection, so it needs an approved request (bodycam hold release makes it), or let {owner} release it."""  # noqa: E501
 
     exit_code = ExitCode.REFUSED
 
@@ -221,3 +221,34 @@ class BadRequest(BodycamError):
     """Bad request: {problem}"""
 
     exit_code = ExitCode.USAGE
+
+
+# --- four-eyes requests (issue 8: bodycam requests) ---------------------------------------------
+class RequestNotPending(BodycamError):
+    """Refused: request {ident} is {state} ({detail}); only a pending request can be approved or rejected. See it with: bodycam requests show {ident}"""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class RequestSelfApproval(BodycamError):
+    """Refused: {who} made request {ident} and cannot approve it: four eyes means another person holding the role {need} approves it in their own session (bodycam requests approve {ident} --digest ...)."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class SystemCannotApprove(BodycamError):
+    """Refused: {who} is the station's own OS account, not a person, so it can neither approve nor reject request {ident}; a person holding the role {need} does it as their own OS user through the daemon (bodycam requests approve {ident} --digest ...)."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class RequestDigestMismatch(BodycamError):
+    """Refused: request {ident} has digest {digest}, not {given}; run `bodycam requests show {ident}`, check what it will do, and approve with the digest it shows."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class RequestChanged(BodycamError):
+    """Refused: what request {ident} would do changed since it was shown ({what}; digest {shown}... is now {now}...); nothing was done. Reject it (bodycam requests reject {ident} --reason ...) and ask for a new request."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED

@@ -138,3 +138,36 @@ def running_daemon(station: StationEnv) -> Iterator[subprocess.Popen[str]]:
 
 def cleanup_station(station: StationEnv) -> None:
     shutil.rmtree(station.root, ignore_errors=True)
+
+
+SUPERVISOR = "chief.approver"
+
+
+def approve_request(station: StationEnv, request_id: int, *, login: str = SUPERVISOR,
+                    reason: str | None = None) -> dict[str, object]:
+    """Approve request ``request_id`` as supervisor account ``login`` (made if missing), in-process
+    through ``dispatch`` with the digest ``requests.show`` shows: the second person of four eyes
+    for tests that run the first person's commands as root."""
+    from sqlalchemy import select
+
+    from bodycam_ingest.access.identity import principal_of
+    from bodycam_ingest.api.registry import dispatch
+    from bodycam_ingest.catalog.access_models import AccountRow
+    from bodycam_ingest.station import Station
+
+    opened = Station.open(station.config)
+    try:
+        with opened.catalog.reading() as session:
+            row = session.scalar(select(AccountRow).where(AccountRow.login == login))
+        if row is None:
+            add_account(station, login, ["supervisor"])
+            with opened.catalog.reading() as session:
+                row = session.scalar(select(AccountRow).where(AccountRow.login == login))
+        assert row is not None
+        chief = principal_of(row)
+        shown = dispatch(opened, chief, "requests.show", {"request_id": request_id})
+        answer: dict[str, object] = dispatch(opened, chief, "requests.approve", {
+            "request_id": request_id, "digest": shown["digest"], "reason": reason})
+        return answer
+    finally:
+        opened.close()

@@ -71,7 +71,8 @@ ACTIONS: Mapping[str, Rule] = {
                                summary="request approval of a shortening plan (four eyes)"),
     "retention.tombstones": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="deleted recordings"),
     "exports.request": _rule((CUSTODIAN,), summary="request an export/disclosure (four eyes)"),
-    "exports.fetch": _rule((CUSTODIAN, SUPERVISOR), summary="download an approved export"),
+    "exports.fetch": _rule((SUPERVISOR,), (CUSTODIAN,),
+                           "download an approved export (a custodian: their own requests)"),
     "archives.list": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="long-term copies"),
     "jobs.list": _rule(_READERS, summary="scheduled jobs"),
     "keys.show": _rule(_READERS, summary="the station's public keys"),
@@ -82,6 +83,8 @@ ACTIONS: Mapping[str, Rule] = {
     "requests.list": _rule((CUSTODIAN, SUPERVISOR, AUDITOR, ADMIN), (EVERYONE,),
                            "four-eyes requests"),
     "requests.decide": _rule((EVERYONE,), summary="approve or reject a request (by kind)"),
+    "requests.act_for": _rule((CUSTODIAN,),
+                              summary="request to act for another account (four eyes)"),
 }
 
 # Request kind -> roles whose holders may approve it (never the requester).

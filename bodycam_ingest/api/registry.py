@@ -35,6 +35,8 @@ HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.custody",
     "bodycam_ingest.api.handlers.analysis",
     "bodycam_ingest.api.handlers.retention_reads",
+    "bodycam_ingest.api.handlers.retention_acts",
+    "bodycam_ingest.api.handlers.requests",
 )
 
 
@@ -45,6 +47,9 @@ class Ctx:
     station: Station
     principal: Principal
     scope: Scope
+    # Set only when an approved ``act_for`` request runs this call for another account: the
+    # approver, recorded as ``approved_by`` of what the handler logs (access.requests).
+    approved_by: str | None = None
 
     @property
     def actor(self) -> str:
@@ -116,7 +121,7 @@ def methods() -> dict[str, Handler]:
 
 
 def dispatch(station: Station, principal: Principal, method: str,
-             params: dict[str, Any] | None = None) -> Any:
+             params: dict[str, Any] | None = None, *, approved_by: str | None = None) -> Any:
     """Call ``method`` for ``principal``; its result, or a ``BodycamError``."""
     from pydantic import ValidationError
 
@@ -125,7 +130,7 @@ def dispatch(station: Station, principal: Principal, method: str,
     if entry is None:
         raise BadRequest(problem=f"unknown method {method!r}")
     scope = authorize(principal, entry.action, station.config.access.roles)
-    ctx = Ctx(station=station, principal=principal, scope=scope)
+    ctx = Ctx(station=station, principal=principal, scope=scope, approved_by=approved_by)
     try:
         checked = entry.validated(**(params or {}))
     except ValidationError as exc:

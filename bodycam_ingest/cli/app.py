@@ -43,6 +43,7 @@ COMMAND_MODULES: dict[str, str] = {
     "jobs": "jobs_cmds",
     "statistics": "stats_cmds",
     "users": "users_cmds",
+    "requests": "requests_cmds",
 }
 _ROOT_OPTIONS_WITH_VALUE = frozenset({"--config", "-c"})
 _registered: set[str] = set()

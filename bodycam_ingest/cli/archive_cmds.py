@@ -27,7 +27,7 @@ from bodycam_ingest.catalog.retention_models import Replica
 from bodycam_ingest.cli import common, render
 from bodycam_ingest.cli.ids import checked
 from bodycam_ingest.custody import service
-from bodycam_ingest.custody.roles import resolve_actor
+from bodycam_ingest.custody.roles import Acting
 from bodycam_ingest.errors import ExitCode
 from bodycam_ingest.retention import archive as archiving
 from bodycam_ingest.retention.replica_audit import ArchiveVerification, verify_archives
@@ -35,9 +35,6 @@ from bodycam_ingest.retention.tiers import Tier
 
 archive_app = typer.Typer(invoke_without_command=True, help="Long-term copies on a second "
                           "medium (R2: a burned disc or a dedicated disk).")
-
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act for NAME (needs a role in "
-                                           "[custody] act_for_others).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -65,12 +62,12 @@ def archive(
     same_device_ok: Annotated[bool, typer.Option(
         "--same-device-ok", help="Write even if --to is on the evidence store's filesystem "
         "(logged as a warning; such a copy does not count as a second medium).")] = False,
-    act_as: AsOpt = None, config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
+    config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 ) -> None:
     """Copy the recordings of a tier that have no verified replica yet to a second medium, as a
     signed BagIt package, verify the copies from the medium, and record them as replicas."""
     if ctx.invoked_subcommand is not None:
-        if tier or to or label or same_device_ok or act_as:
+        if tier or to or label or same_device_ok:
             raise typer.BadParameter(f"options of `bodycam archive` do not apply to "
                                      f"`archive {ctx.invoked_subcommand}`")
         return
@@ -86,7 +83,7 @@ def archive(
     assert chosen is not None
     common.require_system(config, "archive")
     with common.open_station(config) as station:
-        acting = resolve_actor(station.config.custody, station.actor, act_as)
+        acting = Acting(station.actor, None)
         request = archiving.ArchiveRequest(tier=chosen, directory=to.absolute(), label=label,
                                            actor=acting.actor, approved_by=acting.approved_by,
                                            same_device_ok=same_device_ok)
@@ -149,7 +146,7 @@ def verify(
     archive_id: Annotated[int | None, typer.Argument(help="Archive id (see archive list).")
                           ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every finished archive.")] = False,
-    act_as: AsOpt = None, config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
+    config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 ) -> None:
     """Re-read an archive's package from its medium (bypassing the page cache) and compare every
     replica with the catalog; each outcome is logged (replica_verified / replica_damaged)."""
@@ -159,7 +156,7 @@ def verify(
     if archive_id is not None:
         checked([archive_id], "Archive", "List archives with: bodycam archive list")
     with common.open_station(config) as station:
-        acting = resolve_actor(station.config.custody, station.actor, act_as)
+        acting = Acting(station.actor, None)
         with station.catalog.reading() as session:
             query = select(func.coalesce(func.sum(Replica.size), 0))
             if archive_id is not None:

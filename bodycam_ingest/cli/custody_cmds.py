@@ -17,22 +17,18 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
 from bodycam_ingest.cli import common, render
 from bodycam_ingest.cli.ids import recording, recording_ids
 from bodycam_ingest.custody import keys, service
-from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode, NotFound
 from bodycam_ingest.station import Station
 
 _station = common.open_station
 ConfigOpt = common.ConfigOpt
 JsonOpt = common.JsonOpt
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act for NAME (needs a role in "
-                                           "custody.act_for_others; you are recorded as approver).")]
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (recorded in the custody log).")]
 
 keys_app = typer.Typer(no_args_is_help=True, help="The station's Ed25519 signing key.")
@@ -167,7 +163,7 @@ def tag(
                                                "custody.matters.")] = None,
     location: Annotated[str | None, typer.Option(help="Where.")] = None,
     note: Annotated[str | None, typer.Option(help="Free note.")] = None,
-    reason: ReasonOpt = None, act_as: AsOpt = None, config: ConfigOpt = None,
+    reason: ReasonOpt = None, config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Label recordings; a change supersedes the previous label, never overwrites it (officers:
@@ -175,7 +171,7 @@ def tag(
     data = common.call(config, "labels.add", _params(
         ids=recording_ids(ids) or None, device=device, by_officer=by_officer, since=since, until=until,
         case=case, party=party, party_kind=party_kind, officers=officer or None, matter=matter,
-        location=location, note=note, reason=reason, act_as=act_as), read_only=False)
+        location=location, note=note, reason=reason), read_only=False)
     if as_json:
         render.emit_json(data)
         return
@@ -251,52 +247,41 @@ def export_cmd(
     ids: Annotated[list[int] | None, typer.Argument(help="Recording ids.")] = None,
     case: Annotated[str | None, typer.Option("--case", help="Every recording ever labelled "
                                              "with this case number.")] = None,
-    to: Annotated[Path | None, typer.Option("--to", help="New folder for the package.")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Where you will fetch the package "
+                                            "once approved (bodycam requests fetch ID --to "
+                                            "DIR); must be a new or empty folder.")] = None,
     recipient: Annotated[str | None, typer.Option(help="Who receives it: court, procuratorate, "
                                                   "lawyer, party, supervision, audit, ...")] = None,
     recipient_name: Annotated[str | None, typer.Option(help="Name of the recipient.")] = None,
-    requested_by: Annotated[str | None, typer.Option(help="Who asked for it.")] = None,
-    approved_by: Annotated[str | None, typer.Option(help="Who approved the disclosure (R6).")
-                           ] = None,
-    reason: ReasonOpt = None, act_as: AsOpt = None, config: ConfigOpt = None,
+    reason: ReasonOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Write an approved disclosure package (BagIt) with the originals, their signed manifests,
-    the station's public keys and their custody log; the export itself is logged."""
-    from bodycam_ingest.custody import export
+    """Request a disclosure package (BagIt) of recordings: a supervisor approves the request
+    (bodycam requests approve), the station builds the package, and you fetch it with
+    `bodycam requests fetch ID --to DIR`. Request, approval, build and fetch are logged."""
+    from bodycam_ingest.cli.requests_cmds import print_created
 
-    if to is None:
-        raise typer.BadParameter("give the package folder", param_hint="--to")
-    request = export.ExportRequest(recording_ids=list(ids or []), dest=to.resolve(),
-                                   recipient=recipient or "", recipient_name=recipient_name,
-                                   requested_by=requested_by, approved_by=approved_by,
-                                   reason=reason)
-    export.check_request(request)
-    with _station(config) as station:
-        acting = resolve_actor(station.config.custody, station.actor, act_as)
-        work: Path | None = None
-        try:
-            with station.catalog.session() as session:
-                if case is not None:
-                    request.recording_ids.extend(session.scalars(
-                        select(LabelRow.recording_id).where(LabelRow.case_number == case)))
-                if not request.recording_ids:
-                    raise typer.BadParameter("give recording ids or a --case with recordings")
-                chosen = _select(session, request.recording_ids, None, None, None, None)
-                request.recording_ids[:] = chosen
-                work = export.build(session, request, station_id=station.config.station.id,
-                                    store_root=station.store.root,
-                                    manifest_dir=service.manifest_dir(station.config),
-                                    key_dir=service.key_dir(station.config), actor=acting.actor,
-                                    at=station.clock())
-            export.publish(work, request.dest)
-        except BaseException:
-            if work is not None:
-                export.discard(work)
-            raise
-        service.after_command(station)
-    render.out.print(render.plain(f"exported {len(request.recording_ids)} recording(s) to "
-                                  f"{request.dest}; verify with: cd {request.dest} && "
-                                  "sha256sum -c manifest-sha256.txt"))
+    if not ids and case is None:
+        raise typer.BadParameter("give recording ids or --case")
+    missing = [flag for flag, value in (("--reason", reason), ("--recipient", recipient))
+               if not (value or "").strip()]
+    if missing:
+        from bodycam_ingest.errors import Refused
+
+        raise Refused(reason=f"an export needs {' and '.join(missing)}: disclosure must be "
+                      "approved, and why and for whom are recorded")
+    if to is not None and to.exists() and (not to.is_dir() or any(to.iterdir())):
+        raise typer.BadParameter(f"{to} is not an empty folder; fetch into a new folder",
+                                 param_hint="--to")
+    data = common.call(config, "exports.request", {
+        "ids": ids or None, "case": case, "recipient": recipient, "reason": reason,
+        "recipient_name": recipient_name}, read_only=False)
+    if as_json:
+        render.emit_json(data)
+        return
+    print_created(data["request"])
+    ident = data["request"]["id"]
+    render.out.print(render.plain(f"once approved: bodycam requests fetch {ident} --to "
+                                  f"{to.absolute() if to is not None else 'DIR'}"))
 
 
 def register(app: typer.Typer) -> None:

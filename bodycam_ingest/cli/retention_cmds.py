@@ -19,7 +19,6 @@ import typer
 from rich.table import Table
 
 from bodycam_ingest.cli import common, render
-from bodycam_ingest.custody.roles import resolve_actor
 from bodycam_ingest.errors import ExitCode, Refused
 from bodycam_ingest.retention.rules import Why
 
@@ -27,8 +26,6 @@ retention_app = typer.Typer(no_args_is_help=True, help="Retention: what is delet
                             "why (plan), the sweep (run), approving a shortened policy.")
 
 ROWS_SHOWN = 200  # rich tables stop here (with a count); --json is always complete
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act for NAME (needs a role in "
-                                           "[custody] act_for_others).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -112,8 +109,7 @@ def render_plan(data: Mapping[str, Any]) -> None:
 
 
 @retention_app.command("run")
-def run_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
-            act_as: AsOpt = None) -> None:
+def run_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """Run the retention sweep now: mark due, rescue, delete (after the grace period, with a
     fresh re-hash, a tombstone and a signed deletion manifest). There is no option that deletes
     inside a period or skips the grace. Runs as the service account."""
@@ -121,7 +117,6 @@ def run_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 
     common.require_system(config, "retention run")
     with common.open_station(config) as station:
-        station.actor = resolve_actor(station.config.custody, station.actor, act_as).actor
         report = run_sweep(station, trigger="cli")
     if report.refused is not None:
         code = ExitCode.REFUSED
@@ -175,32 +170,23 @@ def run_cmd(config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 def approve_cmd(
     plan: Annotated[str, typer.Option("--plan", help="The plan digest shown by `bodycam "
                                       "retention plan`.")],
-    approved_by: Annotated[str | None, typer.Option("--approved-by", help="Who approves "
-                                                    "shortening retention.")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded).")] = None,
-    act_as: AsOpt = None, config: common.ConfigOpt = None,
+    config: common.ConfigOpt = None, as_json: common.JsonOpt = False,
 ) -> None:
-    """Put a configured policy that shortens retention into force, exactly as the plan showed
-    it; refused if the plan changed since. Affected recordings still become due first and wait
-    the full grace period."""
-    from bodycam_ingest.retention.service import approve
+    """Ask for a configured policy that shortens retention to be put into force, exactly as
+    the plan showed it: a request that a supervisor approves (bodycam requests); refused if the
+    plan changed since. Affected recordings still become due first and wait the full grace
+    period."""
+    from bodycam_ingest.cli.requests_cmds import print_created
 
-    if not (approved_by or "").strip():
-        raise Refused(reason="shortening retention needs --approved-by NAME (the person who "
-                      "approved the plan shown by `bodycam retention plan`)")
     if not (reason or "").strip():
         raise Refused(reason="shortening retention needs --reason TEXT")
-    assert approved_by is not None and reason is not None
-    with common.open_station(config) as station:
-        acting = resolve_actor(station.config.custody, station.actor, act_as)
-        result = approve(station, plan=plan, approved_by=approved_by, reason=reason,
-                         actor=acting.actor)
-    render.out.print(render.key_values("Retention policy approved", [
-        ("policy", result.policy_digest), ("plan", result.plan_digest),
-        ("shortened", "; ".join(result.shortened)),
-        ("recordings brought closer to deletion", result.impacted),
-        ("approved by", approved_by),
-        ("next", "from the next run these become due, and are deleted after the grace period")]))
+    data = common.call(config, "retention.approve", {"plan": plan, "reason": reason},
+                       read_only=False)
+    if as_json:
+        render.emit_json(data)
+        return
+    print_created(data["request"])
 
 
 # --------------------------------------------------------------------------- tombstones

@@ -73,15 +73,16 @@ class ExportRequest:
     dest: Path
     recipient: str  # kind: court, procuratorate, lawyer, party, supervision, audit, ...
     recipient_name: str | None
-    requested_by: str | None
-    approved_by: str | None
+    requested_by: str | None  # the account that made the four-eyes request
+    approved_by: str | None  # the account that approved it (access.requests)
     reason: str | None
+    request_id: int | None = None
 
 
 def check_request(request: ExportRequest) -> None:
-    """R6: no disclosure without a named requester, approver, reason and recipient."""
-    missing = [flag for flag, value in (("--approved-by", request.approved_by),
-                                        ("--requested-by", request.requested_by),
+    """R6: no disclosure without a requester, an approver, a reason and a recipient."""
+    missing = [what for what, value in (("an approved request", request.approved_by),
+                                        ("a requester", request.requested_by),
                                         ("--reason", request.reason),
                                         ("--recipient", request.recipient)) if not value]
     if missing:
@@ -135,6 +136,7 @@ def build(session: Session, request: ExportRequest, *, station_id: str, store_ro
                      recording_id=recording.id, subject=str(request.dest),
                      reason=request.reason, approved_by=request.approved_by,
                      details={"export_id": export_id, "requested_by": request.requested_by,
+                              "request_id": request.request_id,
                               "recipient": request.recipient,
                               "recipient_name": request.recipient_name})
     write_custody_log(session, work, request.recording_ids)

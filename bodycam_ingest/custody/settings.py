@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,8 +31,13 @@ DEFAULT_MATTERS: tuple[Matter, ...] = (
     Matter(id="service-of-documents", zh="文书送达", en="service of documents"),
 )
 
-# Roles whose holders may record an action on someone else's behalf (``--as NAME``) by default.
-DEFAULT_ACT_FOR_OTHERS: tuple[str, ...] = ("custodian",)
+# Keys of earlier versions, refused with what replaced them (an upgrade must not be silent).
+REMOVED_KEYS = {
+    "roles": "roles are held by station accounts now: bodycam users add|roles (README: Accounts "
+             "and roles)",
+    "act_for_others": "acting for another person is a four-eyes request now: bodycam requests "
+                      "act-for",
+}
 
 
 class CustodyConfig(BaseModel):
@@ -43,10 +49,6 @@ class CustodyConfig(BaseModel):
     manifest_dir: Path | None = None
     # The daemon signs a checkpoint of the custody log this often (when the log grew).
     checkpoint_interval_s: float = Field(default=300.0, gt=0)
-    # role name -> OS users holding it, e.g. { custodian = ["alice"], officer = ["bob"] }
-    roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    # roles that may act for others with --as NAME (the OS user is recorded as approver)
-    act_for_others: tuple[str, ...] = DEFAULT_ACT_FOR_OTHERS
     matters: tuple[Matter, ...] = DEFAULT_MATTERS
     export_hours: int = Field(default=24, ge=1)
     labelling_working_days: int = Field(default=2, ge=1)
@@ -56,6 +58,15 @@ class CustodyConfig(BaseModel):
     makeup_workdays: tuple[date, ...] = ()
     # audit and verify: hashing threads (0: one per core)
     hash_workers: int = Field(default=0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, instead in REMOVED_KEYS.items():
+                if key in data:
+                    raise ValueError(f"custody.{key} is no longer used: {instead}; remove it")
+        return data
 
     @field_validator("key_dir", "manifest_dir")
     @classmethod
@@ -86,5 +97,3 @@ class CustodyConfig(BaseModel):
                 return matter
         return None
 
-    def roles_of(self, user: str) -> set[str]:
-        return {role for role, users in self.roles.items() if user in users}

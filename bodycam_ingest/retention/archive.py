@@ -233,7 +233,7 @@ class ArchiveRequest:
     directory: Path
     label: str | None
     actor: str
-    approved_by: str | None = None  # the OS user vouching for --as
+    approved_by: str | None = None  # a second person, if one approved it
     same_device_ok: bool = False
 
 

@@ -6,7 +6,8 @@ label names the case, including recordings labelled into it later (the sweep rea
 nothing, it only makes ``hold list``, ``show`` and the audit ask the owner to review the hold.
 
 Releasing ends protection, so it is attributed like a tier lowering: the owner of the hold may
-release it with a reason; anyone else also needs ``--approved-by`` (another person). A release is
+release it with a reason; anyone else makes a request that another account approves
+(access.requests), which then calls ``release`` with the approver. A release is
 final: the row keeps its history, a new hold is added if protection is needed again.
 
 Each add and release writes one custody-log entry in the same transaction, carrying the SHA-256 of

@@ -86,7 +86,7 @@ def shortening_impact(old_policy: RetentionPolicy, new_policy: RetentionPolicy,
     """Recordings that are due, in grace or deletable under ``new_policy`` at ``now`` but further
     from deletion under ``old_policy`` (e.g. inside the old period, or in a longer old grace).
 
-    The caller shows these in a plan and applies the new policy only with ``--approved-by``;
+    The caller shows these in a plan and applies the new policy only through an approved request;
     until then it runs with ``policy.longest_of(old, new)``. Once applied, each listed recording
     still becomes *due* first and waits a full grace period before it can be deleted.
     """

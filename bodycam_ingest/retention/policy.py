@@ -203,7 +203,7 @@ def shortened_rules(old: RetentionPolicy, new: RetentionPolicy) -> list[str]:
     """Every way ``new`` keeps less than ``old`` (empty: applying it needs no approver).
 
     A change listed here never takes effect until a plan under it was shown and approved
-    (``--approved-by``); until then the caller runs with ``longest_of(old, new)``.
+    (an approved ``retention_policy`` request); until then the caller runs with ``longest_of(old, new)``.
     """
     changes: list[str] = []
     for tier in TIER_ORDER:

@@ -11,8 +11,9 @@ recorded as the first baseline when there is none; a configured policy that keep
 long as the baseline replaces it at once (lengthening needs no approver); one that shortens
 anything never takes effect by itself: the sweep runs with ``longest_of(baseline, configured)``
 and ``bodycam retention plan`` shows the pending change, the recordings it would bring closer to
-deletion and a plan digest, which ``bodycam retention approve --plan DIGEST --approved-by NAME
---reason TEXT`` must repeat. Even then every affected recording first becomes due and waits a
+deletion and a plan digest, which ``bodycam retention approve --plan DIGEST --reason TEXT``
+must repeat; that makes a four-eyes request (access.requests) whose approval by a supervisor puts
+it in force (``approve_in``). Even then every affected recording first becomes due and waits a
 full grace period.
 
 There is no parameter anywhere that deletes inside a period, skips the grace or forces a
@@ -162,8 +163,7 @@ class PendingChange:
     digest: str
 
     def command(self) -> str:
-        return (f"bodycam retention approve --plan {self.digest} --approved-by NAME "
-                "--reason TEXT")
+        return f"bodycam retention approve --plan {self.digest} --reason TEXT"
 
 
 def plan_digest(configured: RetentionPolicy, impacts: list[Impact] | tuple[Impact, ...]) -> str:
@@ -305,33 +305,50 @@ class Approval:
     impacted: int
 
 
-def approve(station: Station, *, plan: str, approved_by: str, reason: str,
-            actor: str | None = None) -> Approval:
-    """Record the configured (shortening) policy as the baseline, if the plan shown is still
-    the plan: the impact is recomputed under the write lock and must hash to ``plan``."""
+def policy_preview(station: Station, session: Session) -> dict[str, JsonValue]:
+    """What approving the configured shortening would put in force, read in the caller's
+    session (the preview of a ``retention_policy`` request): the plan digest, what is shortened,
+    the policy and each recording it brings closer to deletion. Refused if nothing is pending."""
+    configured = station.config.retention.policy()
+    state = policy_state(session, configured)
+    change = pending_change(lambda: nullcontext(session), state, station.clock())
+    if change is None:
+        raise Refused(reason="the configured retention policy shortens nothing relative to "
+                      "the policy in force; there is nothing to approve")
+    impacted: list[JsonValue] = [{"recording_id": i.recording_id, "now": i.old.kind.value,
+                                  "after": i.new.kind.value}
+                                 for i in sorted(change.impacts, key=lambda i: i.recording_id)]
+    return {"plan_digest": change.digest, "shortened": list(change.shortened),
+            "policy": policy_json(configured), "policy_in_force": policy_json(state.effective),
+            "impacted": impacted}
+
+
+def approve_in(station: Station, session: Session, *, plan: str, approved_by: str, reason: str,
+               actor: str) -> Approval:
+    """In the caller's write transaction: record the configured (shortening) policy as the
+    baseline, if the plan shown is still the plan (recomputed under the write lock)."""
     if not approved_by.strip():
-        raise Refused(reason="a policy change that shortens retention needs --approved-by NAME")
+        raise Refused(reason="a policy change that shortens retention needs an approved request "
+                      "(bodycam retention approve --plan DIGEST creates it)")
     if not reason.strip():
         raise Refused(reason="a policy change that shortens retention needs --reason TEXT")
+    if approved_by.strip() == actor:  # as for lowering a tier: four eyes on a shortening
+        raise SelfApproval(who=actor, what="retention policy change")
     now = station.clock()
     configured = station.config.retention.policy()
-    who = actor or station.actor
-    if approved_by.strip() == who:  # as for lowering a tier: four eyes on a shortening
-        raise SelfApproval(who=who, what="retention policy change")
-    with station.catalog.session() as session:
-        state = settle_policy(session, configured, actor=who, at=now)
-        change = pending_change(lambda: nullcontext(session), state, now)
-        if change is None:
-            raise Refused(reason="the configured retention policy shortens nothing relative to "
-                          "the policy in force; there is nothing to approve")
-        if change.digest != plan.strip().lower():
-            raise RetentionPlanChanged(shown=plan, now=change.digest)
-        row = _record_policy(
-            session, configured, actor=who, at=now, reason=reason, approved_by=approved_by,
-            plan_digest=change.digest, action="retention_policy_approved",
-            details={"shortened": list(change.shortened), "impacted": len(change.impacts),
-                     "impacted_ids": [i.recording_id for i in change.impacts][:1000]})
-        return Approval(row.policy_digest, change.digest, change.shortened, len(change.impacts))
+    state = settle_policy(session, configured, actor=actor, at=now)
+    change = pending_change(lambda: nullcontext(session), state, now)
+    if change is None:
+        raise Refused(reason="the configured retention policy shortens nothing relative to "
+                      "the policy in force; there is nothing to approve")
+    if change.digest != plan.strip().lower():
+        raise RetentionPlanChanged(shown=plan, now=change.digest)
+    row = _record_policy(
+        session, configured, actor=actor, at=now, reason=reason, approved_by=approved_by,
+        plan_digest=change.digest, action="retention_policy_approved",
+        details={"shortened": list(change.shortened), "impacted": len(change.impacts),
+                 "impacted_ids": [i.recording_id for i in change.impacts][:1000]})
+    return Approval(row.policy_digest, change.digest, change.shortened, len(change.impacts))
 
 
 # --------------------------------------------------------------------------- the sweep

@@ -2,8 +2,9 @@
 
 The vocabulary and the two rules come from ``tiers``: raising a tier (or setting the same tier
 with a new reason) needs only a valid reason (``tier_reason_problem``); lowering one shortens
-retention, so it also needs an approver (``tier_change_requires_approval``), and the approver must
-be another person than the one acting: "approved by myself" approves nothing.
+retention, so it also needs an approver (``tier_change_requires_approval``): a four-eyes request
+(access.requests) approved by another account, which then calls this code with the requester as
+actor and the approver as ``approved_by``; "approved by myself" approves nothing.
 
 Every change is one ``TierChange`` row (who, approver, reason, note, old and new tier, when) and
 one custody-log entry, written in the caller's write transaction together with the change itself.
@@ -84,17 +85,22 @@ def check_change(target: str, old: Tier | None, new: Tier, *, reason: str, note:
 
     ``old`` None is a case without a tier, which is ``standard`` for every recording in it.
     """
-    problem = tier_reason_problem(new, reason, note)
-    if problem is not None:
-        raise Refused(reason=f"{target}: {problem}")
-    if not reason.strip():
-        raise Refused(reason=f"{target}: give --reason TEXT (why the tier is set)")
+    check_reason(target, new, reason=reason, note=note)
     if tier_change_requires_approval(old or Tier.STANDARD, new):
         if not (approved_by or "").strip():
             raise TierLoweringNeedsApproval(target=target, old=(old or Tier.STANDARD).value,
                                             new=new.value)
         if approved_by == actor:
             raise SelfApproval(who=actor, what=f"lowering of {target}")
+
+
+def check_reason(target: str, new: Tier, *, reason: str, note: str | None) -> None:
+    """The reason (and note) fit the new tier (pure)."""
+    problem = tier_reason_problem(new, reason, note)
+    if problem is not None:
+        raise Refused(reason=f"{target}: {problem}")
+    if not reason.strip():
+        raise Refused(reason=f"{target}: give --reason TEXT (why the tier is set)")
 
 
 def deleted_error(session: Session, recording: Recording) -> RecordingDeleted:

@@ -1,5 +1,6 @@
 """Disclosure (R6): an export package verifies with sha256sum, openssl and bagit.py, and one
-flipped byte makes each of them fail; no export without an approver; the export is logged."""
+flipped byte makes each of them fail; an export is a request that a supervisor approves, then it
+is built by the station and fetched; request, approval and export are logged."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from access_support import SUPERVISOR, approve_request
 from custody_support import ingest, label_all, sql
 from helpers import StationEnv
 
 BAGIT = Path(sys.executable).with_name("bagit.py")
-REQUEST = ("--recipient", "court", "--recipient-name", "天河区人民法院", "--requested-by",
-           "judge-chen", "--approved-by", "director-liu", "--reason", "court investigation order 7")
+REQUEST = ("--recipient", "court", "--recipient-name", "天河区人民法院", "--reason",
+           "court investigation order 7")
+
+
+def request_export(station: StationEnv, *args: str) -> dict[str, Any]:
+    result = station.run("export", *args, *REQUEST, "--json", check=True)
+    request: dict[str, Any] = json.loads(result.stdout)["request"]
+    return request
 
 
 @pytest.fixture
@@ -24,7 +33,9 @@ def package(station: StationEnv, fresh_camera: Path, second_camera: Path,
     ingest(station, second_camera)
     label_all(station, case="CASE-9")
     dest = tmp_path / "package"
-    station.run("export", "--case", "CASE-9", "--to", str(dest), *REQUEST, check=True)
+    request = request_export(station, "--case", "CASE-9")
+    approve_request(station, request["id"])
+    station.run("requests", "fetch", str(request["id"]), "--to", str(dest), check=True)
     return dest
 
 
@@ -88,17 +99,29 @@ def test_the_export_is_logged_with_requester_approver_reason_and_recipient(
                         "WHERE action = 'recording_exported' ORDER BY recording_id")
     assert [r[0] for r in rows] == [1, 2, 3, 4]
     details = json.loads(rows[0][4])
-    assert (rows[0][2], rows[0][3]) == ("director-liu", "court investigation order 7")
-    assert (details["requested_by"], details["recipient"]) == ("judge-chen", "court")
+    assert (rows[0][1], rows[0][2], rows[0][3]) == ("os:root", SUPERVISOR,
+                                                    "court investigation order 7")
+    assert (details["requested_by"], details["recipient"]) == ("os:root", "court")
+    assert details["recipient_name"] == "天河区人民法院" and details["request_id"] == 1
+    trail = sql(station, "SELECT action, actor FROM events WHERE subject = 'request 1' "
+                         "ORDER BY seq")
+    assert trail == [("request_created", "os:root"), ("request_approved", SUPERVISOR),
+                     ("export_fetched", "os:root")]
 
 
-def test_an_export_without_an_approver_is_refused(station: StationEnv, fresh_camera: Path,
-                                                  tmp_path: Path) -> None:
+def test_an_export_is_only_a_request_until_a_supervisor_approves_it(
+        station: StationEnv, fresh_camera: Path, tmp_path: Path) -> None:
     ingest(station, fresh_camera)
     dest = tmp_path / "nope"
-    no_approver = [a for a in REQUEST if a not in ("--approved-by", "director-liu")]
-    result = station.run("export", "1", "--to", str(dest), *no_approver)
-    assert result.returncode == 5
-    assert "--approved-by" in result.stderr
+    no_reason = [a for a in REQUEST if a not in ("--reason", "court investigation order 7")]
+    result = station.run("export", "1", "--to", str(dest), *no_reason)
+    assert result.returncode == 5 and "--reason" in result.stderr
+    request = request_export(station, "1", "--to", str(dest))
+    assert (request["kind"], request["state"]) == ("export", "pending")
+    fetch = station.run("requests", "fetch", str(request["id"]), "--to", str(dest))
+    assert fetch.returncode == 5 and "pending" in fetch.stderr
+    root = station.run("requests", "approve", str(request["id"]), "--digest", request["digest"])
+    assert root.returncode == 5 and "not a person" in " ".join(root.stderr.split())
     assert not dest.exists()
+    assert not (station.root / "state" / "exports" / str(request["id"])).exists()
     assert sql(station, "SELECT count(*) FROM events WHERE action='recording_exported'") == [(0,)]

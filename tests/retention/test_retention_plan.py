@@ -136,7 +136,7 @@ def test_a_shortened_tier_deletes_nothing_until_approved_and_then_only_after_a_f
     """Config shortened from 1095 to 730 days: until approved, the run uses the longer of both."""
     records = ages()
     assert shortened_rules(OLD, NEW) == ["standard: 1095 days -> 730 days"]
-    pending = longest_of(OLD, NEW)  # what the run uses while the change waits for --approved-by
+    pending = longest_of(OLD, NEW)  # what the run uses while the change waits for an approved request
     for day in range(0, 60):
         now = AFTER_800_DAYS + day * DAY
         assert plan(records, pending, now).delete_now == ()

@@ -4,7 +4,6 @@ edited directly in the catalog."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import shutil
 import sqlite3
@@ -15,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from access_support import SUPERVISOR, approve_request
 from helpers import StationEnv, write_config
 
 from bodycam_ingest.config import load_config
@@ -26,6 +26,7 @@ from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
 from bodycam_ingest.station import Station
 
 OWNER = "legal-officer"
+ME = "os:root"  # the tests run as root, in-process: the custody log's actor for root
 
 
 def _sql(env: StationEnv, statement: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -33,22 +34,17 @@ def _sql(env: StationEnv, statement: str, *params: Any) -> list[tuple[Any, ...]]
         return db.execute(statement, params).fetchall()
 
 
-def _json(env: StationEnv, /, *args: str, code: int = 0, as_user: str | None = None) -> Any:
-    result = env.run(*args, "--json", env=_as(as_user))
+def _json(env: StationEnv, /, *args: str, code: int = 0) -> Any:
+    result = env.run(*args, "--json")
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
     return json.loads(result.stdout)
 
 
-def _refused(env: StationEnv, /, *args: str, code: int = 5, as_user: str | None = None) -> str:
-    result = env.run(*args, env=_as(as_user))
+def _refused(env: StationEnv, /, *args: str, code: int = 5) -> str:
+    result = env.run(*args)
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     return " ".join(result.stderr.split())
-
-
-def _as(user: str | None) -> dict[str, str] | None:
-    """Run a command as another OS user name (getpass reads LOGNAME first)."""
-    return {"LOGNAME": user, "USER": user} if user else None
 
 
 @pytest.fixture(scope="module")
@@ -79,25 +75,33 @@ def test_hold_add_list_and_release_by_its_owner_only(env: StationEnv) -> None:
     assert (listed["id"], listed["reason"], listed["review_overdue"]) == (hold["id"],
                                                                         "court order 2026-17",
                                                                         False)
-    message = _refused(env, "hold", "release", str(hold["id"]), "--reason", "order lifted")
-    assert f"belongs to {OWNER}" in message and "--approved-by" in message
+    # not its owner: a request, and the hold stays until a supervisor approves it
+    asked = _json(env, "hold", "release", str(hold["id"]), "--reason", "order lifted")
+    assert asked["hold"] is None and asked["request"]["kind"] == "hold_release"
+    assert asked["request"]["preview"]["hold"]["owner"] == OWNER
     assert _sql(env, "SELECT released_at FROM retention_holds") == [(None,)]
-
-    released = _json(env, "hold", "release", str(hold["id"]), "--reason", "order lifted",
-                     as_user=OWNER)
-    assert (released["released_by"], released["release_reason"], released["active"]) == (
-        OWNER, "order lifted", False)
-    message = _refused(env, "hold", "release", str(hold["id"]), "--reason", "again",
-                       as_user=OWNER)
+    approve_request(env, asked["request"]["id"])
+    [released] = _json(env, "hold", "list", "--all")
+    assert (released["released_by"], released["release_approved_by"],
+            released["release_reason"], released["active"]) == (ME, SUPERVISOR, "order lifted",
+                                                                 False)
+    message = _refused(env, "hold", "release", str(hold["id"]), "--reason", "again")
     assert "already released" in message
-    [everything] = _json(env, "hold", "list", "--all")  # the active list no longer has it
-    assert (everything["release_reason"], everything["active"]) == ("order lifted", False)
+    assert _json(env, "hold", "list") == []  # the active list no longer has it
+
+    # its owner releases it at once
+    mine = _json(env, "hold", "add", "1", "--reason", "petition 3", "--owner", ME)["holds"][0]
+    done = _json(env, "hold", "release", str(mine["id"]), "--reason", "petition withdrawn")
+    assert done["request"] is None
+    assert (done["hold"]["released_by"], done["hold"]["release_approved_by"]) == (ME, None)
 
     log = _json(env, "log", "1")
-    assert [(e["action"], e["actor"], e["reason"]) for e in log
+    assert [(e["action"], e["actor"], e["approved_by"], e["reason"]) for e in log
             if e["action"].startswith("hold_")] == [
-        ("hold_added", getpass.getuser(), "court order 2026-17"),
-        ("hold_released", OWNER, "order lifted")]
+        ("hold_added", ME, None, "court order 2026-17"),
+        ("hold_released", ME, SUPERVISOR, "order lifted"),
+        ("hold_added", ME, None, "petition 3"),
+        ("hold_released", ME, None, "petition withdrawn")]
 
 
 def test_case_hold_keeps_recordings_labelled_later_and_shows_in_show_and_list(
@@ -118,13 +122,12 @@ def test_case_hold_keeps_recordings_labelled_later_and_shows_in_show_and_list(
     assert f"#{case_hold} on case H-1, owner {OWNER}: complaint 88" in shown
     assert [h["id"] for h in _json(env, "hold", "list", "--recording", "2")] == [case_hold]
 
-    # someone else may release it only with an approver, who is recorded
-    released = _json(env, "hold", "release", str(case_hold), "--reason", "complaint withdrawn",
-                     "--approved-by", "chief-wang")
-    assert released["release_approved_by"] == "chief-wang"
+    # someone else may release it only through an approved request; the approver is recorded
+    asked = _json(env, "hold", "release", str(case_hold), "--reason", "complaint withdrawn")
+    approve_request(env, asked["request"]["id"])
     [(approver,)] = _sql(env, "SELECT approved_by FROM events WHERE action = 'hold_released' "
                          "AND subject = 'H-1'")
-    assert approver == "chief-wang"
+    assert approver == SUPERVISOR
 
 
 def _service_holds(env: StationEnv) -> tuple[int, int]:

@@ -1,11 +1,10 @@
 """``bodycam retain`` through the real CLI on a real station (ffmpeg-made recordings, SQLite):
-raising a tier needs a reason, lowering one needs another person's approval and is logged, a
+raising a tier needs a reason, lowering one is a request another person approves and is logged, a
 long-term tier needs a dispute reason of R2, and a case's tier reaches recordings labelled into the
 case after it was set."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import sqlite3
 from dataclasses import replace
@@ -14,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from access_support import SUPERVISOR, approve_request
 from helpers import StationEnv, write_config
 
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
@@ -24,19 +24,14 @@ def _sql(env: StationEnv, statement: str, *params: Any) -> list[tuple[Any, ...]]
         return db.execute(statement, params).fetchall()
 
 
-def _as(user: str | None) -> dict[str, str] | None:
-    """Run a command as another OS user name (getpass reads LOGNAME first)."""
-    return {"LOGNAME": user, "USER": user} if user else None
-
-
-def _json(env: StationEnv, /, *args: str, code: int = 0, as_user: str | None = None) -> Any:
-    result = env.run(*args, "--json", env=_as(as_user))
+def _json(env: StationEnv, /, *args: str, code: int = 0) -> Any:
+    result = env.run(*args, "--json")
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
     return json.loads(result.stdout)
 
 
-def _refused(env: StationEnv, /, *args: str, code: int = 5, as_user: str | None = None) -> str:
-    result = env.run(*args, env=_as(as_user))
+def _refused(env: StationEnv, /, *args: str, code: int = 5) -> str:
+    result = env.run(*args)
     assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     return " ".join(result.stderr.split())  # rich wraps long messages
@@ -73,30 +68,31 @@ def test_raising_needs_a_reason_lowering_needs_another_persons_approval(env: Sta
                                             (2, "standard", "evidence", True)]
     assert _tier(env, 1) == ("evidence", "evidence for case 2026-7", 1)
 
-    message = _refused(env, "retain", "1", "--tier", "standard", "--reason", "not needed")
-    assert "--approved-by" in message and "from evidence to standard" in message
-    assert _tier(env, 1) == ("evidence", "evidence for case 2026-7", 1)  # nothing changed
+    asked = _json(env, "retain", "1", "--tier", "standard", "--reason", "case 2026-7 dropped")
+    assert asked["changes"] == [] and asked["request"]["kind"] == "tier_lower"
+    assert asked["request"]["preview"]["targets"] == [
+        {"target": "recording 1", "recording_id": 1, "tier": "evidence",
+         "tier_reason": "evidence for case 2026-7", "case_number": None}]
+    assert _tier(env, 1) == ("evidence", "evidence for case 2026-7", 1)  # nothing changed yet
 
-    me = getpass.getuser()
-    message = _refused(env, "retain", "1", "--tier", "standard", "--reason", "x",
-                       "--approved-by", me)
-    assert "cannot approve their own" in message
+    root = _refused(env, "requests", "approve", str(asked["request"]["id"]), "--digest",
+                    asked["request"]["digest"])
+    assert "not a person" in root
     assert _tier(env, 1)[2] == 1
 
-    lowered = _json(env, "retain", "1", "--tier", "standard", "--reason", "case 2026-7 dropped",
-                    "--approved-by", "chief-wang")
-    assert lowered["changes"][0]["old_tier"] == "evidence"
+    approved = approve_request(env, asked["request"]["id"])
+    assert approved["result"]["changes"][0]["old_tier"] == "evidence"  # type: ignore[index]
     assert _tier(env, 1) == ("standard", "case 2026-7 dropped", 2)
     [(approver, actor)] = _sql(env, "SELECT approved_by, actor FROM retention_tier_changes "
                                "WHERE recording_id = 1 ORDER BY id DESC LIMIT 1")
-    assert (approver, actor) == ("chief-wang", me)
+    assert (approver, actor) == (SUPERVISOR, "os:root")
 
     log = _json(env, "log", "1")
     tier_events = [e for e in log if e["action"] == "retention_tier_set"]
     assert [(json.loads(e["details"])["old"], json.loads(e["details"])["new"], e["approved_by"],
              e["reason"]) for e in tier_events] == [
         ("standard", "evidence", None, "evidence for case 2026-7"),
-        ("evidence", "standard", "chief-wang", "case 2026-7 dropped")]
+        ("evidence", "standard", SUPERVISOR, "case 2026-7 dropped")]
 
 
 def test_long_term_needs_a_dispute_reason_of_r2(env: StationEnv) -> None:
@@ -124,8 +120,9 @@ def test_case_tier_reaches_a_recording_labelled_into_the_case_later(env: Station
     shown = env.run("show", "4", check=True).stdout
     assert "long_term (from case C-9)" in shown and "dispute:assault" in shown
 
-    message = _refused(env, "retain", "--case", "C-9", "--tier", "evidence", "--reason", "x")
-    assert "case C-9 would go from long_term to evidence" in message
+    asked = _json(env, "retain", "--case", "C-9", "--tier", "evidence", "--reason", "x")
+    assert asked["request"]["summary"] == "case C-9 -> evidence"
+    assert asked["request"]["preview"]["targets"][0]["tier"] == "long_term"
     assert _sql(env, "SELECT tier FROM retention_case_tiers WHERE case_number = 'C-9'") == [
         ("long_term",)]
     [(subject, action)] = _sql(env, "SELECT subject, action FROM events WHERE action = "

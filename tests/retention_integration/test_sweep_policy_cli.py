@@ -7,11 +7,11 @@ the real clock, so a subprocess sees recordings of the right age without a clock
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from access_support import SUPERVISOR, approve_request
 from sqlalchemy import select
 from sweep_support import (
     DAY,
@@ -73,20 +73,22 @@ def test_shortening_a_tier_deletes_nothing_until_an_approved_plan(tmp_path: Path
     ran = run_json(env, "retention", "run")
     assert ran["newly_due"] == 0 and ran["deleted"] == []
 
-    refused = env.run("retention", "approve", "--plan", pending["plan_digest"], "--reason", "x")
-    assert refused.returncode == 5 and "--approved-by" in refused.stderr
-    me = env.run("retention", "approve", "--plan", pending["plan_digest"], "--approved-by",
-                 getpass.getuser(), "--reason", "x")
-    assert me.returncode == 5 and "cannot approve their own" in me.stderr, me.stderr
-    wrong = env.run("retention", "approve", "--plan", "0" * 64, "--approved-by", "chief",
-                    "--reason", "new agency rule")
+    refused = env.run("retention", "approve", "--plan", pending["plan_digest"])
+    assert refused.returncode == 5 and "--reason" in refused.stderr
+    wrong = env.run("retention", "approve", "--plan", "0" * 64, "--reason", "new agency rule")
     assert wrong.returncode == 5
     assert "the plan changed since it was shown" in wrong.stderr
     assert "bodycam retention plan" in wrong.stderr
-    ok = env.run("retention", "approve", "--plan", pending["plan_digest"], "--approved-by",
-                 "chief", "--reason", "new agency rule")
-    assert ok.returncode == 0, ok.stderr
-    assert "approved" in ok.stdout.lower()
+    asked = run_json(env, "retention", "approve", "--plan", pending["plan_digest"], "--reason",
+                     "new agency rule")["request"]
+    assert (asked["kind"], asked["preview"]["plan_digest"]) == ("retention_policy",
+                                                                pending["plan_digest"])
+    assert [i["recording_id"] for i in asked["preview"]["impacted"]] == ids
+    assert run_json(env, "retention", "run")["pending_policy"] != []  # not in force yet
+    root = env.run("requests", "approve", str(asked["id"]), "--digest", asked["digest"])
+    assert root.returncode == 5 and "not a person" in " ".join(root.stderr.split())
+    ok = approve_request(env, asked["id"])
+    assert ok["request"]["state"] == "done"  # type: ignore[index]
 
     ran = run_json(env, "retention", "run")  # due now; the grace period starts
     assert ran["newly_due"] == len(ids) and ran["deleted"] == []
@@ -102,9 +104,10 @@ def test_shortening_a_tier_deletes_nothing_until_an_approved_plan(tmp_path: Path
                 Event.action == "retention_policy_approved"))
     finally:
         station.close()
-    assert [a.approved_by for a in approvals] == [None, "chief"]
+    assert [a.approved_by for a in approvals] == [None, SUPERVISOR]
     assert approvals[-1].plan_digest == pending["plan_digest"]
-    assert logged is not None and logged.approved_by == "chief"
+    assert approvals[-1].actor == "os:root"
+    assert logged is not None and logged.approved_by == SUPERVISOR
     assert logged.reason == "new agency rule"
 
 
@@ -159,7 +162,7 @@ def test_retention_commands_report_and_exit_as_documented(tmp_path: Path) -> Non
     assert verify.returncode == 0, verify.stdout
     assert f"recording {first}" in verify.stdout and "deleted by retention" in verify.stdout
     export = env.run("export", str(first), "--to", str(tmp_path / "out"), "--recipient", "court",
-                     "--requested-by", "judge", "--approved-by", "chief", "--reason", "trial")
+                     "--reason", "trial")
     assert export.returncode == 5 and "deleted by retention" in export.stderr
     listing = json.loads(env.run("log", str(first), "--json", check=True).stdout)
     assert [e["action"] for e in listing if e["action"].startswith(("retention", "recording_d"))

@@ -23,7 +23,7 @@ from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Event, Recording, row_dict
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
-from bodycam_ingest.errors import BadRequest, NotFound, Refused
+from bodycam_ingest.errors import BadRequest, NotFound
 from bodycam_ingest.station import Station
 
 
@@ -44,20 +44,14 @@ def add_label(ctx: Ctx, ids: list[RecordingId] | None = None, device: str | None
               until: str | None = None, case: str | None = None, party: str | None = None,
               party_kind: str | None = None, officers: list[str] | None = None,
               matter: str | None = None, location: str | None = None, note: str | None = None,
-              reason: str | None = None, act_as: str | None = None) -> dict[str, Any]:
+              reason: str | None = None) -> dict[str, Any]:
     """Label recordings (a change supersedes the previous label, never overwrites it). An
     officer (scope OWN) labels only their own recordings: another's is "does not exist", logged."""
     from bodycam_ingest.custody import labels
-    from bodycam_ingest.custody.roles import Acting, resolve_actor
+    from bodycam_ingest.custody.roles import Acting
 
     custody = ctx.station.config.custody
-    acting = Acting(actor=ctx.actor, approved_by=None)
-    if act_as is not None and act_as != ctx.actor:
-        if not ctx.principal.system:
-            raise Refused(reason=f"{ctx.actor} may not label as {act_as}: acting for another "
-                          "person is a four-eyes request (bodycam requests); label as yourself")
-        vouched = resolve_actor(custody, ctx.principal.os_user or ctx.actor, act_as)
-        acting = Acting(actor=vouched.actor, approved_by=ctx.actor)
+    acting = Acting(actor=ctx.actor, approved_by=ctx.approved_by)  # approved: an act_for request
     party_kind = party_kind or None  # a form's empty choice: not given
     if party_kind is not None and party_kind not in labels.PARTY_KINDS:
         raise BadRequest(problem="--party-kind: use person or organisation")
