@@ -12,8 +12,10 @@ import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from access_support import add_account
 from helpers import BODYCAM, StationEnv, write_config
@@ -67,7 +69,8 @@ class ConsoleStation:
 
 
 def console_station(root: Path, camera_media: Path) -> ConsoleStation:
-    """Officer A1024 has 3 H.264 segments and 1 H.265 recording, officer B2048 one recording;
+    """Officer A1024 has 3 H.264 segments (1-3), an H.265 recording (4), a cut recording with a
+    timestamp gap (6) and one made an hour ago (7); officer B2048 has one recording (5);
     accounts: zhang (officer A1024), li (officer B2048), chen (custodian), wang (supervisor),
     zhao (auditor), all with PASSWORD."""
     root.mkdir(parents=True, exist_ok=True)
@@ -90,6 +93,22 @@ def console_station(root: Path, camera_media: Path) -> ConsoleStation:
           ).open("ab") as handle:
         handle.write(b"officer B2048")
     env.run("ingest", str(other.parent.parent), check=True)
+    # 6: A1024, a cut that left a hole at 1.2 s (a timestamp_gap finding to explain)
+    from analysis.corpus import _forge, camera_clip
+
+    raw, forged = root / "raw-hole", root / "camera-hole" / "DCIM" / "100MEDIA"
+    raw.mkdir()
+    forged.mkdir(parents=True)
+    clip = camera_clip(raw, datetime(2026, 11, 20, 11, 0), 21, 4.0)
+    _forge(clip, forged / clip.path.name, f"file '{clip.path}'\noutpoint 1.2\nduration 2.5\n"
+           f"file '{clip.path}'\ninpoint 2.5\n")
+    env.run("ingest", str(forged.parent.parent), check=True)
+    # 7: A1024, recorded an hour ago: its labelling deadline (2 working days) is still ahead
+    recent = datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=1)
+    subprocess.run([*BODYCAM, "sim-camera", str(root / "camera-today"), "--segments", "1",
+                    "--officer", "A1024", "--start", f"{recent:%Y-%m-%dT%H:%M:%S}"],
+                   check=True, capture_output=True)
+    env.run("ingest", str(root / "camera-today"), check=True)
     station = ConsoleStation(env, port)
     for login, roles, number, name in (("zhang", ["officer"], "A1024", "张三"),
                                        ("li", ["officer"], "B2048", "李四"),

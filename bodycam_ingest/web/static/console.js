@@ -40,6 +40,12 @@
     await video.play();
   }
   document.getElementById("play").addEventListener("click", () => play().catch(e => alert(e.message)));
+  // placed here, not in style attributes: the console's CSP allows no inline styles
+  timeline.querySelectorAll(".marker").forEach(marker => {
+    const at = duration ? Math.min(Math.max(Number(marker.dataset.offset) / duration, 0), 1) : 0;
+    marker.style.left = (100 * at) + "%";
+    marker.style.top = (0.15 + 0.9 * Number(marker.dataset.row || 0)) + "rem";
+  });
   const cursor = document.createElement("div");
   cursor.className = "cursor";
   timeline.appendChild(cursor);

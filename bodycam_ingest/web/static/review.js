@@ -30,7 +30,7 @@
       e.preventDefault();
       try {
         const result = await api("requests.approve", {request_id: id, digest, reason: decide.reason.value || null});
-        show("decision-result", true, root.dataset.saved + ": " + result.state);
+        show("decision-result", true, root.dataset.saved + ": " + result.request.state);
         setTimeout(() => location.reload(), 300);
       } catch (err) { show("decision-result", false, err.message); }
     });
