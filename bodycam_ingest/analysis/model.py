@@ -40,6 +40,14 @@ class FindingKind(StrEnum):
     MISSING_SEGMENT = "missing_segment"
     CLOCK_DRIFT = "clock_drift"
     TIME_MISMATCH = "time_mismatch"
+    SEGMENT_SHORT = "segment_short"
+    CONTINUATION_MISSING = "continuation_missing"
+    FRESH_START = "fresh_start"
+    AUDIO_DISCONTINUITY = "audio_discontinuity"
+    EDIT_LIST = "edit_list"
+    REUSED_CONTENT = "reused_content"
+    OVERLAY_MISMATCH = "overlay_mismatch"
+    PICTURE_DISCONTINUITY = "picture_discontinuity"
 
 
 class Severity(StrEnum):
@@ -185,6 +193,7 @@ class RecordingFacts:
     size: int
     timeline: MediaTimeline | None  # None: unreadable
     timeline_problem: str | None = None  # why ``timeline`` is None or incomplete
+    seen_at: datetime | None = None  # aware; when the station listed (copied) the file
 
     def __post_init__(self) -> None:
         if self.filename_start.tzinfo is not None:
