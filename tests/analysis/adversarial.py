@@ -42,12 +42,12 @@ FPS = 10
 GOP = 5  # frames: one keyframe every 0.5 s, day and night
 SPLIT = 3.0  # seconds per segment
 SIZE = "320x240"
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"  # fonts-dejavu-core
 DAY = datetime(2026, 11, 20)
 DOCK = to_utc(datetime(2026, 11, 20, 18, 0, 0), ZONE)
 PREVIOUS_DOCK = to_utc(datetime(2026, 11, 19, 18, 0, 0), ZONE)
-OVERLAY = {"crop": "0x0+292x22", "scale": 3,
-           "format": "{device} {officer} %Y-%m-%d %H:%M:%S"}
+OVERLAY = {"overlay_crop": "316x22+0+0", "overlay_scale": 3,
+           "overlay_format": "{device} {officer} %Y-%m-%d %H:%M:%S"}
 """Where this camera burns its overlay and in which form (for ``[analysis.profiles.X]``)."""
 K = FindingKind
 
@@ -153,7 +153,7 @@ def _overlay(work: Path, device: str, start: datetime, steps: list[tuple[float, 
         epoch = calendar.timegm(start.timetuple()) + int(shift)
         text = work / f"overlay{n}.txt"
         text.write_text(f"{device} {OFFICER} %{{pts:gmtime:{epoch}:%Y-%m-%d %H\\:%M\\:%S}}")
-        parts.append(f"drawtext=fontfile={FONT}:fontsize=14:fontcolor=white:box=1:"
+        parts.append(f"drawtext=fontfile={FONT}:fontsize=13:fontcolor=white:box=1:"
                      f"boxcolor=black@1:boxborderw=4:x=4:y=4:textfile={text.name}:"
                      f"enable='between(t,{at},{until - 0.001})'")
     return ",".join(parts)

@@ -1,0 +1,128 @@
+"""The recording chain: how a camera splits one recording into segments, and what gives a forger
+away at a split. Pure: timelines and facts in, links and findings out.
+
+A camera runs one encoder per recording session and cuts its output into segments of a fixed
+length (``split_s``). So, between consecutive segments of one session:
+
+- every segment but the last is exactly the split length (a cut inside one shortens it);
+- the audio samples run on: what the previous segment's audio overhangs its video by
+  (``tail``) is exactly what this one's audio starts late by (``lead``);
+- only the session's first segment carries the encoder's start-up marks (``start_marks``:
+  SEI user data x264 writes once, audio priming placed before the picture...).
+
+``learn_chain`` learns those three facts from clean sessions; ``judge_chain`` judges a dock's
+consecutive segments by them. A fresh start after a short segment is simply a new session (a
+quick restart), and a seam in the names of a continuous chain is the camera's clock being
+stepped (GPS/NTP), a warning and not a gap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
+
+from bodycam_ingest.analysis.model import DeviceProfile, MediaTimeline, Thresholds
+from bodycam_ingest.analysis.scan import scan_all
+
+AUDIO_FIRST = "audio-first"  # the audio starts before the picture: encoder priming at a start
+ORDER_SLACK_S = 0.0005
+
+
+@dataclass(frozen=True)
+class Link:
+    """One segment as the chain sees it: length, where audio and video start and end, marks."""
+
+    frames: int
+    fps: float
+    video: tuple[float, float]
+    audio: tuple[float, float] | None
+    marks: frozenset[str]
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    @property
+    def tail(self) -> float | None:
+        """Seconds the audio runs past the picture at the end."""
+        return None if self.audio is None else self.audio[1] - self.video[1]
+
+    @property
+    def lead(self) -> float | None:
+        """Seconds the audio starts after the picture."""
+        return None if self.audio is None else self.audio[0] - self.video[0]
+
+
+def link(timeline: MediaTimeline | None, th: Thresholds) -> Link | None:
+    if timeline is None or not timeline.complete:
+        return None
+    scans = scan_all(timeline, th)
+    video = next((s for s in scans if s.info.kind == "video"), None)
+    audio = next((s for s in scans if s.info.kind == "audio"), None)
+    if video is None or not video.step or len(video.positions) < 2:
+        return None
+    fps = 1 / video.frame_s()
+    marks = set(timeline.start_marks)
+    span = None
+    if audio is not None and audio.step:
+        span = (audio.start, audio.end)
+        if audio.start < video.start - ORDER_SLACK_S:
+            marks.add(AUDIO_FIRST)
+    return Link(len(video.positions), fps, (video.start, video.end), span, frozenset(marks))
+
+
+def residual(a: Link, b: Link) -> float | None:
+    """How far b's audio resumes from where a's left off (0 for a continuous sample stream)."""
+    if a.tail is None or b.lead is None:
+        return None
+    return b.lead - a.tail
+
+
+def is_fresh(b: Link, profile: DeviceProfile | None) -> bool:
+    return bool(profile and profile.start_marks and profile.start_marks & b.marks)
+
+
+def split_of(links: Sequence[Link], profile: DeviceProfile | None) -> frozenset[float]:
+    """The split lengths to judge by: what this session's own middle segments agree on (twice
+    or more: the officer may have changed the setting), else what the profile learned."""
+    counts = Counter(round(x.seconds, 3) for x in links)
+    agreed = {s for s, n in counts.items() if n >= 2}
+    if agreed:
+        return frozenset(agreed)
+    return profile.split_s if profile else frozenset()
+
+
+def fits(x: Link, splits: frozenset[float]) -> bool:
+    return any(abs(x.seconds - s) <= 0.5 / x.fps for s in splits)
+
+
+def learn_chain(profile: DeviceProfile, sessions: Sequence[Sequence[MediaTimeline]],
+                th: Thresholds) -> DeviceProfile:
+    """Add what clean sessions (each in recording order) show about the camera's chain.
+
+    Start marks are the marks every first segment has and no later one has: with no session of
+    two segments or more, nothing is learned (nothing tells a start from a continuation).
+    """
+    firsts: list[frozenset[str]] = []
+    laters: list[frozenset[str]] = []
+    splits: set[float] = set()
+    joins: list[bool] = []
+    for one in sessions:
+        links = [link(t, th) for t in one]
+        if len(links) < 2 or any(x is None for x in links):
+            continue
+        chain = [x for x in links if x is not None]
+        firsts.append(chain[0].marks)
+        laters += [x.marks for x in chain[1:]]
+        splits |= {round(x.seconds, 3) for x in chain[:-1]}
+        for a, b in pairwise(chain):
+            r = residual(a, b)
+            if r is not None:
+                joins.append(abs(r) <= th.audio_join_tolerance_s)
+    if not firsts:
+        return profile
+    marks = frozenset.intersection(*firsts) - frozenset().union(*laters)
+    return replace(profile, split_s=frozenset(splits), start_marks=marks,
+                   audio_continues=all(joins) if joins else None)

@@ -1,0 +1,119 @@
+"""Look at the pictures, where it pays: decode a few frames of a stored recording with ffmpeg and
+read the burned-in overlay with tesseract (Debian's ``tesseract-ocr``). The I/O edge of
+``overlay``; run after the dock's files are stored and verified, on the stored copy.
+
+Bounded: the first frame and the last keyframe are read; only when their clocks disagree with
+the footage are keyframes in between read, by bisection (about log2 of the keyframe count more
+frames), so a file costs 2 to ~12 single-frame decodes and one tesseract run per round. Every
+program runs with a timeout; a decode or OCR that fails is no reading, never a finding.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bodycam_ingest.analysis.model import (
+    Finding,
+    MediaTimeline,
+    Overlay,
+    RecordingFacts,
+    Thresholds,
+    keyframe_intervals,
+)
+from bodycam_ingest.analysis.overlay import (
+    Reading,
+    agree,
+    clock_jump,
+    geometry,
+    judge,
+    parse,
+)
+from bodycam_ingest.analysis.scan import scan_all
+
+WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-:/. "
+SEEK_SLACK_S = 0.01  # land inside the wanted frame, not on its edge
+
+Reader = Callable[[list[float]], list[Reading]]
+
+
+def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
+               tesseract: str = "tesseract", timeout_s: float = 30.0) -> Reader:
+    """Reads the overlay at given offsets: one ffmpeg per frame, one tesseract per call."""
+    w, h, x, y = geometry(overlay.crop)
+    vf = (f"crop={w}:{h}:{x}:{y},format=gray,scale=iw*{overlay.scale}:ih*{overlay.scale}:"
+          "flags=bicubic,negate")
+
+    def read(offsets: list[float]) -> list[Reading]:
+        """Two consecutive frames per offset; a field counts only where both agree."""
+        with tempfile.TemporaryDirectory(prefix="bodycam-ocr-") as tmp:
+            images: list[list[Path]] = []
+            for n, at in enumerate(offsets):
+                try:
+                    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+                                    "-y", "-ss", f"{max(at, 0.0) + SEEK_SLACK_S:.3f}", "-i",
+                                    str(path), "-frames:v", "2", "-vf", vf,
+                                    str(Path(tmp) / f"{n:03d}-%d.png")],
+                                   check=True, capture_output=True, timeout=timeout_s)
+                except (OSError, subprocess.SubprocessError):
+                    pass
+                images.append([p for k in (1, 2) if (p := Path(tmp) / f"{n:03d}-{k}.png")
+                               .exists()])
+            flat = [p for group in images for p in group]
+            pages: list[str] = []
+            if flat:
+                listing = Path(tmp) / "images.txt"
+                listing.write_text("".join(f"{p}\n" for p in flat))
+                try:
+                    got = subprocess.run([tesseract, str(listing), "stdout", "--psm", "7", "-c",
+                                          f"tessedit_char_whitelist={WHITELIST}"],
+                                         check=True, capture_output=True, text=True,
+                                         timeout=timeout_s)
+                    pages = got.stdout.split("\f")
+                except (OSError, subprocess.SubprocessError):
+                    pages = []
+            texts = iter(pages)
+            out = []
+            for group, at in zip(images, offsets, strict=True):
+                got_texts = [next(texts, "") for _ in group]
+                out.append(agree([parse(text, at, overlay) for text in got_texts], at))
+            return out
+
+    return read
+
+
+def keyframe_offsets(t: MediaTimeline, th: Thresholds) -> list[float]:
+    video = t.stream("video")
+    scans = [s for s in scan_all(t, th) if video and s.info.index == video.index]
+    if not scans or video is None:
+        return []
+    keys, _, _ = keyframe_intervals(t.packets[video.index])
+    return [scans[0].positions[k] for k in keys if k < len(scans[0].positions)]
+
+
+def overlay_check(facts: RecordingFacts, read: Reader, th: Thresholds) -> list[Finding]:
+    """Read the overlay at the first frame and the last keyframe, bisect a clock jump."""
+    t = facts.timeline
+    if t is None:
+        return []
+    keys = keyframe_offsets(t, th)
+    if not keys:
+        return []
+    lo, hi = 0, len(keys) - 1
+    first, *rest = read([keys[lo], keys[hi]] if hi else [keys[lo]])
+    r_lo, r_hi = first, (rest[0] if rest else first)
+    if r_lo.clock and r_hi.clock and clock_jump([r_lo, r_hi], th):
+        while hi - lo > 1:  # bisect: the jump lies between two readings that disagree
+            mid = (lo + hi) // 2
+            (r,) = read([keys[mid]])
+            if r.clock is None:
+                break
+            if clock_jump([r_lo, r], th):
+                hi, r_hi = mid, r
+            else:
+                lo, r_lo = mid, r
+    readings = [first] + ([r_lo] if r_lo is not first else []) + \
+        ([r_hi] if r_hi is not first and r_hi is not r_lo else [])
+    return judge(facts.recording_id, facts.device, facts.filename_start, readings, th)
