@@ -298,8 +298,9 @@ class Thresholds:
     one's ended (edit lists are written in 1 ms movie ticks; an AAC frame is 21 ms)."""
     edit_tolerance_s: float = 0.1
     """edit_list: footage a player skips, repeats or hides beyond this (priming is 21 ms)."""
-    overlay_tolerance_s: float = 1.5
-    """overlay_mismatch: burned-in clock vs the timeline (the overlay shows whole seconds)."""
+    overlay_tolerance_s: float = 1.0
+    """overlay_mismatch: burned-in clock vs the timeline. The overlay shows whole seconds, so an
+    honest reading is always less than 1 s off; a cut of 2 s or more always shows."""
     reuse_min_gops: int = 2
     """reused_content: this many identical GOP size sequences (each of several distinct sizes)."""
 

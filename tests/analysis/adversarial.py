@@ -376,7 +376,8 @@ def build(d: Path) -> dict[str, Case]:
 
     s = session(sub("s6"), at(hour=11), 160, 8.0, hue=130, tone=620)
     dubbed = reencode(s[1], f / "dubbed" / s[1].path.name, video=False, tone=880)
-    add(Case("audio_replaced", (s[0], dubbed, s[2]), ((K.AUDIO_DISCONTINUITY, 1),),
+    add(Case("audio_replaced", (s[0], dubbed, s[2]),
+             ((K.FRESH_START, 1), (K.AUDIO_DISCONTINUITY, 2)),
              note="the middle segment's sound replaced by a new AAC track with the camera's "
                   "settings; picture copied untouched"))
 
@@ -407,11 +408,11 @@ def build(d: Path) -> dict[str, Case]:
              note="segment 2 replaced by the same moment's segment of another camera of the "
                   "same model (same firmware, same profile), renamed into place"))
 
-    last = session(sub("s11b"), at(hour=12, minute=5), 220, 5.0, hue=235, tone=730)  # 3, 2
+    last = session(sub("s11b"), at(hour=12, minute=5), 220, 6.0, split=10.0, hue=235, tone=730)
     trimmed = remux(last[0], f / "clockjump" / last[0].path.name,
-                    _list((last[0].path, None, 1.0), (last[0].path, 2.0, None)), seconds=2.0)
+                    _list((last[0].path, None, 1.0), (last[0].path, 3.0, None)), seconds=4.0)
     add(Case("burned_clock_jump", (trimmed,), ((K.OVERLAY_MISMATCH, 0),), pictures=True,
-             note="1 s cut out of a one-segment recording at keyframes, timestamps rewritten, "
+             note="2 s cut out of a one-segment recording at keyframes, timestamps rewritten, "
                   "times restored: only the burned-in clock shows the jump"))
 
     s = session(sub("s12"), at(hour=12, minute=30), 230, 2.6, hue=245, tone=740)
