@@ -48,9 +48,10 @@ def _track(el: EditList, kind: str, th: Thresholds) -> list[Issue]:
                         f"The {kind} edit list plays {e.duration_s:.2f} s at {e.rate:g}x speed "
                         f"from {shown:.2f} s."))
         if previous_end is None:
-            if start > tol:
-                out.append((0.0, f"skip {start:.2f} s",
-                            f"The {kind} edit list starts playing {start:.2f} s into the "
+            if start - el.first_s > tol:
+                skipped = start - el.first_s
+                out.append((0.0, f"skip {skipped:.2f} s",
+                            f"The {kind} edit list starts playing {skipped:.2f} s into the "
                             "footage: players never show its beginning."))
         elif start > previous_end + tol:
             out.append((shown, f"skip {start - previous_end:.2f} s",
@@ -64,9 +65,10 @@ def _track(el: EditList, kind: str, th: Thresholds) -> list[Issue]:
                         f"{previous_end - start:.2f} s twice."))
         previous_end = start + e.duration_s * e.rate
         shown += e.duration_s
-    if previous_end is not None and el.media_s - previous_end > tol:
-        hidden = el.media_s - previous_end
+    end = el.first_s + el.media_s
+    if previous_end is not None and end - previous_end > tol:
+        hidden = end - previous_end
         out.append((shown, f"hide {hidden:.2f} s",
-                    f"The {kind} edit list stops at {previous_end:.2f} s of {el.media_s:.2f} s "
+                    f"The {kind} edit list stops at {previous_end:.2f} s of {end:.2f} s "
                     f"of footage: players never show the last {hidden:.2f} s."))
     return out

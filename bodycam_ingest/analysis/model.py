@@ -178,6 +178,7 @@ class EditList:
     stream_index: int
     edits: tuple[Edit, ...]
     media_s: float
+    first_s: float = 0.0  # the first sample's presentation time in media time (B-frame delay)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ MAX_NALS = 64
 
 
 def edit_list(buf: bytes, kids: list[mb.Box], index: int, scale: int, movie_scale: int,
-              media_ticks: int) -> EditList | None:
+              media_ticks: int, first_ticks: int = 0) -> EditList | None:
     """The track's edit list in seconds; None when it has none (play the media as it is)."""
     edts = mb.find(kids, b"edts")
     elst = mb.find(mb.children(buf, edts[1], edts[2]), b"elst") if edts else None
@@ -41,7 +41,7 @@ def edit_list(buf: bytes, kids: list[mb.Box], index: int, scale: int, movie_scal
         edits.append(Edit(duration / movie_scale,
                           None if media_time == -1 else media_time / scale,
                           rate + frac / 65536))
-    return EditList(index, tuple(edits), media_ticks / scale)
+    return EditList(index, tuple(edits), media_ticks / scale, first_ticks / scale)
 
 
 def start_marks(path: Path, offset: int, size: int, avcc: bytes | None) -> tuple[str, ...]:

@@ -263,7 +263,8 @@ def _track(buf: bytes, trak: mb.Box, index: int, movie_scale: int, size: int
         extradata_sha256=_digest(first.extradata), encoder=first.compressor)
     switches = [ParamSwitch(index, sample, ", ".join(entries[a - 1].differences(entries[b - 1])))
                 for sample, a, b in _sdi_changes(chunks, len(entries)) if sample < len(table)]
-    elst = edit_list(buf, kids, index, scale, movie_scale, sum(deltas))
+    first_pts = min(pts) - shift if pts else 0
+    elst = edit_list(buf, kids, index, scale, movie_scale, sum(deltas), first_pts)
     sample: First | None = None
     if kind == "video" and chunks and sizes_l and first.codec == "h264":
         sample = (chunks[0][0], sizes_l[0], first.extradata)

@@ -34,8 +34,8 @@ def gop_digests(t: MediaTimeline | None) -> list[tuple[int, str]]:
     for a, b in zip(keys, bounds, strict=True):
         sizes = table.size[a:b]
         rest = sizes[1:]
-        if not rest or min(rest) < MIN_FRAME_BYTES or \
-                len(set(rest)) < min(MIN_DISTINCT, len(rest)):
+        if len(rest) < MIN_DISTINCT or min(rest) < MIN_FRAME_BYTES or \
+                len(set(rest)) < MIN_DISTINCT:
             continue
         raw = b"".join(n.to_bytes(4, "big") for n in sizes)
         out.append((a, hashlib.sha256(raw).hexdigest()[:DIGEST_HEX]))
