@@ -54,6 +54,7 @@ def test_an_older_catalog_gets_retention_columns_with_the_clock_start_backfilled
     import sqlite3
 
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     from bodycam_ingest.catalog.db import _alembic_config
 
@@ -65,7 +66,8 @@ def test_an_older_catalog_gets_retention_columns_with_the_clock_start_backfilled
     catalog = open_catalog(url, lock_dir=tmp_path, migrate=False)
     with catalog.engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('0004')")
+        head = ScriptDirectory.from_config(cfg).get_current_head()  # later migrations undone too
+        connection.exec_driver_sql("INSERT INTO alembic_version VALUES (?)", (head,))
         command.downgrade(cfg, "0003")
         connection.exec_driver_sql(
             "INSERT INTO docks (id, camera_rule, trigger, source, actor, host, pid, lock_token, "
