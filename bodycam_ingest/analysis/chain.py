@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from bodycam_ingest.analysis.model import DeviceProfile, MediaTimeline, Thresholds
@@ -126,3 +127,20 @@ def learn_chain(profile: DeviceProfile, sessions: Sequence[Sequence[MediaTimelin
     marks = frozenset.intersection(*firsts) - frozenset().union(*laters)
     return replace(profile, split_s=frozenset(splits), start_marks=marks,
                    audio_continues=all(joins) if joins else None)
+
+
+def sessions_of(items: Sequence[tuple[int | None, datetime | None, float | None]],
+                th: Thresholds) -> list[list[int]]:
+    """Indices of (seq, name start, duration) items in recording order, grouped into sessions:
+    consecutive numbers whose names follow within ``session_break_s``."""
+    groups: list[list[int]] = []
+    for i, (seq, start, _) in enumerate(items):
+        if groups:
+            pseq, pstart, pdur = items[groups[-1][-1]]
+            if seq is not None and pseq is not None and seq == pseq + 1 and start and pstart \
+                    and pdur is not None and abs((start - pstart - timedelta(seconds=pdur))
+                                                 .total_seconds()) <= th.session_break_s:
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups

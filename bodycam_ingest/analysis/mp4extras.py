@@ -71,7 +71,7 @@ def start_marks(path: Path, offset: int, size: int, avcc: bytes | None) -> tuple
 
 
 def _sei_types(rbsp: bytes) -> list[int]:
-    out = []
+    out: list[int] = []
     pos = 0
     while pos < len(rbsp) and rbsp[pos] != 0x80 and len(out) < 16:
         ptype = 0

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bodycam_ingest.analysis import mp4boxes as mb
-from bodycam_ingest.analysis.mp4extras import edit_list, start_marks
 from bodycam_ingest.analysis.model import (
     ContainerInfo,
     EditList,
@@ -36,6 +35,7 @@ from bodycam_ingest.analysis.model import (
     StreamKind,
     nominal_frame_rate,
 )
+from bodycam_ingest.analysis.mp4extras import edit_list, start_marks
 
 MAX_MOOV_BYTES = 128 * 1024 * 1024  # a 10-hour 60 fps recording needs ~20 MiB
 MAX_TOP_LEVEL_BOXES = 10_000

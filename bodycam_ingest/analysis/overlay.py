@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from bodycam_ingest.analysis.model import Finding, FindingKind, Overlay, Severity, Thresholds
 
@@ -129,7 +130,7 @@ def judge(rid: str, device: str, start: datetime, readings: list[Reading],
 
 def clock_jump(timed: list[Reading], th: Thresholds) -> tuple[Reading, Reading, float] | None:
     """The first pair of consecutive readings whose clocks disagree with the footage."""
-    for a, b in zip(timed, timed[1:], strict=False):
+    for a, b in pairwise(timed):
         assert a.clock is not None and b.clock is not None
         extra = (b.clock - a.clock).total_seconds() - (b.offset_s - a.offset_s)
         if abs(extra) > th.overlay_tolerance_s:

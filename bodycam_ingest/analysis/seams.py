@@ -10,6 +10,7 @@ program runs with a timeout; a decode or OCR that fails is no reading, never a f
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -51,14 +52,12 @@ def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
         with tempfile.TemporaryDirectory(prefix="bodycam-ocr-") as tmp:
             images: list[list[Path]] = []
             for n, at in enumerate(offsets):
-                try:
+                with contextlib.suppress(OSError, subprocess.SubprocessError):  # no reading
                     subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
                                     "-y", "-ss", f"{max(at, 0.0) + SEEK_SLACK_S:.3f}", "-i",
                                     str(path), "-frames:v", "2", "-vf", vf,
                                     str(Path(tmp) / f"{n:03d}-%d.png")],
                                    check=True, capture_output=True, timeout=timeout_s)
-                except (OSError, subprocess.SubprocessError):
-                    pass
                 images.append([p for k in (1, 2) if (p := Path(tmp) / f"{n:03d}-{k}.png")
                                .exists()])
             flat = [p for group in images for p in group]

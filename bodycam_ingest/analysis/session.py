@@ -119,7 +119,6 @@ def _seam(a: _Item, b: _Item, ctx: _Chain) -> list[Finding]:
     if a.duration is None or b.seq != a.seq + 1:
         return []
     seam = (b.start - a.start).total_seconds() - a.duration
-    res = th.start_time_resolution_s
     if seam > th.session_break_s:
         return []  # a new recording session, not a seam
     if a.link is not None and b.link is not None and ctx.profile is not None:

@@ -24,7 +24,7 @@ import os
 import shutil
 import struct
 import subprocess
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
