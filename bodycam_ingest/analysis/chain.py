@@ -67,8 +67,10 @@ def link(timeline: MediaTimeline | None, th: Thresholds) -> Link | None:
     fps = 1 / video.frame_s()
     marks = set(timeline.start_marks)
     span = None
-    if audio is not None and audio.step:
-        span = (audio.start, audio.end)
+    if audio is not None and audio.positions:
+        table = timeline.packets[audio.info.index]
+        step = audio.step or table.duration[-1]  # one packet: its own duration
+        span = (audio.start, audio.positions[-1] + step * audio.tick)
         if audio.start < video.start - ORDER_SLACK_S:
             marks.add(AUDIO_FIRST)
     return Link(len(video.positions), fps, (video.start, video.end), span, frozenset(marks))
