@@ -24,7 +24,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from bodycam_ingest.analysis.model import DeviceProfile, MediaTimeline, Thresholds
+from bodycam_ingest.analysis.model import (
+    DeviceProfile,
+    MediaTimeline,
+    RecordingFacts,
+    Thresholds,
+)
 from bodycam_ingest.analysis.scan import scan_all
 
 AUDIO_FIRST = "audio-first"  # the audio starts before the picture: encoder priming at a start
@@ -146,3 +151,20 @@ def sessions_of(items: Sequence[tuple[int | None, datetime | None, float | None]
                 continue
         groups.append([i])
     return groups
+
+
+def continuing_pairs(facts: Sequence[RecordingFacts], profile: DeviceProfile | None,
+                     th: Thresholds) -> list[tuple[RecordingFacts, RecordingFacts]]:
+    """Consecutive segments of one dock where the later one claims to continue the earlier
+    (next number, within ``session_break_s``, not a fresh start): the seams worth a look."""
+    ordered = sorted((f for f in facts if f.seq >= 0), key=lambda f: f.seq)
+    out = []
+    for a, b in pairwise(ordered):
+        lb = link(b.timeline, th)
+        la = link(a.timeline, th)
+        if b.seq != a.seq + 1 or la is None or lb is None or is_fresh(lb, profile):
+            continue
+        gap = (b.filename_start - a.filename_start).total_seconds() - la.seconds
+        if abs(gap) <= th.session_break_s:
+            out.append((a, b))
+    return out

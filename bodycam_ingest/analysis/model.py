@@ -302,6 +302,9 @@ class Thresholds:
     overlay_tolerance_s: float = 1.0
     """overlay_mismatch: burned-in clock vs the timeline. The overlay shows whole seconds, so an
     honest reading is always less than 1 s off; a cut of 2 s or more always shows."""
+    scene_change_ratio: float = 3.0
+    """picture_discontinuity: the picture change across a seam vs the change between adjacent
+    frames on either side (a continuous recording: about 1)."""
     reuse_min_gops: int = 2
     """reused_content: this many identical GOP size sequences (each of several distinct sizes)."""
 
@@ -309,7 +312,7 @@ class Thresholds:
         for name in ("gap_frames", "frame_tolerance", "av_drift_s", "declared_tolerance_s",
                      "wallclock_tolerance_s", "time_tolerance_s", "seam_tolerance_s",
                      "session_break_s", "clock_tolerance_s", "audio_join_tolerance_s",
-                     "edit_tolerance_s", "overlay_tolerance_s"):
+                     "edit_tolerance_s", "overlay_tolerance_s", "scene_change_ratio"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"threshold {name} must be positive")
         if self.rate_change_frames < 2 or self.min_gop_intervals < 1 or self.reuse_min_gops < 1:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from bodycam_ingest.analysis.model import (
     Finding,
+    FindingKind,
     MediaTimeline,
     Overlay,
     RecordingFacts,
+    Severity,
     Thresholds,
     keyframe_intervals,
 )
@@ -116,3 +118,55 @@ def overlay_check(facts: RecordingFacts, read: Reader, th: Thresholds) -> list[F
     readings = [first] + ([r_lo] if r_lo is not first else []) + \
         ([r_hi] if r_hi is not first and r_hi is not r_lo else [])
     return judge(facts.recording_id, facts.device, facts.filename_start, readings, th)
+
+
+THUMB = (32, 24)  # grey thumbnails: enough to see a scene change, cheap to decode and compare
+MIN_CHANGE = 8.0  # mean grey-level difference below which a seam is never a scene change
+
+
+def _thumbs(path: Path, *, last: bool, ffmpeg: str, timeout_s: float) -> list[bytes]:
+    w, h = THUMB
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            *(["-sseof", "-1"] if last else []), "-i", str(path),
+            *([] if last else ["-frames:v", "2"]), "-an", "-vf", f"scale={w}:{h},format=gray",
+            "-f", "rawvideo", "-"]
+    try:
+        raw = subprocess.run(args, check=True, capture_output=True, timeout=timeout_s).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    n = w * h
+    return [raw[i:i + n] for i in range(0, len(raw) - n + 1, n)]
+
+
+def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 30.0
+                ) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """The last two frames of ``a`` and the first two of ``b``, as grey thumbnails."""
+    end = _thumbs(a, last=True, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    start = _thumbs(b, last=False, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    if len(end) < 2 or len(start) < 2:
+        return None
+    return end[-2], end[-1], start[0], start[1]
+
+
+def _change(x: bytes, y: bytes) -> float:
+    return sum(abs(p - q) for p, q in zip(x, y, strict=True)) / max(len(x), 1)
+
+
+def scene_check(a: RecordingFacts, b: RecordingFacts,
+                thumbs: tuple[bytes, bytes, bytes, bytes] | None,
+                th: Thresholds) -> list[Finding]:
+    """Pure: b continues a, so the picture must change across the seam no more than between
+    the frames on either side of it."""
+    if thumbs is None:
+        return []
+    a_prev, a_last, b_first, b_next = thumbs
+    seam = _change(a_last, b_first)
+    usual = max(_change(a_prev, a_last), _change(b_first, b_next), 1.0)
+    ratio = seam / usual
+    if seam < MIN_CHANGE or ratio <= th.scene_change_ratio:
+        return []
+    return [Finding(
+        FindingKind.PICTURE_DISCONTINUITY, Severity.WARNING, b.recording_id, 0.0,
+        round(ratio, 2), th.scene_change_ratio,
+        f"The picture jumps at the start of this segment ({ratio:.1f} times the change between "
+        f"neighbouring frames) though it continues segment {a.seq:04d}: look at the seam.")]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bodycam_ingest.analysis.chain import learn_chain, sessions_of
+from bodycam_ingest.analysis.chain import continuing_pairs, learn_chain, sessions_of
 from bodycam_ingest.analysis.continuity import analyze_file, analyze_reuse, analyze_session
 from bodycam_ingest.analysis.extract import Extraction, extract
 from bodycam_ingest.analysis.facts import (
@@ -44,7 +44,7 @@ from bodycam_ingest.analysis.model import (
 from bodycam_ingest.analysis.profiles import profile_from_json, profile_to_json
 from bodycam_ingest.analysis.reuse import fingerprint
 from bodycam_ingest.analysis.scan import media_duration, scan_all
-from bodycam_ingest.analysis.seams import ocr_reader, overlay_check
+from bodycam_ingest.analysis.seams import ocr_reader, overlay_check, scene_check, seam_thumbs
 from bodycam_ingest.analysis.views import (
     FindingView,
     catalog_recordings,
@@ -268,6 +268,11 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
             read = ocr_reader(j.path, final.overlay, ffmpeg=pictures.ffmpeg,
                               tesseract=pictures.tesseract, timeout_s=pictures.timeout_s)
             j.findings += overlay_check(j.facts, read, th)
+        by_id = {j.facts.recording_id: j for j in judged}
+        for a, b in continuing_pairs([j.facts for j in judged if j.rec.named], final, th):
+            thumbs = seam_thumbs(by_id[a.recording_id].path, by_id[b.recording_id].path,
+                                 ffmpeg=pictures.ffmpeg, timeout_s=pictures.timeout_s)
+            by_id[b.recording_id].findings += scene_check(a, b, thumbs, th)
     return _store(station, device, dock_id, judged, trigger,
                   configured=configured, stored_id=stored.id if stored else None, learned=learned)
 

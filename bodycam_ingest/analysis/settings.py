@@ -43,6 +43,7 @@ class ThresholdsConfig(_Section):
     audio_join_tolerance_s: float = Field(default=_D.audio_join_tolerance_s, gt=0)
     edit_tolerance_s: float = Field(default=_D.edit_tolerance_s, gt=0)
     overlay_tolerance_s: float = Field(default=_D.overlay_tolerance_s, gt=0)
+    scene_change_ratio: float = Field(default=_D.scene_change_ratio, gt=0)
     reuse_min_gops: int = Field(default=_D.reuse_min_gops, ge=1)
 
     def to_thresholds(self) -> Thresholds:

@@ -426,4 +426,13 @@ def build(d: Path) -> dict[str, Case]:
     add(Case("gop_repeated_to_hide", (s[0], looped, s[2]), ((K.REUSED_CONTENT, 1),),
              note="0.5 s hidden by repeating the GOP before it: same length, same keyframe "
                   "rhythm, same times"))
+
+    s = session(sub("s14"), at(hour=13, minute=30), 250, 8.0, hue=260, tone=780)
+    other = session(sub("s14other"), at(hour=6), 260, 8.0, tone=780, scene="color")
+    swapped = renamed(other[1], f / "swapped", s[1].start, 251)
+    add(Case("other_scene_swapped_in", (s[0], swapped, s[2]),
+             ((K.OVERLAY_MISMATCH, 1), (K.PICTURE_DISCONTINUITY, 1)), pictures=True,
+             note="segment 2 replaced by the second segment of another session of the same "
+                  "camera (same split, same audio phase: the index cannot tell), renamed into "
+                  "place"))
     return cases

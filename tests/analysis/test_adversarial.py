@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from bodycam_ingest.analysis.chain import learn_chain
+from bodycam_ingest.analysis.chain import continuing_pairs, learn_chain
 from bodycam_ingest.analysis.continuity import analyze_file, analyze_reuse, analyze_session
 from bodycam_ingest.analysis.model import (
     DeviceHistory,
@@ -22,7 +22,7 @@ from bodycam_ingest.analysis.model import (
 )
 from bodycam_ingest.analysis.profiles import ProfileFields, profile_from_fields
 from bodycam_ingest.analysis.reuse import fingerprint
-from bodycam_ingest.analysis.seams import ocr_reader, overlay_check
+from bodycam_ingest.analysis.seams import ocr_reader, overlay_check, scene_check, seam_thumbs
 
 from . import adversarial as a
 
@@ -62,6 +62,10 @@ def run_dock(case: a.Case, profile: DeviceProfile, pictures: bool) -> list[Findi
     if pictures and profile.overlay is not None:
         for one, clip in zip(facts, case.clips, strict=True):
             out += overlay_check(one, ocr_reader(clip.path, profile.overlay), TH)
+        paths = {c.recording_id: c.path for c in case.clips}
+        for first, then in continuing_pairs(facts, profile, TH):
+            thumbs = seam_thumbs(paths[first.recording_id], paths[then.recording_id])
+            out += scene_check(first, then, thumbs, TH)
     return out
 
 
@@ -73,7 +77,8 @@ def describe(found: list[Finding]) -> str:
 FORGED = ["gop_cut_mid_session", "last_segment_deleted", "middle_deleted_renumbered",
           "reencoded_camera_settings", "fresh_recording_spliced", "audio_replaced",
           "edit_list_skip", "edit_list_repeat", "reused_old_recording", "foreign_device_segment",
-          "burned_clock_jump", "names_and_times_shifted", "gop_repeated_to_hide"]
+          "burned_clock_jump", "names_and_times_shifted", "gop_repeated_to_hide",
+          "other_scene_swapped_in"]
 HONEST = ["clean_day", "night_mode", "docked_recording", "gps_clock_step", "other_split_length",
           "quick_restart", "static_scene", "mic_off", "second_camera_same_scene"]
 
