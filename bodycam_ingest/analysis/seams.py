@@ -43,25 +43,27 @@ Reader = Callable[[list[float]], list[Reading]]
 
 
 def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
-               tesseract: str = "tesseract", timeout_s: float = 30.0) -> Reader:
-    """Reads the overlay at given offsets: one ffmpeg per frame, one tesseract per call."""
+               tesseract: str = "tesseract", timeout_s: float = 30.0, frames: int = 1) -> Reader:
+    """Reads the overlay at given offsets: one ffmpeg per offset, one tesseract per call.
+
+    ``frames=2`` reads two consecutive frames per offset and keeps only what both say (to
+    confirm a discrepancy: OCR misreads rarely repeat)."""
     w, h, x, y = geometry(overlay.crop)
     vf = (f"crop={w}:{h}:{x}:{y},format=gray,scale=iw*{overlay.scale}:ih*{overlay.scale}:"
           "flags=bicubic,negate")
 
     def read(offsets: list[float]) -> list[Reading]:
-        """Two consecutive frames per offset; a field counts only where both agree."""
         with tempfile.TemporaryDirectory(prefix="bodycam-ocr-") as tmp:
             images: list[list[Path]] = []
             for n, at in enumerate(offsets):
                 with contextlib.suppress(OSError, subprocess.SubprocessError):  # no reading
                     subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
                                     "-y", "-ss", f"{max(at, 0.0) + SEEK_SLACK_S:.3f}", "-i",
-                                    str(path), "-frames:v", "2", "-vf", vf,
+                                    str(path), "-frames:v", str(frames), "-vf", vf,
                                     str(Path(tmp) / f"{n:03d}-%d.png")],
                                    check=True, capture_output=True, timeout=timeout_s)
-                images.append([p for k in (1, 2) if (p := Path(tmp) / f"{n:03d}-{k}.png")
-                               .exists()])
+                images.append([p for k in range(1, frames + 1)
+                                if (p := Path(tmp) / f"{n:03d}-{k}.png").exists()])
             flat = [p for group in images for p in group]
             pages: list[str] = []
             if flat:
@@ -78,8 +80,9 @@ def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
             texts = iter(pages)
             out = []
             for group, at in zip(images, offsets, strict=True):
-                got_texts = [next(texts, "") for _ in group]
-                out.append(agree([parse(text, at, overlay) for text in got_texts], at))
+                said = [parse(next(texts, ""), at, overlay) for _ in group]
+                out.append(agree(said, at) if frames > 1 else
+                           (said[0] if said else Reading(at, None, None, None)))
             return out
 
     return read
@@ -94,8 +97,17 @@ def keyframe_offsets(t: MediaTimeline, th: Thresholds) -> list[float]:
     return [scans[0].positions[k] for k in keys if k < len(scans[0].positions)]
 
 
-def overlay_check(facts: RecordingFacts, read: Reader, th: Thresholds) -> list[Finding]:
-    """Read the overlay at the first frame and the last keyframe, bisect a clock jump."""
+def overlay_check(facts: RecordingFacts, read: Reader, th: Thresholds,
+                  confirm: Reader | None = None) -> list[Finding]:
+    """Read the overlay at the first frame and the last keyframe, bisect a clock jump; what
+    looks wrong is read again with ``confirm`` (two frames per place) before it is reported."""
+    found = _overlay_pass(facts, read, th)
+    if found and confirm is not None:
+        return _overlay_pass(facts, confirm, th)
+    return found
+
+
+def _overlay_pass(facts: RecordingFacts, read: Reader, th: Thresholds) -> list[Finding]:
     t = facts.timeline
     if t is None:
         return []

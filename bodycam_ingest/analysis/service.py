@@ -265,9 +265,10 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
     if final is not None and final.overlay is not None and cfg.pictures.enabled:
         pictures = cfg.pictures
         for j in judged:  # the slow part: a few decoded frames and one OCR run per recording
-            read = ocr_reader(j.path, final.overlay, ffmpeg=pictures.ffmpeg,
-                              tesseract=pictures.tesseract, timeout_s=pictures.timeout_s)
-            j.findings += overlay_check(j.facts, read, th)
+            once, twice = (ocr_reader(j.path, final.overlay, ffmpeg=pictures.ffmpeg,
+                                      tesseract=pictures.tesseract,
+                                      timeout_s=pictures.timeout_s, frames=n) for n in (1, 2))
+            j.findings += overlay_check(j.facts, once, th, twice)
         by_id = {j.facts.recording_id: j for j in judged}
         for a, b in continuing_pairs([j.facts for j in judged if j.rec.named], final, th):
             thumbs = seam_thumbs(by_id[a.recording_id].path, by_id[b.recording_id].path,

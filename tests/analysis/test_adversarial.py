@@ -61,7 +61,8 @@ def run_dock(case: a.Case, profile: DeviceProfile, pictures: bool) -> list[Findi
         out += analyze_session(mine, history, case.dock, TH, profile)
     if pictures and profile.overlay is not None:
         for one, clip in zip(facts, case.clips, strict=True):
-            out += overlay_check(one, ocr_reader(clip.path, profile.overlay), TH)
+            out += overlay_check(one, ocr_reader(clip.path, profile.overlay), TH,
+                                 ocr_reader(clip.path, profile.overlay, frames=2))
         paths = {c.recording_id: c.path for c in case.clips}
         for first, then in continuing_pairs(facts, profile, TH):
             thumbs = seam_thumbs(paths[first.recording_id], paths[then.recording_id])
