@@ -111,7 +111,9 @@ def learn_chain(profile: DeviceProfile, sessions: Sequence[Sequence[MediaTimelin
     """Add what clean sessions (each in recording order) show about the camera's chain.
 
     Start marks are the marks every first segment has and no later one has: with no session of
-    two segments or more, nothing is learned (nothing tells a start from a continuation).
+    two segments or more, nothing is learned (nothing tells a start from a continuation); nor
+    from segments that neither differ at a start nor keep their audio running on (a camera that
+    encodes each file afresh has no chain).
     """
     firsts: list[frozenset[str]] = []
     laters: list[frozenset[str]] = []
@@ -132,8 +134,16 @@ def learn_chain(profile: DeviceProfile, sessions: Sequence[Sequence[MediaTimelin
     if not firsts:
         return profile
     marks = frozenset.intersection(*firsts) - frozenset().union(*laters)
+    continues = all(joins) if joins else None
+    if not marks and not continues:
+        return profile  # segments that do not continue each other: no chain to learn
     return replace(profile, split_s=frozenset(splits), start_marks=marks,
-                   audio_continues=all(joins) if joins else None)
+                   audio_continues=continues)
+
+
+def knows_chain(profile: DeviceProfile | None) -> bool:
+    """Whether the profile says how this camera chains its segments (else no chain rule)."""
+    return bool(profile and (profile.split_s or profile.start_marks or profile.audio_continues))
 
 
 def sessions_of(items: Sequence[tuple[int | None, datetime | None, float | None]],

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from bodycam_ingest.analysis.chain import Link, fits, is_fresh, link, residual, split_of
+from bodycam_ingest.analysis.chain import (
+    Link,
+    fits,
+    is_fresh,
+    knows_chain,
+    link,
+    residual,
+    split_of,
+)
 from bodycam_ingest.analysis.clock import clocks, to_utc
 from bodycam_ingest.analysis.model import (
     DeviceHistory,
@@ -121,7 +129,7 @@ def _seam(a: _Item, b: _Item, ctx: _Chain) -> list[Finding]:
     seam = (b.start - a.start).total_seconds() - a.duration
     if seam > th.session_break_s:
         return []  # a new recording session, not a seam
-    if a.link is not None and b.link is not None and ctx.profile is not None:
+    if a.link is not None and b.link is not None and knows_chain(ctx.profile):
         judged = _chain_seam(a, b, a.link, b.link, seam, ctx)
         if judged is not None:
             return judged
@@ -187,7 +195,7 @@ def _splits(splits: frozenset[float]) -> str:
 def _tail(last: _Item, dock: datetime, ctx: _Chain) -> list[Finding]:
     """The dock's last segment: a full split length means the recording went on."""
     f, la = last.facts, last.link
-    if f is None or la is None or ctx.profile is None or not ctx.splits or \
+    if f is None or la is None or not knows_chain(ctx.profile) or not ctx.splits or \
             not fits(la, ctx.splits):
         return []
     c = clocks(f, last.duration, ctx.th.wallclock_tolerance_s)

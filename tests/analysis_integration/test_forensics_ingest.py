@@ -4,10 +4,14 @@ of the CLI like the others."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from analysis_support import camera_of, ingest, run_json, sql
+from conftest_media import FolderCamera
 from helpers import StationEnv, write_config
+
+from bodycam_ingest.sim.camera import build_folder_camera
 
 PROFILE = """
 [analysis.profiles.DSJ9X001]
@@ -55,3 +59,17 @@ def test_a_recording_the_station_already_holds_is_re_used_content_when_it_comes_
     found = run_json(station, "findings", "--kind", "reused_content")["unexplained"]
     assert [(f["recording_id"], f["threshold"]) for f in found] == [(2, "recording 1")]
     assert "already holds" in found[0]["message"]
+
+
+def test_a_camera_that_encodes_every_file_afresh_learns_no_chain_and_is_not_flagged(
+        station: StationEnv, folder_camera: FolderCamera, tmp_path: Path) -> None:
+    """The simulated camera writes equal-length files, each a fresh encode: no chain to learn,
+    so its next full-length file is not a 'missing continuation'."""
+    ingest(station, folder_camera.root)
+    fields = run_json(station, "devices", "show", "DSJ9X001")["profile_in_force"]["fields"]
+    assert fields["split_s"] == [] and fields["start_marks"] == []
+    fourth = build_folder_camera(tmp_path / "more", replace(folder_camera.spec, segments=4))[3]
+    ingest(station, camera_of([fourth], tmp_path / "camera-2"))
+    found = run_json(station, "findings", "--recording", "4")["unexplained"]
+    # clock_drift: the simulated files are dated before the first dock (the station's clock)
+    assert [f["kind"] for f in found] == ["clock_drift"], [(f["kind"], f["message"]) for f in found]
