@@ -212,7 +212,7 @@ def _repeats(rid: str, t: MediaTimeline, scans: list[StreamScan]) -> list[Findin
     if video is None:
         return []
     out = []
-    for copy, original, _ in repeats(t):
+    for copy, original in repeats(t):
         at, was = video.positions[copy], video.positions[original]
         out.append(_finding(
             K.REUSED_CONTENT, rid, at, round(was, 3), None,

@@ -47,9 +47,9 @@ def fingerprint(t: MediaTimeline | None) -> frozenset[str]:
     return frozenset(d for _, d in gop_digests(t))
 
 
-def repeats(t: MediaTimeline | None) -> list[tuple[int, int, int]]:
+def repeats(t: MediaTimeline | None) -> list[tuple[int, int]]:
     """GOPs of a recording that repeat an earlier one of the same recording:
-    (packet index of the copy, packet index of the original, count) per run of copies."""
+    (first packet of the copy, first packet of the original)."""
     first: dict[str, int] = {}
     copies: list[tuple[int, int]] = []
     for index, digest in gop_digests(t):
@@ -57,7 +57,7 @@ def repeats(t: MediaTimeline | None) -> list[tuple[int, int, int]]:
             copies.append((index, first[digest]))
         else:
             first[digest] = index
-    return [(i, j, 1) for i, j in copies]
+    return copies
 
 
 def shared(mine: frozenset[str], others: Mapping[str, frozenset[str]],

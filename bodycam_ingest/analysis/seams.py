@@ -11,6 +11,7 @@ program runs with a timeout; a decode or OCR that fails is no reading, never a f
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -38,6 +39,9 @@ from bodycam_ingest.analysis.scan import scan_all
 
 WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-:/. "
 SEEK_SLACK_S = 0.01  # land inside the wanted frame, not on its edge
+# tesseract's OpenMP threads cost more than they give on a few small images, and a station's
+# cores belong to the copy and the hashing
+ONE_THREAD = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
 Reader = Callable[[list[float]], list[Reading]]
 
@@ -73,7 +77,7 @@ def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
                     got = subprocess.run([tesseract, str(listing), "stdout", "--psm", "7", "-c",
                                           f"tessedit_char_whitelist={WHITELIST}"],
                                          check=True, capture_output=True, text=True,
-                                         timeout=timeout_s)
+                                         timeout=timeout_s, env=ONE_THREAD)
                     pages = got.stdout.split("\f")
                 except (OSError, subprocess.SubprocessError):
                     pages = []
