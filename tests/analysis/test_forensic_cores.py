@@ -41,7 +41,7 @@ def timeline(*edits: Edit, media_s: float = 10.0, first_s: float = 0.0) -> Media
     ((Edit(0.021, None), Edit(10.0, 0.0)), []),  # priming pause, then everything: a camera
     ((Edit(10.0, 0.2),), []),  # B-frame delay, measured from the first sample's time
     ((Edit(4.0, 0.0), Edit(2.0, None), Edit(6.0, 4.0)), ["pause 2.00 s"]),
-    ((Edit(5.0, 0.0, 2.0),), ["rate 2"]),
+    ((Edit(5.0, 0.0, 2.0),), ["rate 2"]),  # 5 s at 2x: all 10 s shown, too fast
     ((Edit(8.0, 2.0),), ["skip 2.00 s"]),
     ((Edit(7.0, 0.0),), ["hide 3.00 s"]),
 ])
