@@ -62,8 +62,9 @@ def repeats(t: MediaTimeline | None) -> list[tuple[int, int]]:
 
 def shared(mine: frozenset[str], others: Mapping[str, frozenset[str]],
            min_gops: int) -> list[tuple[str, int]]:
-    """Recordings sharing at least ``min_gops`` GOPs (or all of mine, if I have fewer)."""
-    need = max(1, min(min_gops, len(mine)))
+    """Recordings sharing at least ``min_gops`` GOPs (a recording with fewer telling GOPs
+    cannot be judged: one GOP is too little to call a copy)."""
+    need = max(1, min_gops)
     out = []
     for rid, theirs in others.items():
         n = len(mine & theirs)
