@@ -94,7 +94,9 @@ def analyze_session(facts_list: Sequence[RecordingFacts], device_history: Device
     for a, b in pairwise(chain):
         if b.facts is not None and b.seq != a.seq:
             out += _seam(a, b, ctx)
-    out += _tail(max(current, key=lambda i: i.seq), dock_time, ctx)
+    last = max(current, key=lambda i: i.seq)
+    if last.seq + 1 not in {i.seq for i in earlier}:  # (re-analysis: it came at a later dock)
+        out += _tail(last, dock_time, ctx)
     docks = [d for d in (device_history.dock_times if device_history else ()) if d < dock_time]
     previous = max(docks) if docks else None
     for item in current:

@@ -17,6 +17,7 @@ from bodycam_ingest.analysis.model import (
     DeviceProfile,
     Finding,
     FindingKind,
+    SeenRecording,
     Thresholds,
     learn_profile,
 )
@@ -116,3 +117,17 @@ def test_the_profile_learns_the_chain_from_clean_sessions(profile: DeviceProfile
     assert profile.split_s == {3.0}
     assert "sei:5" in profile.start_marks and profile.audio_continues is True
     assert profile.gop_for(a.FPS) == 5 and profile.gop_for(6) == 3
+
+
+def test_a_continuation_the_station_got_at_another_dock_is_not_missing(
+        adversarial: dict[str, a.Case], profile: DeviceProfile) -> None:
+    """Re-analysing a dock whose last full-length segment was continued by a file that came at a
+    later dock (an interrupted copy) finds nothing missing; without that file it does."""
+    case = adversarial["last_segment_deleted"]
+    facts = [c.facts() for c in case.clips]
+    last = case.clips[-1]
+    later = SeenRecording("later", last.seq + 1, last.start + timedelta(seconds=3), 2.0)
+    for seen, expected in (((), [FindingKind.CONTINUATION_MISSING]), ((later,), [])):
+        history = DeviceHistory(a.DEVICE, seen, (a.PREVIOUS_DOCK,))
+        found = analyze_session(facts, history, case.dock, TH, profile)
+        assert [f.kind for f in found] == expected, describe(found)
