@@ -166,7 +166,10 @@ def sessions_of(items: Sequence[tuple[int | None, datetime | None, float | None]
 def continuing_pairs(facts: Sequence[RecordingFacts], profile: DeviceProfile | None,
                      th: Thresholds) -> list[tuple[RecordingFacts, RecordingFacts]]:
     """Consecutive segments of one dock where the later one claims to continue the earlier
-    (next number, within ``session_break_s``, not a fresh start): the seams worth a look."""
+    (next number, within ``session_break_s``, not a fresh start): the seams worth a look.
+    Without a profile that knows the chain, a continuation cannot be told from a restart."""
+    if not knows_chain(profile):
+        return []
     ordered = sorted((f for f in facts if f.seq >= 0), key=lambda f: f.seq)
     out = []
     for a, b in pairwise(ordered):
