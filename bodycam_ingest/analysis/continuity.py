@@ -10,9 +10,11 @@ device's history. The finding kinds are documented in FINDINGS.md beside this mo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bodycam_ingest.analysis.clock import clocks
+from bodycam_ingest.analysis.editlist import edit_issues
 from bodycam_ingest.analysis.model import (
     DeviceProfile,
     Finding,
@@ -25,10 +27,11 @@ from bodycam_ingest.analysis.model import (
     keyframe_intervals,
 )
 from bodycam_ingest.analysis.profile_check import profile_findings
+from bodycam_ingest.analysis.reuse import fingerprint, repeats, shared
 from bodycam_ingest.analysis.scan import StreamScan, media_duration, scan_all
 from bodycam_ingest.analysis.session import analyze_session
 
-__all__ = ["analyze_file", "analyze_session"]
+__all__ = ["analyze_file", "analyze_reuse", "analyze_session"]
 
 K = FindingKind
 MERGE_SLACK_S = 0.5  # the same hole seen by audio and video is one finding
@@ -37,6 +40,7 @@ SEVERITY = {
     K.PARAMETER_CHANGE: Severity.CRITICAL, K.TRUNCATED: Severity.CRITICAL,
     K.KEYFRAME_IRREGULAR: Severity.WARNING, K.AV_DESYNC: Severity.WARNING,
     K.DURATION_MISMATCH: Severity.WARNING, K.FOREIGN_ENCODER: Severity.WARNING,
+    K.EDIT_LIST: Severity.CRITICAL, K.REUSED_CONTENT: Severity.CRITICAL,
 }
 
 
@@ -56,6 +60,9 @@ def analyze_file(facts: RecordingFacts, thresholds: Thresholds | None = None,
     out += _holes_and_jumps(rid, scans, th)
     out += _rate_changes(rid, scans, t, th, profile)
     out += _keyframes(rid, t, scans, th, profile)
+    out += [_finding(K.EDIT_LIST, rid, at, measured, th.edit_tolerance_s, message)
+            for at, measured, message in edit_issues(t, th)]
+    out += _repeats(rid, t, scans)
     if t.complete:
         out += _av_desync(rid, scans, th)
         out += _durations(facts, t, scans, th)
@@ -173,7 +180,8 @@ def _keyframes(rid: str, t: MediaTimeline, scans: list[StreamScan], th: Threshol
                 K.KEYFRAME_IRREGULAR, rid, 0.0, "no keyframe first", None,
                 "The video does not start with a keyframe, as a camera's recording always "
                 "does: it was cut out of a longer one.", s.info.index))
-        gop = profile.gop if profile and profile.gop else _inferred_gop(intervals, th)
+        gop = (profile.gop_for(s.info.frame_rate) if profile else None) or \
+            _inferred_gop(intervals, th)
         if gop is None or not keys:
             continue
         tol = th.gop_tolerance_frames
@@ -197,6 +205,35 @@ def _keyframes(rid: str, t: MediaTimeline, scans: list[StreamScan], th: Threshol
                 "insertion.", s.info.index))
             i = j + 1
     return out
+
+
+def _repeats(rid: str, t: MediaTimeline, scans: list[StreamScan]) -> list[Finding]:
+    video = next((s for s in scans if s.info.kind == "video"), None)
+    if video is None:
+        return []
+    out = []
+    for copy, original in repeats(t):
+        at, was = video.positions[copy], video.positions[original]
+        out.append(_finding(
+            K.REUSED_CONTENT, rid, at, round(was, 3), None,
+            f"The pictures at {_s(at)} are a byte-for-byte copy of those at {_s(was)} (the "
+            "same group of frames, size for size): footage was repeated to hide what was "
+            "there.", video.info.index))
+    return out
+
+
+def analyze_reuse(rid: str, timeline: MediaTimeline | None,
+                  others: Mapping[str, frozenset[str]], th: Thresholds | None = None
+                  ) -> list[Finding]:
+    """The recording shares pictures with earlier ones (``others``: their fingerprints, by
+    recording id): a copy of footage the station already holds, presented as new."""
+    th = th or Thresholds()
+    mine = fingerprint(timeline)
+    return [_finding(
+        K.REUSED_CONTENT, rid, None, float(n), f"recording {other}",
+        f"{n} group{'s' * (n > 1)} of frames of this recording are byte-for-byte the same as "
+        f"in recording {other}, which the station already holds: the footage is re-used, "
+        "not new.") for other, n in shared(mine, others, th.reuse_min_gops)]
 
 
 def _inferred_gop(intervals: list[int], th: Thresholds) -> int | None:

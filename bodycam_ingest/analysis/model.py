@@ -40,6 +40,14 @@ class FindingKind(StrEnum):
     MISSING_SEGMENT = "missing_segment"
     CLOCK_DRIFT = "clock_drift"
     TIME_MISMATCH = "time_mismatch"
+    SEGMENT_SHORT = "segment_short"
+    CONTINUATION_MISSING = "continuation_missing"
+    FRESH_START = "fresh_start"
+    AUDIO_DISCONTINUITY = "audio_discontinuity"
+    EDIT_LIST = "edit_list"
+    REUSED_CONTENT = "reused_content"
+    OVERLAY_MISMATCH = "overlay_mismatch"
+    PICTURE_DISCONTINUITY = "picture_discontinuity"
 
 
 class Severity(StrEnum):
@@ -155,6 +163,25 @@ class ParamSwitch:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """One edit list entry: play ``duration_s`` of media from ``media_start_s`` (None: a pause)."""
+
+    duration_s: float
+    media_start_s: float | None
+    rate: float = 1.0
+
+
+@dataclass(frozen=True)
+class EditList:
+    """A track's edit list (MP4 ``elst``), and how much media the track holds."""
+
+    stream_index: int
+    edits: tuple[Edit, ...]
+    media_s: float
+    first_s: float = 0.0  # the first sample's presentation time in media time (B-frame delay)
+
+
+@dataclass(frozen=True)
 class MediaTimeline:
     """Everything the analysis needs about one file, whichever reader produced it."""
 
@@ -165,6 +192,8 @@ class MediaTimeline:
     complete: bool = True
     problem: str | None = None  # why ``complete`` is False
     switches: tuple[ParamSwitch, ...] = ()
+    edit_lists: tuple[EditList, ...] = ()  # MP4 only; a track without one is absent
+    start_marks: tuple[str, ...] = ()  # NAL/SEI types of the first video sample (MP4 index)
 
     def stream(self, kind: StreamKind) -> StreamInfo | None:
         """The first stream of a kind: the one a player shows and the analysis anchors on."""
@@ -185,6 +214,7 @@ class RecordingFacts:
     size: int
     timeline: MediaTimeline | None  # None: unreadable
     timeline_problem: str | None = None  # why ``timeline`` is None or incomplete
+    seen_at: datetime | None = None  # aware; when the station listed (copied) the file
 
     def __post_init__(self) -> None:
         if self.filename_start.tzinfo is not None:
@@ -264,15 +294,30 @@ class Thresholds:
     """clock_drift: how far a recording may end after the dock or start before the last one."""
     earliest_plausible: datetime = datetime(2015, 1, 1, tzinfo=UTC)
     """clock_drift: camera times before this are a reset clock (factory date 2000-01-01)."""
+    audio_join_tolerance_s: float = 0.003
+    """audio_discontinuity: where a continuing segment's audio resumes vs where the previous
+    one's ended (edit lists are written in 1 ms movie ticks; an AAC frame is 21 ms)."""
+    edit_tolerance_s: float = 0.1
+    """edit_list: footage a player skips, repeats or hides beyond this (priming is 21 ms)."""
+    overlay_tolerance_s: float = 1.0
+    """overlay_mismatch: burned-in clock vs the timeline. The overlay shows whole seconds, so an
+    honest reading is always less than 1 s off; a cut of 2 s or more always shows."""
+    scene_change_ratio: float = 3.0
+    """picture_discontinuity: the picture change across a seam vs the change between adjacent
+    frames on either side (a continuous recording: about 1)."""
+    reuse_min_gops: int = 2
+    """reused_content: this many identical GOP size sequences (each of several distinct sizes)."""
 
     def __post_init__(self) -> None:
         for name in ("gap_frames", "frame_tolerance", "av_drift_s", "declared_tolerance_s",
                      "wallclock_tolerance_s", "time_tolerance_s", "seam_tolerance_s",
-                     "session_break_s", "clock_tolerance_s"):
+                     "session_break_s", "clock_tolerance_s", "audio_join_tolerance_s",
+                     "edit_tolerance_s", "overlay_tolerance_s", "scene_change_ratio"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"threshold {name} must be positive")
-        if self.rate_change_frames < 2 or self.min_gop_intervals < 1:
-            raise ValueError("rate_change_frames must be >= 2 and min_gop_intervals >= 1")
+        if self.rate_change_frames < 2 or self.min_gop_intervals < 1 or self.reuse_min_gops < 1:
+            raise ValueError("rate_change_frames must be >= 2, min_gop_intervals and "
+                             "reuse_min_gops >= 1")
         if self.earliest_plausible.tzinfo is None:
             raise ValueError("earliest_plausible must be timezone-aware")
 
@@ -292,7 +337,32 @@ class DeviceProfile:
     sample_rates: frozenset[int] = frozenset()
     codecs: frozenset[tuple[str, str, str | None]] = frozenset()
     extradata: frozenset[tuple[str, str]] = frozenset()
+    # The recording chain (issue 13): how this camera splits and continues a recording.
+    gops: frozenset[tuple[Fraction, int]] = frozenset()  # GOP per frame rate (night mode)
+    split_s: frozenset[float] = frozenset()  # segment length of a continuing recording
+    start_marks: frozenset[str] = frozenset()  # written at a session's start, never after
+    audio_continues: bool | None = None  # True: a split never breaks the audio samples
+    overlay: Overlay | None = None  # where and how the camera burns its time and ids in
     learned_from: int = field(default=0, compare=False)
+
+    def gop_for(self, rate: Fraction | None) -> int | None:
+        """The GOP this camera uses at ``rate`` (night mode has its own), else its usual one."""
+        if rate is not None:
+            for known, gop in self.gops:
+                if abs(known - rate) <= known / 100:
+                    return gop
+        return self.gop
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """The burned-in overlay: crop ``WxH+X+Y`` of the picture, upscaled ``scale`` times for the
+    OCR, read as ``format`` (``{device}``, ``{officer}`` and strftime codes, e.g.
+    ``"{device} {officer} %Y-%m-%d %H:%M:%S"``)."""
+
+    crop: str
+    format: str
+    scale: int = 3
 
 
 def dominant(values: Iterable[int]) -> int | None:
@@ -328,14 +398,20 @@ def learn_profile(timelines: Iterable[MediaTimeline]) -> DeviceProfile:
     if not items:
         raise ValueError("learn_profile needs at least one complete timeline")
     gops: list[int] = []
+    by_rate: dict[Fraction, list[int]] = {}
     streams = [(t, s) for t in items for s in t.streams]
     videos = [(t, s) for t, s in streams if s.kind == "video"]
     for t, s in videos:
         table = t.packets.get(s.index)
         if table is not None:
-            gops.extend(keyframe_intervals(table)[1])
+            intervals = keyframe_intervals(table)[1]
+            gops.extend(intervals)
+            if s.frame_rate:
+                by_rate.setdefault(s.frame_rate, []).extend(intervals)
+    per_rate = {(r, g) for r, n in by_rate.items() if (g := dominant(n)) is not None}
     return DeviceProfile(
         gop=dominant(gops),
+        gops=frozenset(per_rate) if len(per_rate) > 1 else frozenset(),
         encoders=frozenset(t.container.encoder for t in items),
         stream_encoders=frozenset(s.encoder for _, s in streams),
         handler_names=frozenset(n for t in items for n in t.container.handler_names),

@@ -17,6 +17,7 @@ import hashlib
 import os
 import struct
 from array import array
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import accumulate, chain, islice, repeat
@@ -26,6 +27,7 @@ from typing import BinaryIO
 from bodycam_ingest.analysis import mp4boxes as mb
 from bodycam_ingest.analysis.model import (
     ContainerInfo,
+    EditList,
     MediaTimeline,
     PacketTable,
     ParamSwitch,
@@ -33,6 +35,7 @@ from bodycam_ingest.analysis.model import (
     StreamKind,
     nominal_frame_rate,
 )
+from bodycam_ingest.analysis.mp4extras import edit_list, start_marks
 
 MAX_MOOV_BYTES = 128 * 1024 * 1024  # a 10-hour 60 fps recording needs ~20 MiB
 MAX_TOP_LEVEL_BOXES = 10_000
@@ -94,9 +97,13 @@ def read_index_explained(path: Path, *, max_moov_bytes: int = MAX_MOOV_BYTES
             moov = f.read(mend - mstart)
     if unusable is None:
         try:
-            return _timeline(moov, brands, size, problem), ""
+            timeline, first = _timeline(moov, brands, size, problem)
         except mb.Mp4Corrupt as exc:
             unusable = f"its index is damaged: {exc}"
+        else:
+            if first is not None:
+                timeline = replace(timeline, start_marks=start_marks(path, *first))
+            return timeline, ""
     return MediaTimeline(container, (), {}, "index", complete=False, problem=unusable), ""
 
 
@@ -125,8 +132,11 @@ def _top_level(f: BinaryIO, size: int) -> tuple[list[tuple[bytes, int, int]], st
     return out, None
 
 
+First = tuple[int, int, bytes | None]  # the first video sample: offset, size, avcC
+
+
 def _timeline(moov: bytes, brands: tuple[str, ...], size: int,
-              problem: str | None) -> MediaTimeline:
+              problem: str | None) -> tuple[MediaTimeline, First | None]:
     root: mb.Box = (b"moov", 0, len(moov))
     kids = mb.children(moov, 0, len(moov))
     if mb.find(kids, b"mvex") is not None:
@@ -146,6 +156,8 @@ def _timeline(moov: bytes, brands: tuple[str, ...], size: int,
     switches: list[ParamSwitch] = []
     problems = [problem] if problem else []
     cuts: list[str] = []
+    edits: list[EditList] = []
+    first: First | None = None
     for index, trak in enumerate(traks):
         try:
             got = _track(moov, trak, index, mts, size)
@@ -154,7 +166,12 @@ def _timeline(moov: bytes, brands: tuple[str, ...], size: int,
             continue
         if got is None:
             continue
-        info, table, name, sw, cut = got
+        info, table, name, sw, cut, extra = got
+        elst, sample = extra
+        if elst is not None:
+            edits.append(elst)
+        if first is None and info.kind == "video" and sample is not None:
+            first = sample
         streams.append(info)
         packets[index] = table
         handlers.append(name)
@@ -173,7 +190,8 @@ def _timeline(moov: bytes, brands: tuple[str, ...], size: int,
         duration_s=mdur / mts if mts else None,
     )
     return MediaTimeline(container, tuple(streams), packets, "index", complete=not problems,
-                         problem="; ".join(problems) or None, switches=tuple(switches))
+                         problem="; ".join(problems) or None, switches=tuple(switches),
+                         edit_lists=tuple(edits)), first
 
 
 def _mac_time(seconds: int) -> datetime | None:
@@ -185,8 +203,11 @@ def _mac_time(seconds: int) -> datetime | None:
         return None
 
 
+Extra = tuple[EditList | None, First | None]
+
+
 def _track(buf: bytes, trak: mb.Box, index: int, movie_scale: int, size: int
-           ) -> tuple[StreamInfo, PacketTable, str, list[ParamSwitch], str | None] | None:
+           ) -> tuple[StreamInfo, PacketTable, str, list[ParamSwitch], str | None, Extra] | None:
     kids = mb.children(buf, trak[1], trak[2])
     mdia = mb.need(kids, b"mdia", "trak")
     mkids = mb.children(buf, mdia[1], mdia[2])
@@ -242,7 +263,12 @@ def _track(buf: bytes, trak: mb.Box, index: int, movie_scale: int, size: int
         extradata_sha256=_digest(first.extradata), encoder=first.compressor)
     switches = [ParamSwitch(index, sample, ", ".join(entries[a - 1].differences(entries[b - 1])))
                 for sample, a, b in _sdi_changes(chunks, len(entries)) if sample < len(table)]
-    return info, table, hname, switches, cut
+    first_pts = min(pts) - shift if pts else 0
+    elst = edit_list(buf, kids, index, scale, movie_scale, sum(deltas), first_pts)
+    sample: First | None = None
+    if kind == "video" and chunks and sizes_l and first.codec == "h264":
+        sample = (chunks[0][0], sizes_l[0], first.extradata)
+    return info, table, hname, switches, cut, (elst, sample)
 
 
 def _keyframes(buf: bytes, stss: tuple[int, int] | None, n: int) -> list[bool]:

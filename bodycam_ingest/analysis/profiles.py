@@ -13,7 +13,8 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from bodycam_ingest.analysis.model import DeviceProfile, StreamKind
+from bodycam_ingest.analysis.model import DeviceProfile, Overlay, StreamKind
+from bodycam_ingest.analysis.overlay import geometry
 
 _KINDS = ("video", "audio")
 
@@ -34,6 +35,15 @@ class ProfileFields(BaseModel):
     sample_rates: list[int] = []
     codecs: list[str] = []
     codec_private: list[str] = []
+    # The recording chain (issue 13).
+    gops: list[str] = []  # GOP per frame rate: "10 5" (10 fps: 5 frames), "6 3" (night mode)
+    split_s: list[float] = []  # segment length of a continuing recording, seconds
+    start_marks: list[str] = []  # "sei:5", "nal:6", "audio-first": only at a session's start
+    audio_continues: bool | None = None  # the audio runs on sample for sample across a split
+    # The burned-in overlay (off until set): crop WxH+X+Y, OCR upscale, and its format.
+    overlay_crop: str | None = None
+    overlay_scale: int = 3
+    overlay_format: str | None = None
 
 
 def _tag(value: str | None) -> str:
@@ -90,6 +100,20 @@ def profile_from_fields(fields: ProfileFields) -> DeviceProfile:
         kind, value = _kind_value(text)
         time_bases.add((kind, _fraction(value)))
     extradata = {_kind_value(text) for text in fields.codec_private}
+    gops = set()
+    for text in fields.gops:
+        rate, _, gop = text.partition(" ")
+        if not gop.isdigit() or int(gop) < 1:
+            raise ValueError(f"{text!r} is not 'RATE GOP', e.g. '30 30' or '15 15'")
+        gops.add((_fraction(rate), int(gop)))
+    overlay = None
+    if fields.overlay_crop or fields.overlay_format:
+        if not (fields.overlay_crop and fields.overlay_format):
+            raise ValueError("overlay_crop and overlay_format go together")
+        geometry(fields.overlay_crop)
+        if not 1 <= fields.overlay_scale <= 8:
+            raise ValueError(f"overlay_scale {fields.overlay_scale} must be 1 to 8")
+        overlay = Overlay(fields.overlay_crop, fields.overlay_format, fields.overlay_scale)
     return DeviceProfile(
         gop=fields.gop,
         encoders=frozenset(_untag(e) for e in fields.encoders),
@@ -102,6 +126,11 @@ def profile_from_fields(fields: ProfileFields) -> DeviceProfile:
         sample_rates=frozenset(fields.sample_rates),
         codecs=frozenset(_codec(c) for c in fields.codecs),
         extradata=frozenset(extradata),
+        gops=frozenset(gops),
+        split_s=frozenset(round(x, 3) for x in fields.split_s),
+        start_marks=frozenset(fields.start_marks),
+        audio_continues=fields.audio_continues,
+        overlay=overlay,
     )
 
 
@@ -118,6 +147,13 @@ def fields_from_profile(profile: DeviceProfile) -> ProfileFields:
         sample_rates=sorted(profile.sample_rates),
         codecs=sorted(f"{k} {c}" + (f" {p}" if p else "") for k, c, p in profile.codecs),
         codec_private=sorted(f"{k} {d}" for k, d in profile.extradata),
+        gops=[f"{r} {g}" for r, g in sorted(profile.gops)],
+        split_s=sorted(profile.split_s),
+        start_marks=sorted(profile.start_marks),
+        audio_continues=profile.audio_continues,
+        overlay_crop=profile.overlay.crop if profile.overlay else None,
+        overlay_scale=profile.overlay.scale if profile.overlay else 3,
+        overlay_format=profile.overlay.format if profile.overlay else None,
     )
 
 

@@ -16,14 +16,16 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bodycam_ingest.analysis.continuity import analyze_file, analyze_session
+from bodycam_ingest.analysis.chain import continuing_pairs, learn_chain, sessions_of
+from bodycam_ingest.analysis.continuity import analyze_file, analyze_reuse, analyze_session
 from bodycam_ingest.analysis.extract import Extraction, extract
 from bodycam_ingest.analysis.facts import (
     CatalogRecording,
@@ -40,7 +42,9 @@ from bodycam_ingest.analysis.model import (
     learn_profile,
 )
 from bodycam_ingest.analysis.profiles import profile_from_json, profile_to_json
+from bodycam_ingest.analysis.reuse import fingerprint
 from bodycam_ingest.analysis.scan import media_duration, scan_all
+from bodycam_ingest.analysis.seams import ocr_reader, overlay_check, scene_check, seam_thumbs
 from bodycam_ingest.analysis.views import (
     FindingView,
     catalog_recordings,
@@ -54,6 +58,7 @@ from bodycam_ingest.analysis.views import finding as finding_view
 from bodycam_ingest.analysis.views import unexplained_findings as _unexplained
 from bodycam_ingest.catalog.analysis_models import (
     AnalysisRun,
+    ContentFingerprintRow,
     DeviceProfileRow,
     ExplanationRow,
     FindingRow,
@@ -67,7 +72,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bodycam.analysis")
 
-ENGINE = "1"  # bump when the analysis code judges differently; stored with every run
+ENGINE = "2"  # bump when the analysis code judges differently; stored with every run
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,9 @@ class _Judged:
     facts: RecordingFacts
     findings: list[Finding]
     duration: float | None
+    path: Path
+    fingerprint: frozenset[str] = frozenset()
+    earlier: dict[str, frozenset[str]] | None = None  # recordings sharing its pictures
 
 
 def _zone(station: Station, dock: Dock, rec: CatalogRecording) -> str:
@@ -181,10 +189,13 @@ def _zone(station: Station, dock: Dock, rec: CatalogRecording) -> str:
         return rec.zone
 
 
-def _extract(station: Station, rec_id: int) -> Extraction:
+def _stored_path(station: Station, rec_id: int) -> Path:
     with station.catalog.reading() as session:
-        store_path = session.get_one(Recording, rec_id).store_path
-    path = station.store.root / store_path
+        return station.store.root / session.get_one(Recording, rec_id).store_path
+
+
+def _extract(station: Station, rec_id: int) -> Extraction:
+    path = _stored_path(station, rec_id)
     cfg = station.config.analysis
     try:
         return extract(path, ffprobe=cfg.ffprobe, timeout_s=cfg.ffprobe_timeout_s)
@@ -209,33 +220,60 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
         earlier_clean = clean_recordings(session, [r.id for r in others])
     configured = cfg.profile_for(device)
     profile = configured or (profile_from_json(json.loads(stored.profile)) if stored else None)
+    with station.catalog.reading() as session:
+        seen_at = dict(session.execute(select(Sighting.recording_id, Sighting.seen_at).where(
+            Sighting.dock_id == dock_id, Sighting.recording_id.in_(ids))).all())
     judged: list[_Judged] = []
     for rec in recs:
         got = _extract(station, rec.id)
-        facts = build_facts(rec, got.timeline, got.problem, _zone(station, dock, rec))
+        facts = replace(build_facts(rec, got.timeline, got.problem, _zone(station, dock, rec)),
+                        seen_at=seen_at.get(rec.id))
         duration = media_duration(scan_all(got.timeline, th)) if got.timeline else None
-        judged.append(_Judged(rec, got, facts, [], duration))
+        judged.append(_Judged(rec, got, facts, [], duration, _stored_path(station, rec.id),
+                              fingerprint(got.timeline)))
+    with station.catalog.reading() as session:
+        for j in judged:
+            j.earlier = _sharing(session, j.rec.id, j.fingerprint)
     history = DeviceHistory(device, tuple(s for r in others
                                           if (s := seen(r, durations.get(r.id))) is not None),
                             dock_times)
     named = [j.facts for j in judged if j.rec.named]
-    by_session: dict[str, list[Finding]] = defaultdict(list)
-    for f in analyze_session(named, history, dock.started_at, th) if named else []:
-        by_session[f.recording_id].append(f)
 
-    def judge(j: _Judged, p: DeviceProfile | None) -> None:
+    def by_session(p: DeviceProfile | None) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = defaultdict(list)
+        for f in analyze_session(named, history, dock.started_at, th, p) if named else []:
+            out[f.recording_id].append(f)
+        return out
+
+    def judge(j: _Judged, p: DeviceProfile | None, chain: dict[str, list[Finding]]) -> None:
         j.findings = [*analyze_file(j.facts, th, p), *name_findings(j.rec),
-                      *by_session[str(j.rec.id)]]
+                      *chain[str(j.rec.id)],
+                      *analyze_reuse(str(j.rec.id), j.facts.timeline, j.earlier or {}, th)]
 
+    chain = by_session(profile)
     for j in judged:
-        judge(j, profile)
+        judge(j, profile, chain)
     learned: tuple[DeviceProfile, list[int]] | None = None
     if profile is None and cfg.learning.enabled:
         learned = _learn(station, cfg.learning.recordings, others, earlier_clean, judged)
         if learned is not None:
+            chain = by_session(learned[0])
             for j in judged:
                 if j.rec.id not in learned[1]:
-                    judge(j, learned[0])
+                    judge(j, learned[0], chain)
+    final = profile or (learned[0] if learned else None)
+    if final is not None and final.overlay is not None and cfg.pictures.enabled:
+        pictures = cfg.pictures
+        for j in judged:  # the slow part: a few decoded frames and one OCR run per recording
+            once, twice = (ocr_reader(j.path, final.overlay, ffmpeg=pictures.ffmpeg,
+                                      tesseract=pictures.tesseract,
+                                      timeout_s=pictures.timeout_s, frames=n) for n in (1, 2))
+            j.findings += overlay_check(j.facts, once, th, twice)
+        by_id = {j.facts.recording_id: j for j in judged}
+        for a, b in continuing_pairs([j.facts for j in judged if j.rec.named], final, th):
+            thumbs = seam_thumbs(by_id[a.recording_id].path, by_id[b.recording_id].path,
+                                 ffmpeg=pictures.ffmpeg, timeout_s=pictures.timeout_s)
+            by_id[b.recording_id].findings += scene_check(a, b, thumbs, th)
     return _store(station, device, dock_id, judged, trigger,
                   configured=configured, stored_id=stored.id if stored else None, learned=learned)
 
@@ -256,7 +294,24 @@ def _learn(station: Station, needed: int, others: list[CatalogRecording], earlie
         if timeline is None:  # it read before; a stored file that no longer does is not clean
             return None
         timelines.append(timeline)
-    return learn_profile(timelines), [r.id for r in first]
+    th = station.config.analysis.thresholds.to_thresholds()
+    groups = sessions_of([(r.name_seq, r.name_start_local, r.duration_s) for r in first], th)
+    profile = learn_chain(learn_profile(timelines), [[timelines[i] for i in g] for g in groups],
+                          th)
+    return profile, [r.id for r in first]
+
+
+def _sharing(session: Session, rid: int, mine: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Earlier recordings (by id) that share a GOP digest with this one: one indexed lookup."""
+    found: dict[str, set[str]] = defaultdict(set)
+    digests = sorted(mine)
+    for i in range(0, len(digests), 500):  # SQLite's bound-parameter limit
+        for other, digest in session.execute(select(
+                ContentFingerprintRow.recording_id, ContentFingerprintRow.digest).where(
+                ContentFingerprintRow.digest.in_(digests[i:i + 500]),
+                ContentFingerprintRow.recording_id < rid)):
+            found[str(other)].add(digest)
+    return {k: frozenset(v) for k, v in found.items()}
 
 
 def _profile_row(session: Session, device: str, source: str, profile: DeviceProfile,
@@ -329,6 +384,10 @@ def _store(station: Station, device: str, dock_id: int, judged: list[_Judged], t
                                   "warning": warning, "reader": run.reader,
                                   "profile_id": judged_by, "trigger": trigger,
                                   "kinds": sorted({f.kind.value for f in j.findings})})
+            if j.fingerprint and not session.scalar(select(func.count()).where(
+                    ContentFingerprintRow.recording_id == rid)):
+                session.add_all(ContentFingerprintRow(recording_id=rid, digest=d)
+                                for d in sorted(j.fingerprint))
             results.append(RunResult(rid, version, verdict, critical, warning, run.reader))
     for r in results:
         log.info("recording %d analysed (v%d): %s", r.recording_id, r.version, r.verdict)

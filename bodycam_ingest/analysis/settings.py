@@ -40,6 +40,11 @@ class ThresholdsConfig(_Section):
     session_break_s: float = Field(default=_D.session_break_s, gt=0)
     clock_tolerance_s: float = Field(default=_D.clock_tolerance_s, gt=0)
     earliest_plausible: date | datetime = _D.earliest_plausible
+    audio_join_tolerance_s: float = Field(default=_D.audio_join_tolerance_s, gt=0)
+    edit_tolerance_s: float = Field(default=_D.edit_tolerance_s, gt=0)
+    overlay_tolerance_s: float = Field(default=_D.overlay_tolerance_s, gt=0)
+    scene_change_ratio: float = Field(default=_D.scene_change_ratio, gt=0)
+    reuse_min_gops: int = Field(default=_D.reuse_min_gops, ge=1)
 
     def to_thresholds(self) -> Thresholds:
         values: dict[str, Any] = self.model_dump()
@@ -77,6 +82,17 @@ class ProfileConfig(ProfileFields):
         return self
 
 
+class PicturesConfig(_Section):
+    """Decoding a few frames per recording to read the burned-in overlay (``analysis.seams``):
+    only for devices whose profile says where the overlay is (``overlay_crop``)."""
+
+    enabled: bool = True
+    ffmpeg: str = "ffmpeg"
+    tesseract: str = "tesseract"
+    timeout_s: float = Field(default=30.0, gt=0)
+    """Each ffmpeg or tesseract run that takes longer is abandoned (no reading, no finding)."""
+
+
 class AnalysisConfig(_Section):
     thresholds: ThresholdsConfig = ThresholdsConfig()
     learning: LearningConfig = LearningConfig()
@@ -84,6 +100,7 @@ class AnalysisConfig(_Section):
     """Per device (the camera id in its file names, else its device key): overrides learning."""
     ffprobe: str = "ffprobe"
     ffprobe_timeout_s: float = Field(default=600.0, gt=0)
+    pictures: PicturesConfig = PicturesConfig()
 
     @model_validator(mode="after")
     def _thresholds_valid(self) -> AnalysisConfig:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bodycam_ingest.catalog.models import Base, UTCDateTime
 
-__all__ = ["AnalysisRun", "Base", "DeviceProfileRow", "ExplanationRow", "FindingRow"]
+__all__ = ["AnalysisRun", "Base", "ContentFingerprintRow", "DeviceProfileRow", "ExplanationRow",
+           "FindingRow"]
 
 
 class DeviceProfileRow(Base):
@@ -89,3 +90,16 @@ class ExplanationRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
     explained_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContentFingerprintRow(Base):
+    """One telling GOP of a recording, as the digest of its frame sizes (``analysis.reuse``):
+    a recording's rows are its fingerprint, and a re-used picture is one indexed lookup away.
+    Written once per recording (the stored file never changes)."""
+
+    __tablename__ = "content_fingerprints"
+    __table_args__ = (UniqueConstraint("recording_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(16), index=True)

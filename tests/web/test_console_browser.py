@@ -204,7 +204,7 @@ def test_an_export_needs_a_second_person_and_the_package_verifies(
         tar.extractall(tmp_path / "out", filter="data")
     package = tmp_path / "out" / f"export-{request}"
     checked = subprocess.run(["sha256sum", "-c", "manifest-sha256.txt"], cwd=package,
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.count(": OK") >= 2
     with sqlite3.connect(console.env.db, timeout=30) as db:

@@ -1,0 +1,188 @@
+"""Look at the pictures, where it pays: decode a few frames of a stored recording with ffmpeg and
+read the burned-in overlay with tesseract (Debian's ``tesseract-ocr``). The I/O edge of
+``overlay``; run after the dock's files are stored and verified, on the stored copy.
+
+Bounded: the first frame and the last keyframe are read; only when their clocks disagree with
+the footage are keyframes in between read, by bisection (about log2 of the keyframe count more
+frames), so a file costs 2 to ~12 single-frame decodes and one tesseract run per round. Every
+program runs with a timeout; a decode or OCR that fails is no reading, never a finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bodycam_ingest.analysis.model import (
+    Finding,
+    FindingKind,
+    MediaTimeline,
+    Overlay,
+    RecordingFacts,
+    Severity,
+    Thresholds,
+    keyframe_intervals,
+)
+from bodycam_ingest.analysis.overlay import (
+    Reading,
+    agree,
+    clock_jump,
+    geometry,
+    judge,
+    parse,
+)
+from bodycam_ingest.analysis.scan import scan_all
+
+WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-:/. "
+SEEK_SLACK_S = 0.01  # land inside the wanted frame, not on its edge
+# tesseract's OpenMP threads cost more than they give on a few small images, and a station's
+# cores belong to the copy and the hashing
+ONE_THREAD = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+Reader = Callable[[list[float]], list[Reading]]
+
+
+def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
+               tesseract: str = "tesseract", timeout_s: float = 30.0, frames: int = 1) -> Reader:
+    """Reads the overlay at given offsets: one ffmpeg per offset, one tesseract per call.
+
+    ``frames=2`` reads two consecutive frames per offset and keeps only what both say (to
+    confirm a discrepancy: OCR misreads rarely repeat)."""
+    w, h, x, y = geometry(overlay.crop)
+    vf = (f"crop={w}:{h}:{x}:{y},format=gray,scale=iw*{overlay.scale}:ih*{overlay.scale}:"
+          "flags=bicubic,negate")
+
+    def read(offsets: list[float]) -> list[Reading]:
+        with tempfile.TemporaryDirectory(prefix="bodycam-ocr-") as tmp:
+            images: list[list[Path]] = []
+            for n, at in enumerate(offsets):
+                with contextlib.suppress(OSError, subprocess.SubprocessError):  # no reading
+                    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+                                    "-y", "-ss", f"{max(at, 0.0) + SEEK_SLACK_S:.3f}", "-i",
+                                    str(path), "-frames:v", str(frames), "-vf", vf,
+                                    str(Path(tmp) / f"{n:03d}-%d.png")],
+                                   check=True, capture_output=True, timeout=timeout_s)
+                images.append([p for k in range(1, frames + 1)
+                                if (p := Path(tmp) / f"{n:03d}-{k}.png").exists()])
+            flat = [p for group in images for p in group]
+            pages: list[str] = []
+            if flat:
+                listing = Path(tmp) / "images.txt"
+                listing.write_text("".join(f"{p}\n" for p in flat))
+                try:
+                    got = subprocess.run([tesseract, str(listing), "stdout", "--psm", "7", "-c",
+                                          f"tessedit_char_whitelist={WHITELIST}"],
+                                         check=True, capture_output=True, text=True,
+                                         timeout=timeout_s, env=ONE_THREAD)
+                    pages = got.stdout.split("\f")
+                except (OSError, subprocess.SubprocessError):
+                    pages = []
+            texts = iter(pages)
+            out = []
+            for group, at in zip(images, offsets, strict=True):
+                said = [parse(next(texts, ""), at, overlay) for _ in group]
+                out.append(agree(said, at) if frames > 1 else
+                           (said[0] if said else Reading(at, None, None, None)))
+            return out
+
+    return read
+
+
+def keyframe_offsets(t: MediaTimeline, th: Thresholds) -> list[float]:
+    video = t.stream("video")
+    scans = [s for s in scan_all(t, th) if video and s.info.index == video.index]
+    if not scans or video is None:
+        return []
+    keys, _, _ = keyframe_intervals(t.packets[video.index])
+    return [scans[0].positions[k] for k in keys if k < len(scans[0].positions)]
+
+
+def overlay_check(facts: RecordingFacts, read: Reader, th: Thresholds,
+                  confirm: Reader | None = None) -> list[Finding]:
+    """Read the overlay at the first frame and the last keyframe, bisect a clock jump; what
+    looks wrong is read again with ``confirm`` (two frames per place) before it is reported."""
+    found = _overlay_pass(facts, read, th)
+    if found and confirm is not None:
+        return _overlay_pass(facts, confirm, th)
+    return found
+
+
+def _overlay_pass(facts: RecordingFacts, read: Reader, th: Thresholds) -> list[Finding]:
+    t = facts.timeline
+    if t is None:
+        return []
+    keys = keyframe_offsets(t, th)
+    if not keys:
+        return []
+    lo, hi = 0, len(keys) - 1
+    first, *rest = read([keys[lo], keys[hi]] if hi else [keys[lo]])
+    r_lo, r_hi = first, (rest[0] if rest else first)
+    if r_lo.clock and r_hi.clock and clock_jump([r_lo, r_hi], th):
+        while hi - lo > 1:  # bisect: the jump lies between two readings that disagree
+            mid = (lo + hi) // 2
+            (r,) = read([keys[mid]])
+            if r.clock is None:
+                break
+            if clock_jump([r_lo, r], th):
+                hi, r_hi = mid, r
+            else:
+                lo, r_lo = mid, r
+    readings = [first] + ([r_lo] if r_lo is not first else []) + \
+        ([r_hi] if r_hi is not first and r_hi is not r_lo else [])
+    return judge(facts.recording_id, facts.device, facts.filename_start, readings, th)
+
+
+THUMB = (32, 24)  # grey thumbnails: enough to see a scene change, cheap to decode and compare
+MIN_CHANGE = 8.0  # mean grey-level difference below which a seam is never a scene change
+
+
+def _thumbs(path: Path, *, last: bool, ffmpeg: str, timeout_s: float) -> list[bytes]:
+    w, h = THUMB
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            *(["-sseof", "-1"] if last else []), "-i", str(path),
+            *([] if last else ["-frames:v", "2"]), "-an", "-vf", f"scale={w}:{h},format=gray",
+            "-f", "rawvideo", "-"]
+    try:
+        raw = subprocess.run(args, check=True, capture_output=True, timeout=timeout_s).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    n = w * h
+    return [raw[i:i + n] for i in range(0, len(raw) - n + 1, n)]
+
+
+def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 30.0
+                ) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """The last two frames of ``a`` and the first two of ``b``, as grey thumbnails."""
+    end = _thumbs(a, last=True, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    start = _thumbs(b, last=False, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    if len(end) < 2 or len(start) < 2:
+        return None
+    return end[-2], end[-1], start[0], start[1]
+
+
+def _change(x: bytes, y: bytes) -> float:
+    return sum(abs(p - q) for p, q in zip(x, y, strict=True)) / max(len(x), 1)
+
+
+def scene_check(a: RecordingFacts, b: RecordingFacts,
+                thumbs: tuple[bytes, bytes, bytes, bytes] | None,
+                th: Thresholds) -> list[Finding]:
+    """Pure: b continues a, so the picture must change across the seam no more than between
+    the frames on either side of it."""
+    if thumbs is None:
+        return []
+    a_prev, a_last, b_first, b_next = thumbs
+    seam = _change(a_last, b_first)
+    usual = max(_change(a_prev, a_last), _change(b_first, b_next), 1.0)
+    ratio = seam / usual
+    if seam < MIN_CHANGE or ratio <= th.scene_change_ratio:
+        return []
+    return [Finding(
+        FindingKind.PICTURE_DISCONTINUITY, Severity.WARNING, b.recording_id, 0.0,
+        round(ratio, 2), th.scene_change_ratio,
+        f"The picture jumps at the start of this segment ({ratio:.1f} times the change between "
+        f"neighbouring frames) though it continues segment {a.seq:04d}: look at the seam.")]
