@@ -14,8 +14,10 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from types import FrameType
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bodycam_ingest.config import Config
 from bodycam_ingest.custody import service as custody
@@ -37,6 +39,16 @@ log = logging.getLogger("bodycam.daemon")
 def config_digest(config: Config) -> str:
     canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def holiday_calendar_problem(config: Config, now: datetime) -> str | None:
+    """Why R1 deadlines may be wrong this year (the holiday calendar stops earlier), or None."""
+    from bodycam_ingest.custody import holidays
+
+    if config.custody.holiday_calendar == "none":
+        return None
+    today = now.astimezone(ZoneInfo(config.station.zone)).date()
+    return holidays.coverage_problem(holidays.official_days(), today, config.custody.holidays)
 
 
 class Daemon:
@@ -106,6 +118,9 @@ class Daemon:
             "rolled_back": recovery.rolled_back})
         from bodycam_ingest.jobs.scheduler import JobScheduler
 
+        calendar_problem = holiday_calendar_problem(self.config, self.station.clock())
+        if calendar_problem:
+            log.warning("%s", calendar_problem)
         self.jobs = JobScheduler(self.station, self.cancel)  # runs missed while stopped: once now
         self.jobs.start()
         if self.config.cameras and not udevd_answers():
