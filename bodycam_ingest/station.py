@@ -49,6 +49,7 @@ class Station:
         storage = config.storage
         storage.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         catalog = open_catalog(storage.db_url, lock_dir=storage.runtime)
+        _private_sqlite(storage.db_url)
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
         if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)
@@ -87,6 +88,20 @@ class Station:
                 custody.after_command(self)
         finally:
             self.catalog.close()
+
+
+def _private_sqlite(url: str) -> None:
+    """A SQLite catalog (and its -wal/-shm, which SQLite creates with the same mode) is the
+    service user's alone (0600; `bodycam doctor` checks it), whatever the umask was."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = url.removeprefix("sqlite:///")
+    try:
+        info = os.stat(path)
+        if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass  # not ours, or gone: doctor reports it
 
 
 class _ReadOnlyStore(EvidenceStore):

@@ -43,7 +43,7 @@ def test_ingest_stores_every_recording_with_the_digest_sha256sum_gives(
         stored = station.store / store_path
         assert store_path == f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"
         assert sha256_of(stored) == digest and stored.stat().st_size == size
-        assert stat.S_IMODE(stored.stat().st_mode) == 0o444, "stored evidence must be read-only"
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o440, "stored evidence must be read-only"
         assert status == "ok"
     assert os.listdir(station.staging) == []
     events = [a for (a,) in _catalog(station, "SELECT action FROM events ORDER BY id")]

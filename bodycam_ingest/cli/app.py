@@ -31,6 +31,7 @@ from bodycam_ingest.cli import (
     archive_cmds,
     common,
     custody_cmds,
+    doctor_cmds,
     hold_cmds,
     jobs_cmds,
     render,
@@ -276,6 +277,7 @@ hold_cmds.register(app)
 retention_cmds.register(app)
 archive_cmds.register(app)
 jobs_cmds.register(app)
+doctor_cmds.register(app)  # issue 11: bodycam doctor, bodycam udev-rules
 
 
 def main() -> None:

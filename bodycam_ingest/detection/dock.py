@@ -74,8 +74,11 @@ def ingest_folder(station: Station, path: Path, rule: CameraRule, *, device_key:
 def ingest_block(station: Station, devnode: str, props: Mapping[str, str], rule: CameraRule, *,
                  trigger: str, cancel: threading.Event | None = None) -> DockReport:
     fstype = props.get("ID_FS_TYPE", "")
+    # Mount points live in <runtime>/mnt, 0700 whatever <runtime> is (/run/bodycam is 0755 so
+    # that local users reach the API socket there): nobody else can look into a camera.
     mnt_root = station.config.storage.runtime / "mnt"
     mnt_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mnt_root.chmod(0o700)
     mountpoint = mnt_root / uuid.uuid4().hex[:12]
     mounted = mount_readonly(devnode, fstype, mountpoint)
     holder = {"mount": mounted}

@@ -208,8 +208,28 @@ def mount_readonly(devnode: str, fstype: str, mountpoint: Path) -> Mounted:
     return mounted
 
 
+CAP_SYS_ADMIN = 21
+
+
+def has_cap_sys_admin(status: str | None = None) -> bool:
+    """Whether this process may mount and unmount (CAP_SYS_ADMIN in CapEff of /proc/self/status);
+    the service runs unprivileged with exactly this capability."""
+    if status is None:
+        try:
+            status = Path("/proc/self/status").read_text()
+        except OSError:
+            return os.geteuid() == 0
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+    return os.geteuid() == 0
+
+
 def _umount(m: Mounted, attempts: int, delay: float, sleep: Callable[[float], None]) -> None:
-    fuse_user = m.method != KERNEL and os.geteuid() != 0
+    # With CAP_SYS_ADMIN (root, or the unit's service user) umount(8) unmounts FUSE too;
+    # fusermount -u is only for a user without it (its setfsuid() is outside the unit's
+    # syscall filter, and under NoNewPrivileges its setuid bit does nothing anyway).
+    fuse_user = m.method != KERNEL and not has_cap_sys_admin()
     base = ["fusermount", "-u"] if fuse_user else ["umount"]
     for attempt in range(1, attempts + 1):
         if _options_now(m.mountpoint) is None:

@@ -1,6 +1,6 @@
 """The evidence store: content-addressed, write-once, durable. The filesystem edge of ingest.
 
-Layout: ``<store>/sha256/ab/cd/<digest>``, files mode 0444. A copy is written and fsynced in the
+Layout: ``<store>/sha256/ab/cd/<digest>``, files mode 0440 (the service user and its group only). A copy is written and fsynced in the
 staging directory (same filesystem), verified by the caller, then published with ``link`` + ``unlink``
 rather than ``rename``: ``link`` refuses to replace an existing name, so stored evidence can never be
 overwritten, not even by a bug. Directory entries are fsynced so a published file survives power loss.
@@ -97,7 +97,7 @@ class EvidenceStore:
         relpath = relpath_for(digest)
         final = self.root / relpath
         source = self.staging / staging_name
-        os.chmod(source, 0o444)
+        os.chmod(source, 0o440)
         self._make_parents(final.parent)
         try:
             os.link(source, final)
