@@ -123,24 +123,7 @@ def _walk(dir_fd: int, prefix: str, depth: int, globs: tuple[str, ...], max_dept
         if stat.S_ISLNK(mode):
             listing.rejected.append(Rejected(relpath, "symbolic link, not followed"))
         elif stat.S_ISDIR(mode):
-            if not could_hold(relpath, globs):
-                continue  # cannot hold a recording (lost+found, SYSTEM~1): never read, never a fault
-            if depth + 1 >= max_depth:
-                listing.rejected.append(
-                    Rejected(relpath, f"directory deeper than ingest.max_depth={max_depth}"))
-                continue
-            try:
-                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                dir_fd=dir_fd)
-            except PermissionError as exc:
-                listing.rejected.append(Rejected(relpath, f"directory cannot be read "
-                                                 f"({exc.strerror}): recordings in it are not "
-                                                 "ingested; make it readable and dock again"))
-                continue
-            try:
-                _walk(child, relpath + "/", depth + 1, globs, max_depth, budget, listing, lstat)
-            finally:
-                os.close(child)
+            _enter(dir_fd, name, relpath, depth, globs, max_depth, budget, listing, lstat)
             if listing.truncated:
                 return
         elif stat.S_ISREG(mode):
@@ -152,6 +135,29 @@ def _walk(dir_fd: int, prefix: str, depth: int, globs: tuple[str, ...], max_dept
         else:
             listing.rejected.append(Rejected(relpath, f"not a regular file ({_kind(mode)}), "
                                              "not opened"))
+
+
+def _enter(dir_fd: int, name: str, relpath: str, depth: int, globs: tuple[str, ...],
+           max_depth: int, budget: list[int], listing: Listing,
+           lstat: Callable[..., os.stat_result]) -> None:
+    if not could_hold(relpath, globs):
+        return  # cannot hold a recording (lost+found, SYSTEM~1): never read, never a fault
+    if depth + 1 >= max_depth:
+        listing.rejected.append(
+            Rejected(relpath, f"directory deeper than ingest.max_depth={max_depth}"))
+        return
+    try:
+        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        dir_fd=dir_fd)
+    except PermissionError as exc:
+        listing.rejected.append(Rejected(relpath, f"directory cannot be read ({exc.strerror}): "
+                                         "recordings in it are not ingested; make it readable "
+                                         "and dock again"))
+        return
+    try:
+        _walk(child, relpath + "/", depth + 1, globs, max_depth, budget, listing, lstat)
+    finally:
+        os.close(child)
 
 
 def _kind(mode: int) -> str:

@@ -1,6 +1,7 @@
 """The evidence store: content-addressed, write-once, durable. The filesystem edge of ingest.
 
-Layout: ``<store>/sha256/ab/cd/<digest>``, files mode 0440 (the service user and its group only). A copy is written and fsynced in the
+Layout: ``<store>/sha256/ab/cd/<digest>``, files mode 0440 (the service user and its group only).
+A copy is written and fsynced in the
 staging directory (same filesystem), verified by the caller, then published with ``link`` + ``unlink``
 rather than ``rename``: ``link`` refuses to replace an existing name, so stored evidence can never be
 overwritten, not even by a bug. Directory entries are fsynced so a published file survives power loss.
