@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bodycam_ingest.config import Config
 from bodycam_ingest.custody import service as custody
+from bodycam_ingest.daemon import dock_alerts
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
 from bodycam_ingest.detection.udev import BlockDock, UdevDetector, udevd_answers
@@ -28,6 +29,7 @@ from bodycam_ingest.detection.watch import FolderDock, FolderWatcher
 from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.pipeline import DockReport
+from bodycam_ingest.jobs.alerts import raise_alerts
 from bodycam_ingest.station import Station
 
 if TYPE_CHECKING:
@@ -92,16 +94,23 @@ class Daemon:
 
     def _run(self, key: str, job: Callable[[], DockReport]) -> DockReport | None:
         report: DockReport | None = None
+        alerts: list[str] = []
         try:
             report = job()
             log.info("dock %s from %s finished: %s%s (stored %d, duplicates %d, skipped %d)",
                      report.dock_id, key, report.outcome,
                      f" ({report.reason})" if report.reason else "", report.stored,
                      report.duplicates, report.skipped)
+            alerts = dock_alerts.report_alerts(
+                key, report, dock_alerts.clock_drift_messages(self.station, report.dock_id))
         except BodycamError as exc:
             log.error("dock from %s failed: %s", key, exc.message())
-        except Exception:
+            alerts = [dock_alerts.refused_alert(key, exc.message())]
+        except Exception as exc:
             log.exception("dock from %s failed with an internal error", key)
+            alerts = [f"dock from {key} failed with an internal error ({exc!r}); see the log"]
+        if alerts and not self.stopping.is_set():
+            raise_alerts(self.station, dock_alerts.JOB, alerts)
         with self._lock:
             again = key in self._again and not self.stopping.is_set()
             self._again.discard(key)
