@@ -73,7 +73,7 @@ def test_each_fault_fails_its_line_with_the_fix() -> None:
 
 def test_unknown_clock_units_under_systemd_and_a_calendar_gap() -> None:
     assert _by_name(_facts(clock_synced=None))["clock"].status == "unknown"
-    timers = {t: False for t in doctor.JOB_TIMERS.values()}
+    timers = dict.fromkeys(doctor.JOB_TIMERS.values(), False)
     under_systemd = _by_name(_facts(systemd_pid1=True,
                                     enabled_units={"bodycam.service": False, **timers}))
     assert under_systemd["bodycam.service"].fix == "sudo systemctl enable --now bodycam"
