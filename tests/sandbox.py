@@ -71,7 +71,8 @@ def _caps(values: list[str]) -> str:
 
 
 def wrap(argv: list[str], unit: Path, workdir: Path) -> list[str]:
-    """``argv`` as the unit would run it (see the module for what is applied)."""
+    """``argv`` as the unit would run it (see the module for what is applied); ``workdir`` must
+    be readable by the unit's user (it receives the filter and its loader)."""
     if not shutil.which("setpriv") or not Path(SYSTEM_PYTHON).exists():
         raise FileNotFoundError("setpriv and /usr/bin/python3 are needed")
     conf = parse_unit(unit.read_text())
@@ -86,8 +87,10 @@ def wrap(argv: list[str], unit: Path, workdir: Path) -> list[str]:
     if conf.get("NoNewPrivileges", ["no"])[-1] in ("yes", "true", "1"):
         cmd.append("--no-new-privs")
     umask = conf.get("UMask", ["0022"])[-1]
-    return [*cmd, "--", SYSTEM_PYTHON, str(HERE / "seccomp_exec.py"), str(allowed), umask, "--",
-            *argv]
+    loader = workdir / "seccomp_exec.py"  # a copy the service user can read, wherever the clone is
+    shutil.copy(HERE / "seccomp_exec.py", loader)
+    loader.chmod(0o644)
+    return [*cmd, "--", SYSTEM_PYTHON, str(loader), str(allowed), umask, "--", *argv]
 
 
 def seccomp_available() -> bool:

@@ -229,7 +229,7 @@ def test_sandboxed_daemon_docks_fat_and_ext4_cameras_unmounts_and_wipes(
         installed: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
     assert installed.returncode == 0, installed.stderr
     _narrow_config_to_the_test_cameras()
-    work = Path(os.environ.get("TMPDIR", "/var/tmp")) / f"bodycam-sandbox-{os.getpid()}"
+    work = Path("/var/tmp") / f"bodycam-sandbox-{os.getpid()}"  # the service user can read it
     work.mkdir(mode=0o755)
     try:
         fat = work / "fat.img"
