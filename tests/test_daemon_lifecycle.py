@@ -96,9 +96,14 @@ def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
         proc, log = _start_daemon(station)  # ingests the camera already in its watch folder
         try:
             camera.wait_reached()  # the daemon is reading the first file, past 16 KiB
-        finally:
             proc.send_signal(signal.SIGTERM)
-            camera.release()  # the held read returns; the copy sees the cancel at its next chunk
+            # the cancel is set before the held read returns, so the copy sees it at its next
+            # chunk: the daemon says so once it has set it
+            _wait(lambda: "running copies are cancelled" in log.read_text(), "the cancel", log)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            camera.release()
             code = proc.wait(timeout=60)
         assert code == 0, log.read_text()
         assert "received SIGTERM" in log.read_text()

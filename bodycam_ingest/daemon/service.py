@@ -152,6 +152,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self.cancel.set()
+        log.info("stopping: no new docks; running copies are cancelled and roll back their "
+                 "current file")
         if self.jobs is not None:
             self.jobs.stop()  # a running scrub or backup stops at its next step (cancel)
         self.udev.stop()
