@@ -124,11 +124,15 @@ def test_doctor_names_each_injected_fault_and_its_fix(
         assert "chmod 0600" in str(_fails("station key")["fix"])
     finally:
         key.chmod(0o600)
-    subprocess.run(["udevadm", "control", "--exit"], check=True, capture_output=True)
+    under_systemd = Path("/run/systemd/system").is_dir()
+    subprocess.run(["systemctl", "stop", "systemd-udevd-control.socket",
+                    "systemd-udevd-kernel.socket", "systemd-udevd"] if under_systemd else
+                   ["udevadm", "control", "--exit"], check=True, capture_output=True)
     try:
         assert "not running" in _fails("udev")["detail"]
-    finally:
-        subprocess.run([UDEVD, "--daemon"], check=True, capture_output=True)
+    finally:  # started again as it ran before (the session's udevd fixture stops it at the end)
+        subprocess.run(["systemctl", "start", "systemd-udevd"] if under_systemd else
+                       [UDEVD, "--daemon"], check=True, capture_output=True)
         subprocess.run(["udevadm", "control", "--ping", "--timeout=30"], check=True)
     original = CONFIG.read_text()
     CONFIG.write_text(original.replace('free_space_reserve = "2 GiB"',
