@@ -47,7 +47,7 @@ class Station:
 
     @classmethod
     def open(cls, config: Config, *, actor: str | None = None,
-             clock: Callable[[], datetime] = utc_now, prober: Prober = probe_file,
+             clock: Callable[[], datetime] = utc_now, prober: Prober | None = None,
              read_only: bool = False) -> Station:
         storage = config.storage
         if not read_only:
@@ -56,6 +56,9 @@ class Station:
         catalog = open_catalog(storage.db_url, lock_dir=storage.runtime)
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
+        if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)
+            prober = partial(probe_file, ffprobe=config.analysis.ffprobe,
+                             timeout_s=config.analysis.ffprobe_timeout_s)
         return cls(config=config, catalog=catalog, store=store, clock=clock,
                    actor=actor or os_user(), prober=prober, read_only=read_only)
 

@@ -17,9 +17,13 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # exfat-fuse (read-only FAT/exFAT where the kernel lacks them), dosfstools + mtools (simulated
 # FAT32 cameras without mounting), exfatprogs (exFAT test media), fuse3 (fusermount), util-linux
 # (mount, losetup, blockdev), e2fsprogs (ext4 media), openssl (key handling), python3-venv (pip),
-# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it).
+# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it),
+# python3-seccomp (the sandbox tests apply the unit's SystemCallFilter with libseccomp), sudo (the
+# README's deploy block is run as written), stress-ng (the suite is also run under CPU load).
+# This is the developer's and CI's machine; a station installs with scripts/install-station.sh.
 PACKAGES=(ffmpeg udev fusefat dosfstools mtools exfat-fuse exfatprogs fuse3 util-linux
-          e2fsprogs openssl python3 python3-venv postgresql-15 tesseract-ocr fonts-dejavu-core)
+          e2fsprogs openssl python3 python3-venv postgresql-15 tesseract-ocr fonts-dejavu-core
+          python3-seccomp sudo stress-ng chromium fonts-wqy-microhei)
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=()

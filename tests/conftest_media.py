@@ -147,7 +147,7 @@ def ffprobe(path: Path) -> dict[str, object]:
 __all__: list[str] = [
     "DEFAULT_LABEL", "DEFAULT_SPEC", "ROOT_MARKS", "FatImage", "FolderCamera", "SlowCamera",
     "camera_media", "fat_image", "fat_image_master", "ffprobe", "folder_camera", "loop_device",
-    "requires_root", "sha256_of", "slow_camera", "udev_properties", "wait_for_copy_to_start",
+    "requires_root", "sha256_of", "slow_camera", "udev_properties",
 ]
 
 
@@ -168,16 +168,3 @@ def slow_camera(tmp_path_factory: pytest.TempPathFactory) -> SlowCamera:
     build_fat32_image(image, SLOW_SPEC, size_mib=64)  # mkfs picks 512-byte clusters below 260 MiB
     build_folder_camera(base / "originals", SLOW_SPEC)
     return SlowCamera(image=image, originals=base / "originals")
-
-
-def wait_for_copy_to_start(staging: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    """Block until a staging file holds data (the ingest is mid-file)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not any(p.stat().st_size > 0 for p in staging.glob("*.part")):
-        if proc.poll() is not None:
-            raise AssertionError(f"ingest ended before it was interrupted: {proc.communicate()}")
-        if time.monotonic() > deadline:
-            raise AssertionError("no copy started")
-        time.sleep(0.001)

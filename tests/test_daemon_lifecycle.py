@@ -18,8 +18,8 @@ from conftest_media import (
     SlowCamera,
     loop_device,
     sha256_of,
-    wait_for_copy_to_start,
 )
+from fusecam import FuseCamera, fuse_available
 from helpers import BODYCAM, StationEnv, write_config
 
 
@@ -80,15 +80,30 @@ def test_a_camera_folder_appearing_in_a_watch_folder_is_ingested(
     assert second == (3, 1)
 
 
-@pytest.mark.root
+@pytest.mark.skipif(not fuse_available(), reason="needs /dev/fuse and mfusepy (scripts/setup.sh)")
 def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
-        udevd: None, station: StationEnv, slow_camera: SlowCamera) -> None:
-    proc, log = _start_daemon(station)
-    with loop_device(slow_camera.image) as dev:
+        tmp_path: Path, folder_camera: FolderCamera) -> None:
+    """The copy is held mid-file on purpose (a FUSE camera whose read blocks at 16 KiB until
+    released), so SIGTERM always arrives during the copy, however loaded the machine is."""
+    root = tmp_path / "station"
+    root.mkdir()
+    watch = tmp_path / "cradle"
+    station = StationEnv(root=root, config_path=write_config(
+        root, extra=f'watch_folders = [{{ path = "{watch}", camera = "cradle-cam" }}]',
+        camera='[[cameras]]\nname = "cradle-cam"\nfs_labels = ["NO-SUCH-LABEL"]\n'))
+    first = folder_camera.paths[0].relative_to(folder_camera.root).as_posix()
+    with FuseCamera(folder_camera.root, watch / "CAM01", hold=first, at=16384) as camera:
+        proc, log = _start_daemon(station)  # ingests the camera already in its watch folder
         try:
-            wait_for_copy_to_start(station.staging, proc)  # type: ignore[arg-type]
-        finally:
+            camera.wait_reached()  # the daemon is reading the first file, past 16 KiB
             proc.send_signal(signal.SIGTERM)
+            # the cancel is set before the held read returns, so the copy sees it at its next
+            # chunk: the daemon says so once it has set it
+            _wait(lambda: "running copies are cancelled" in log.read_text(), "the cancel", log)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            camera.release()
             code = proc.wait(timeout=60)
         assert code == 0, log.read_text()
         assert "received SIGTERM" in log.read_text()
@@ -97,15 +112,18 @@ def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
         assert outcome == "interrupted" and "dock again" in reason
         assert _rows(station, "SELECT count(*) FROM transfers WHERE state IN "
                               "('copying','verified')") == [(0,)]
-        for digest, path in _rows(station, "SELECT sha256, store_path FROM recordings"):
-            assert sha256_of(station.store / path) == digest
+        assert _rows(station, f"SELECT state FROM transfers WHERE camera_path = '{first}'") \
+            == [("rolled_back",)]
+        assert _rows(station, "SELECT count(*) FROM recordings") == [(0,)]
         actions = [a for (a,) in _rows(station, "SELECT action FROM events ORDER BY id")]
         assert actions[-1] == "daemon_stopped" and "file_rolled_back" in actions
-        # the next start finishes the camera
-        result = station.run("ingest", dev, "--json")
+        # the next dock finishes the camera
+        result = station.run("ingest", str(watch / "CAM01"), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outcome"] == "complete"
     assert _rows(station, "SELECT count(*) FROM recordings") == [(3,)]
+    for digest, path in _rows(station, "SELECT sha256, store_path FROM recordings"):
+        assert sha256_of(station.store / path) == digest
 
 
 @pytest.mark.root

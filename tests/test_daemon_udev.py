@@ -149,3 +149,20 @@ def test_a_block_device_udev_has_not_probed_is_matched_by_its_own_superblock(
     assert props["ID_FS_LABEL"] == "BODYCAM"
     assert props["ID_FS_USAGE"] == "filesystem"
     assert probe_filesystem("/dev/null") == {}
+
+
+
+def test_whether_udevd_runs_is_read_from_the_process_list(tmp_path: Path) -> None:
+    """What a service user falls back on: /run/udev/control is root's 0600, so its EACCES says
+    nothing about udevd (the sandboxed daemon test checks the whole path as the service user)."""
+    from bodycam_ingest.detection.udev import udevd_process_runs
+
+    proc = tmp_path / "proc"
+    (proc / "1").mkdir(parents=True)
+    (proc / "1" / "comm").write_text("init\n")
+    (proc / "self").mkdir()
+    assert not udevd_process_runs(str(proc))
+    (proc / "77").mkdir()
+    (proc / "77" / "comm").write_text("systemd-udevd\n")
+    assert udevd_process_runs(str(proc))
+    assert not udevd_process_runs(str(tmp_path / "missing"))

@@ -10,14 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_media import (
-    IS_ROOT,
-    FolderCamera,
-    SlowCamera,
-    loop_device,
-    sha256_of,
-    wait_for_copy_to_start,
-)
+from conftest_media import IS_ROOT, FolderCamera, sha256_of
+from fusecam import FuseCamera, fuse_available
 from helpers import BODYCAM, StationEnv, write_config
 
 
@@ -44,8 +38,11 @@ def _rows(db: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
 
 
 @pytest.mark.root
+@pytest.mark.skipif(not fuse_available(), reason="needs /dev/fuse and mfusepy (scripts/setup.sh)")
 def test_a_disk_that_fills_up_mid_file_keeps_nothing_partial_and_the_next_dock_finishes(
-        udevd: None, tmp_path: Path, small_disk: Path, slow_camera: SlowCamera) -> None:
+        tmp_path: Path, small_disk: Path, folder_camera: FolderCamera) -> None:
+    """The copy is held mid-file on purpose (a FUSE camera whose read blocks at 16 KiB), the disk
+    is filled while it waits, then the read is released: the write after it always hits ENOSPC."""
     root = tmp_path / "station"
     root.mkdir()
     station = StationEnv(root=root, config_path=write_config(root))
@@ -55,13 +52,18 @@ def test_a_disk_that_fills_up_mid_file_keeps_nothing_partial_and_the_next_dock_f
         f'staging_dir = "{small_disk}/staging"'))
     env = {**os.environ, "BODYCAM_CONFIG": str(station.config_path)}
     filler = small_disk / "another-program.bin"
-    with loop_device(slow_camera.image) as dev:
-        proc = subprocess.Popen([*BODYCAM, "ingest", dev, "--json"], env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for_copy_to_start(small_disk / "staging", proc)
-        # another program fills the disk to the last byte (dd stops at ENOSPC)
-        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True,
-                       check=False)
+    mountpoint = tmp_path / "camera-mount"
+    first = folder_camera.paths[0].relative_to(folder_camera.root).as_posix()
+    with FuseCamera(folder_camera.root, mountpoint, hold=first, at=16384) as camera:
+        proc = subprocess.Popen([*BODYCAM, "ingest", str(mountpoint), "--json"], env=env,
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            camera.wait_reached()  # mid-file: 16 KiB read, the rest held
+            # another program fills the disk to the last byte (dd stops at ENOSPC)
+            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True,
+                           check=False)
+        finally:
+            camera.release()
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 7, err
         report = json.loads(out)
@@ -69,19 +71,18 @@ def test_a_disk_that_fills_up_mid_file_keeps_nothing_partial_and_the_next_dock_f
         assert "evidence disk is full" in report["reason"] and "Free space" in report["reason"]
         assert list((small_disk / "staging").iterdir()) == [], "partial copy left in staging"
         stored = [p for p in (small_disk / "evidence").rglob("*") if p.is_file()]
-        assert len(stored) == _count(station.db, "SELECT count(*) FROM recordings")
-        assert all(sha256_of(p) == p.name for p in stored)
-        errors = _rows(station.db, "SELECT error FROM transfers WHERE state='rolled_back'")
-        assert errors == [("evidence disk full",)]
+        assert stored == [] and _count(station.db, "SELECT count(*) FROM recordings") == 0
+        errors = _rows(station.db, "SELECT camera_path, error FROM transfers "
+                                   "WHERE state='rolled_back'")
+        assert errors == [(first, "evidence disk full")]
 
         filler.unlink()
-        again = subprocess.run([*BODYCAM, "ingest", dev, "--json"], env=env, text=True,
-                               capture_output=True, check=False)
+        again = subprocess.run([*BODYCAM, "ingest", str(mountpoint), "--json"], env=env,
+                               text=True, capture_output=True, check=False)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["outcome"] == "complete"
     stored_names = sorted(p.name for p in (small_disk / "evidence").rglob("*") if p.is_file())
-    originals = (slow_camera.originals / "DCIM").rglob("*.MP4")
-    assert stored_names == sorted(sha256_of(p) for p in originals)
+    assert stored_names == sorted(sha256_of(p) for p in folder_camera.paths)
     assert _count(station.db, "SELECT count(*) FROM recordings") == 3
 
 

@@ -92,3 +92,26 @@ def test_open_beneath_refuses_symlinked_directories_and_dotdot(tmp_path: Path) -
         assert os.read(fd, 10) == b"video"
     finally:
         os.close(fd)
+
+
+def test_could_hold_follows_the_literal_prefix_of_each_glob() -> None:
+    from bodycam_ingest.ingest.enumerate import could_hold
+
+    globs = ("DCIM/**/*.MP4", "Record/*.AVI")
+    assert could_hold("DCIM", globs) and could_hold("dcim/100MEDIA", globs)
+    assert could_hold("RECORD", globs)
+    assert not could_hold("lost+found", globs) and not could_hold("DC", globs)
+    assert not could_hold("System Volume Information", globs)
+    assert could_hold("anything", ("*.MP4",))  # fnmatch's * spans folders: everything could
+
+
+def test_a_directory_that_cannot_hold_recordings_is_never_walked(tmp_path: Path) -> None:
+    """ext4's lost+found (root, 0700) must not fail a dock: it is not even opened."""
+    (tmp_path / "DCIM").mkdir()
+    (tmp_path / "DCIM" / "A.MP4").write_bytes(b"x")
+    lost = tmp_path / "lost+found"
+    lost.mkdir()
+    (lost / "link").symlink_to("/etc/passwd")  # would be a refused entry if it were walked
+    listing = list_camera(tmp_path, ("DCIM/**/*.MP4",), max_entries=100, max_depth=8)
+    assert [f.relpath for f in listing.files] == ["DCIM/A.MP4"]
+    assert listing.rejected == []

@@ -60,12 +60,16 @@ def test_a_rule_that_names_neither_usb_id_nor_label_matches_nothing():
     assert match_device(USB_CAMERA, [anything]) is None
 
 
-def test_usb_id_and_label_must_both_match_when_both_are_given():
-    both = DeviceRule(name="both", usb_ids=("2d2f:0a01",), fs_labels=("DSJ*",))
-    assert match_device(USB_CAMERA, [both]) is both
+def test_usb_id_or_label_matches_when_both_are_given_as_udev_marks_it():
+    both = DeviceRule(name="both", usb_ids=("2207:0010",), fs_labels=("DSJ*",))
+    no_name = {**USB_CAMERA, "ID_VENDOR_ID": "2207", "ID_MODEL_ID": "0010",
+               "ID_USB_VENDOR_ID": "2207", "ID_USB_MODEL_ID": "0010",
+               "ID_FS_LABEL": "NO_NAME", "ID_FS_LABEL_ENC": "NO\\x20NAME"}
+    assert match_device(no_name, [both]) is both  # the issue's camera: id matches, label does not
+    assert match_device(USB_CAMERA, [both]) is both  # label matches, id does not
     assert match_device({**USB_CAMERA, "ID_FS_LABEL_ENC": "OTHER"}, [both]) is None
     assert match_device(LOOP_FAT, [DeviceRule(name="x", usb_ids=("2d2f:0a01",),
-                                              fs_labels=("BODYCAM",))]) is None
+                                              fs_labels=("BODYCAM",))]) is not None
 
 
 def test_labels_are_case_insensitive_globs_on_the_real_label_with_spaces():
@@ -156,7 +160,7 @@ def test_a_match_is_always_one_of_the_given_rules_and_satisfies_it(props: dict[s
     if rule is not None:
         assert any(rule is r for r in rules)
         assert rule.usb_ids or rule.fs_labels
-        assert not rule.usb_ids or usb_id(props) in rule.usb_ids
+        assert usb_id(props) in rule.usb_ids or rule.fs_labels
         assert not rule.fs_types or props.get("ID_FS_TYPE") in rule.fs_types
 
 
@@ -166,3 +170,47 @@ def test_device_key_is_deterministic_and_names_its_kind(props: dict[str, str]):
     key = device_key(props)
     assert key == device_key(dict(reversed(list(props.items()))))
     assert key.split(":", 1)[0] in {"usb", "fs", "dev"}
+
+
+def test_the_shipped_udev_rule_is_the_one_generated_from_the_example_config():
+    from pathlib import Path
+
+    from bodycam_ingest.config import load_config
+    from bodycam_ingest.detection.dock import device_rules
+    from bodycam_ingest.detection.rules import udev_rules
+
+    root = Path(__file__).resolve().parent.parent
+    generated = udev_rules(device_rules(load_config(root / "config.example.toml")))
+    assert (root / "udev-rules" / "70-bodycam.rules").read_text() == generated
+    assert 'ENV{ID_VENDOR_ID}=="2207", ENV{ID_MODEL_ID}=="0010", ENV{BODYCAM_CAMERA}="1"' \
+        in generated  # one line per USB id: the id alone marks the camera (OR, as in the daemon)
+    assert 'ENV{ID_FS_LABEL}=="[Bb][Oo][Dd][Yy][Cc][Aa][Mm]*|[Dd][Ss][Jj]*"' in generated
+
+
+def test_the_generated_udev_rule_marks_exactly_what_the_daemon_matches():
+    """The generated ENV matches, evaluated as udev does (case-sensitive globs, '|' alternatives,
+    every match on a line must hold, any line marks), agree with ``match_device``."""
+    import fnmatch
+    import re
+
+    from bodycam_ingest.detection.rules import udev_rules
+
+    rules = [DeviceRule(name="a", usb_ids=("2207:0010", "2d2f:0a01"), fs_labels=("dsj ?am",)),
+             DeviceRule(name="b", fs_labels=("BODYCAM*",), fs_types=("vfat",))]
+    text = udev_rules(rules)
+    matches = [dict(re.findall(r'ENV\{(\w+)\}=="([^"]*)"', line))
+               for line in text.splitlines() if line.endswith('ENV{BODYCAM_CAMERA}="1"')]
+
+    def udev_marks(props: dict[str, str]) -> bool:
+        if props.get("ID_FS_USAGE") != "filesystem":
+            return False
+        return any(all(any(fnmatch.fnmatchcase(props.get(key, ""), alt) for alt in pat.split("|"))
+                       for key, pat in m.items()) for m in matches)
+
+    no_name = {**USB_CAMERA, "ID_VENDOR_ID": "2207", "ID_MODEL_ID": "0010",
+               "ID_USB_VENDOR_ID": "2207", "ID_USB_MODEL_ID": "0010", "ID_FS_LABEL": "NO_NAME",
+               "ID_FS_LABEL_ENC": "NO\\x20NAME"}
+    for props in (LOOP_FAT, LOOP_BARE, USB_CAMERA, USB_WHOLE_DISK, no_name,
+                  {**LOOP_FAT, "ID_FS_TYPE": "ext4"}, {**LOOP_FAT, "ID_FS_LABEL": "bodycam2",
+                                                       "ID_FS_LABEL_ENC": "bodycam2"}):
+        assert udev_marks(props) == (match_device(props, rules) is not None), props

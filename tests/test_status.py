@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
+from pathlib import Path
 
 import pytest
-from conftest_media import SlowCamera, loop_device, wait_for_copy_to_start
+from conftest_media import FolderCamera
+from fusecam import FuseCamera, fuse_available
 from helpers import BODYCAM, StationEnv
 from typer.testing import CliRunner
 
@@ -21,28 +22,30 @@ def _status(station: StationEnv, *args: str) -> str:
     return result.stdout
 
 
-@pytest.mark.root
+@pytest.mark.skipif(not fuse_available(), reason="needs /dev/fuse and mfusepy (scripts/setup.sh)")
 def test_status_shows_the_running_dock_with_progress_then_the_outcome(
-        udevd: None, station: StationEnv, slow_camera: SlowCamera) -> None:
+        station: StationEnv, folder_camera: FolderCamera, tmp_path: Path) -> None:
+    """The dock is held mid-copy on purpose (a FUSE camera blocks the second file's read at
+    16 KiB) while `status` looks at it."""
     env = {**os.environ, "BODYCAM_CONFIG": str(station.config_path)}
-    with loop_device(slow_camera.image) as dev:
-        proc = subprocess.Popen([*BODYCAM, "ingest", dev], env=env, text=True,
+    mountpoint = tmp_path / "camera-mount"
+    second = folder_camera.paths[1].relative_to(folder_camera.root).as_posix()
+    with FuseCamera(folder_camera.root, mountpoint, hold=second, at=16384) as camera:
+        proc = subprocess.Popen([*BODYCAM, "ingest", str(mountpoint)], env=env, text=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for_copy_to_start(station.staging, proc)  # type: ignore[arg-type]
-            # in-process (the same command, no interpreter start-up): the dock lasts ~0.3 s
-            running: list[dict[str, object]] = []
-            deadline = time.monotonic() + 30
-            while not running and time.monotonic() < deadline and proc.poll() is None:
-                running = json.loads(_status(station, "--json"))["running"]
+            camera.wait_reached()
+            running: list[dict[str, object]] = json.loads(_status(station, "--json"))["running"]
             table = _status(station)
         finally:
+            camera.release()
             proc.wait(timeout=120)
+    dev = str(mountpoint.resolve())
     assert running, "the running dock was not shown"
     dock = running[0]
     assert dock["source"] == dev and dock["outcome"] is None
     assert dock["bytes_total"] > 0 and dock["files_total"] == 3
-    assert str(dock["current_file"]).startswith("DCIM/100MEDIA/")
+    assert dock["current_file"] == second
     assert "Docks in progress" in table and "running" in table and "━" in table
     finished = json.loads(station.run("status", "--json", check=True).stdout)
     assert finished["running"] == []

@@ -38,8 +38,28 @@ def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     assert exposure <= 3.0, security
     text = UNIT.read_text()
     for setting in ("Type=notify", "WatchdogSec=", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                    "PrivateTmp=yes", "CapabilityBoundingSet=CAP_SYS_ADMIN", "StateDirectory="):
+                    "PrivateTmp=yes", "CapabilityBoundingSet=CAP_SYS_ADMIN", "StateDirectory=",
+                    "RuntimeDirectoryMode=0755"):
         assert setting in text
+
+
+def test_no_configuration_key_or_storage_error_makes_the_unit_flap() -> None:
+    """Every exit code restarting cannot fix stops the unit (issue 11): the ones key and config
+    errors carry, and the storage one."""
+    from bodycam_ingest.errors import (
+        ConfigError,
+        ExitCode,
+        KeyFileInvalid,
+        KeyFileTooOpen,
+        StationKeyMissing,
+        StorageError,
+    )
+
+    prevented = {int(code) for line in re.findall(r"^RestartPreventExitStatus=(.+)$",
+                                                  UNIT.read_text(), re.M) for code in line.split()}
+    for error in (ConfigError, KeyFileInvalid, KeyFileTooOpen, StationKeyMissing, StorageError):
+        assert int(error.exit_code) in prevented, error
+    assert int(ExitCode.INCOMPLETE) not in prevented and int(ExitCode.BUG) not in prevented
 
 
 @pytest.mark.root

@@ -61,6 +61,15 @@ class _ProbeFailed(Exception):
     pass
 
 
+def run_ffprobe(argv: list[str], timeout_s: float) -> tuple[str, str]:
+    """Run ffprobe (``argv[0]``) with a timeout: (stdout, stderr), or ``ProbeFailed`` with one
+    sentence. The one way the station runs ffprobe (the ingest summary uses it too)."""
+    return _run(argv, timeout_s)
+
+
+ProbeFailed = _ProbeFailed
+
+
 def _run(argv: list[str], timeout_s: float) -> tuple[str, str]:
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)

@@ -192,7 +192,13 @@ def _prepare(path: Path) -> None:
     """Make the socket's directory (traversable by everyone) and clear a stale socket, refusing
     to take over one that another daemon still answers on."""
     if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o755)
+        try:
+            path.parent.mkdir(parents=True, mode=0o755)
+        except OSError as exc:
+            raise StorageError(path=str(path.parent), reason=f"the local API's folder cannot be "
+                               f"created ({exc.strerror}); the unit's RuntimeDirectory=bodycam "
+                               f"makes it, or create it: install -d -m 0755 -o $(id -un) "
+                               f"{path.parent}") from None
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:

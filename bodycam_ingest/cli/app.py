@@ -44,6 +44,7 @@ COMMAND_MODULES: dict[str, str] = {
     "statistics": "stats_cmds",
     "users": "users_cmds",
     "requests": "requests_cmds",
+    "doctor": "doctor_cmds", "udev-rules": "doctor_cmds",
 }
 _ROOT_OPTIONS_WITH_VALUE = frozenset({"--config", "-c"})
 _registered: set[str] = set()

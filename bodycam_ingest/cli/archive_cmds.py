@@ -51,8 +51,11 @@ def _progress() -> Progress:
 @archive_app.callback()
 def archive(
     ctx: typer.Context,
-    tier: Annotated[str | None, typer.Option(help="long_term or evidence: the recordings whose "
-                                             "effective tier (own or case) this is.")] = None,
+    tier: Annotated[str | None, typer.Option(help="long_term, evidence or standard: the "
+                                             "recordings whose effective tier (own or case) "
+                                             "this is.")] = None,
+    all_tiers: Annotated[bool, typer.Option("--all", help="Every live recording, whatever its "
+                                            "tier.")] = False,
     to: Annotated[Path | None, typer.Option("--to", help="A folder on the second medium; the "
                                             "package is written in a new folder inside it.")
                   ] = None,
@@ -67,20 +70,23 @@ def archive(
     """Copy the recordings of a tier that have no verified replica yet to a second medium, as a
     signed BagIt package, verify the copies from the medium, and record them as replicas."""
     if ctx.invoked_subcommand is not None:
-        if tier or to or label or same_device_ok:
+        if tier or all_tiers or to or label or same_device_ok:
             raise typer.BadParameter(f"options of `bodycam archive` do not apply to "
                                      f"`archive {ctx.invoked_subcommand}`")
         return
-    if tier is None or to is None:
+    if tier is not None and all_tiers:
+        raise typer.BadParameter("give --tier or --all, not both", param_hint="--tier")
+    if (tier is None and not all_tiers) or to is None:
         render.out.print(ctx.get_help())
-        raise typer.Exit(int(ExitCode.USAGE) if (tier or to) else 0)
-    try:
-        chosen = Tier(tier)
-    except ValueError:
-        chosen = None
-    if chosen not in archiving.ARCHIVABLE:
-        raise typer.BadParameter("use long_term or evidence", param_hint="--tier")
-    assert chosen is not None
+        raise typer.Exit(int(ExitCode.USAGE) if (tier or all_tiers or to) else 0)
+    chosen: Tier | None = None
+    if tier is not None:
+        try:
+            chosen = Tier(tier)
+        except ValueError:
+            chosen = None
+        if chosen not in archiving.ARCHIVABLE:
+            raise typer.BadParameter("use long_term, evidence or standard", param_hint="--tier")
     common.require_system(config, "archive")
     with common.open_station(config) as station:
         acting = Acting(station.actor, None)
@@ -107,7 +113,7 @@ def _render_result(result: archiving.ArchiveResult, request: archiving.ArchiveRe
     rate = result.bytes_copied / 1e6 / result.seconds if result.seconds > 0 else 0.0
     if as_json:
         render.emit_json({
-            "archive_id": result.archive_id, "target": result.target, "tier": request.tier,
+            "archive_id": result.archive_id, "target": result.target, "tier": request.scope,
             "recordings": [o.recording_id for o in result.copied],
             "skipped": [{"recording_id": i, "reason": why} for i, why in result.skipped],
             "bytes": result.bytes_copied, "seconds": round(result.seconds, 3),
@@ -122,11 +128,11 @@ def _render_result(result: archiving.ArchiveResult, request: archiving.ArchiveRe
             f"WARNING: {request.directory} is on the evidence store's filesystem: this copy is "
             "not on a second medium and the audit does not count it as one"), style="bold red")
     if result.archive_id is None:
-        render.out.print(f"nothing to archive: every live {request.tier} recording already has "
+        render.out.print(f"nothing to archive: every live {request.scope} recording already has "
                          "a verified replica on a second medium")
         return
     render.out.print(render.key_values(f"Archive {result.archive_id}", [
-        ("package", result.target), ("tier", request.tier.value),
+        ("package", result.target), ("tier", request.scope),
         ("medium label", request.label), ("recordings", " ".join(
             str(o.recording_id) for o in result.copied)),
         ("size", render.human_size(result.bytes_copied)),

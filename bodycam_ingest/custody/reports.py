@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.config import Config
+from bodycam_ingest.custody import holidays
 from bodycam_ingest.custody.deadlines import (
     Assessment,
     DeadlinePolicy,
@@ -41,8 +42,10 @@ class DeadlineRow:
 
 def policy_of(config: Config) -> DeadlinePolicy:
     custody = config.custody
-    calendar = WorkCalendar.of(zone=config.station.zone, holidays=custody.holidays,
-                               makeup_workdays=custody.makeup_workdays)
+    official = holidays.official_days() if custody.holiday_calendar == "cn" else \
+        holidays.OfficialDays.empty()
+    off, on = holidays.merge(official, custody.holidays, custody.makeup_workdays)
+    calendar = WorkCalendar.of(zone=config.station.zone, holidays=off, makeup_workdays=on)
     return DeadlinePolicy(calendar=calendar, export_hours=custody.export_hours,
                           labelling_working_days=custody.labelling_working_days,
                           export_warn_before=timedelta(hours=custody.export_warn_hours),

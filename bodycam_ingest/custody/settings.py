@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -54,6 +54,9 @@ class CustodyConfig(BaseModel):
     labelling_working_days: int = Field(default=2, ge=1)
     export_warn_hours: float = Field(default=4.0, ge=0)
     labelling_warn_hours: float = Field(default=24.0, ge=0)
+    # "cn": China's public holidays and make-up working days (chinesecalendar); "none": only
+    # the dates below. The dates below override the official ones.
+    holiday_calendar: Literal["cn", "none"] = "cn"
     holidays: tuple[date, ...] = ()
     makeup_workdays: tuple[date, ...] = ()
     # audit and verify: hashing threads (0: one per core)

@@ -14,11 +14,14 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from types import FrameType
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bodycam_ingest.config import Config
 from bodycam_ingest.custody import service as custody
+from bodycam_ingest.daemon import dock_alerts
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
 from bodycam_ingest.detection.udev import BlockDock, UdevDetector, udevd_answers
@@ -26,6 +29,7 @@ from bodycam_ingest.detection.watch import FolderDock, FolderWatcher
 from bodycam_ingest.errors import BodycamError, ExitCode
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.pipeline import DockReport
+from bodycam_ingest.jobs.alerts import raise_alerts
 from bodycam_ingest.station import Station
 
 if TYPE_CHECKING:
@@ -39,6 +43,16 @@ log = logging.getLogger("bodycam.daemon")
 def config_digest(config: Config) -> str:
     canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def holiday_calendar_problem(config: Config, now: datetime) -> str | None:
+    """Why R1 deadlines may be wrong this year (the holiday calendar stops earlier), or None."""
+    from bodycam_ingest.custody import holidays
+
+    if config.custody.holiday_calendar == "none":
+        return None
+    today = now.astimezone(ZoneInfo(config.station.zone)).date()
+    return holidays.coverage_problem(holidays.official_days(), today, config.custody.holidays)
 
 
 class Daemon:
@@ -84,16 +98,23 @@ class Daemon:
 
     def _run(self, key: str, job: Callable[[], DockReport]) -> DockReport | None:
         report: DockReport | None = None
+        alerts: list[str] = []
         try:
             report = job()
             log.info("dock %s from %s finished: %s%s (stored %d, duplicates %d, skipped %d)",
                      report.dock_id, key, report.outcome,
                      f" ({report.reason})" if report.reason else "", report.stored,
                      report.duplicates, report.skipped)
+            alerts = dock_alerts.report_alerts(
+                key, report, dock_alerts.clock_drift_messages(self.station, report.dock_id))
         except BodycamError as exc:
             log.error("dock from %s failed: %s", key, exc.message())
-        except Exception:
+            alerts = [dock_alerts.refused_alert(key, exc.message())]
+        except Exception as exc:
             log.exception("dock from %s failed with an internal error", key)
+            alerts = [f"dock from {key} failed with an internal error ({exc!r}); see the log"]
+        if alerts and not self.stopping.is_set():
+            raise_alerts(self.station, dock_alerts.JOB, alerts)
         with self._lock:
             again = key in self._again and not self.stopping.is_set()
             self._again.discard(key)
@@ -118,6 +139,9 @@ class Daemon:
 
             self.web = WebServer(self.station, self.config.web)
             self.web.start()
+        calendar_problem = holiday_calendar_problem(self.config, self.station.clock())
+        if calendar_problem:
+            log.warning("%s", calendar_problem)
         self.jobs = JobScheduler(self.station, self.cancel)  # runs missed while stopped: once now
         self.jobs.start()
         if self.config.cameras and not udevd_answers():
@@ -144,6 +168,8 @@ class Daemon:
             self.web.stop()
         if self.api is not None:
             self.api.stop()  # requests in flight finish; new connections are refused
+        log.info("stopping: no new docks; running copies are cancelled and roll back their "
+                 "current file")
         if self.jobs is not None:
             self.jobs.stop()  # a running scrub or backup stops at its next step (cancel)
         self.udev.stop()

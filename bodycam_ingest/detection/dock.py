@@ -16,7 +16,13 @@ from datetime import datetime
 from pathlib import Path
 
 from bodycam_ingest.config import CameraRule, Config
-from bodycam_ingest.detection.mount import fat_mtimes, mount_readonly, remount_writable, unmount
+from bodycam_ingest.detection.mount import (
+    fat_mtimes,
+    mount_readonly,
+    remount_writable,
+    set_block_read_only,
+    unmount,
+)
 from bodycam_ingest.detection.rules import DeviceRule, device_key, match_device, usb_id
 from bodycam_ingest.errors import ConfigError, SourceUnusable
 from bodycam_ingest.ingest.journal import DeviceIdentity
@@ -74,13 +80,18 @@ def ingest_folder(station: Station, path: Path, rule: CameraRule, *, device_key:
 def ingest_block(station: Station, devnode: str, props: Mapping[str, str], rule: CameraRule, *,
                  trigger: str, cancel: threading.Event | None = None) -> DockReport:
     fstype = props.get("ID_FS_TYPE", "")
+    # Mount points live in <runtime>/mnt, 0700 whatever <runtime> is (/run/bodycam is 0755 so
+    # that local users reach the API socket there): nobody else can look into a camera.
     mnt_root = station.config.storage.runtime / "mnt"
     mnt_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mnt_root.chmod(0o700)
     mountpoint = mnt_root / uuid.uuid4().hex[:12]
     mounted = mount_readonly(devnode, fstype, mountpoint)
     holder = {"mount": mounted}
+    writable: list[bool] = []
 
     def make_writable() -> Path:
+        writable.append(True)
         holder["mount"] = remount_writable(holder["mount"])
         return holder["mount"].mountpoint
 
@@ -92,6 +103,16 @@ def ingest_block(station: Station, devnode: str, props: Mapping[str, str], rule:
         return station.ingester(cancel).ingest(request)
     finally:
         unmount(holder["mount"])  # also removes the mountpoint
+        if writable:  # a wiped camera leaves the station read-only, as it came
+            _read_only_again(devnode)
+
+
+def _read_only_again(devnode: str) -> None:
+    try:
+        set_block_read_only(devnode)
+    except SourceUnusable as exc:  # unplugged meanwhile: its next visit starts read-only anyway
+        log.warning("%s could not be set read-only again after the wipe: %s", devnode,
+                    exc.message())
 
 
 def _fat_times(devnode: str) -> dict[str, datetime] | None:

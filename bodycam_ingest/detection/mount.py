@@ -15,7 +15,10 @@ must take camera mtimes from ``fat_mtimes``, which reads the directory entries t
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
+import functools
 import logging
 import os
 import re
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bodycam_ingest.errors import Refused, SourceUnusable
 
@@ -188,7 +192,7 @@ def mount_readonly(devnode: str, fstype: str, mountpoint: Path) -> Mounted:
     try:
         if method == KERNEL:
             opts = kernel_options(fstype, os.geteuid(), os.getegid())
-            _run(devnode, ["mount", "-t", fstype, "-o", opts, devnode, where], "read-only mount")
+            kernel_mount(devnode, fstype, opts, mountpoint, "read-only mount")
         else:
             tool = _tool(devnode, FUSE_TOOLS[fstype][1])
             env = {**os.environ, "TZ": "UTC"}  # read FAT wall-clock times as UTC, like tz=UTC
@@ -208,22 +212,104 @@ def mount_readonly(devnode: str, fstype: str, mountpoint: Path) -> Mounted:
     return mounted
 
 
+CAP_SYS_ADMIN = 21
+
+
+def has_cap_sys_admin(status: str | None = None) -> bool:
+    """Whether this process may mount and unmount (CAP_SYS_ADMIN in CapEff of /proc/self/status);
+    the service runs unprivileged with exactly this capability."""
+    if status is None:
+        try:
+            status = Path("/proc/self/status").read_text()
+        except OSError:
+            return os.geteuid() == 0
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+    return os.geteuid() == 0
+
+
+MNT_DETACH = 2
+MS_FLAGS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8}  # MS_RDONLY, MS_NOSUID, ...
+
+
+def split_options(options: str) -> tuple[int, str]:
+    """mount(8)-style options as mount(2) takes them: (flags, filesystem data) (pure)."""
+    flags, data = 0, []
+    for item in options.split(","):
+        if item in MS_FLAGS:
+            flags |= MS_FLAGS[item]
+        elif item != "rw":
+            data.append(item)
+    return flags, ",".join(data)
+
+
+def kernel_mount(devnode: str, fstype: str, options: str, target: Path, what: str) -> None:
+    """mount(2) itself, as umount2: no helper. util-linux mount(8) run by the service user takes
+    libmount's restricted path, which calls setuid() (outside the unit's syscall filter)."""
+    flags, data = split_options(options)
+    if _libc().mount(os.fsencode(devnode), os.fsencode(target), fstype.encode(), flags,
+                     data.encode()) != 0:
+        err = ctypes.get_errno()
+        hint = "; check its filesystem type" if err == errno.EINVAL else ""
+        raise _fail(devnode, f"{what} failed ({os.strerror(err)}{hint})")
+
+
+@functools.cache
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def umount2(path: Path, flags: int = 0) -> None:
+    """The umount2(2) system call itself (the unit's filter allows it; CAP_SYS_ADMIN permits it).
+    No helper: umount(8) as a non-root user takes libmount's restricted path and fusermount(1)
+    calls setfsuid(), which the unit's filter kills."""
+    if _libc().umount2(os.fsencode(path), flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(path))
+
+
 def _umount(m: Mounted, attempts: int, delay: float, sleep: Callable[[float], None]) -> None:
-    fuse_user = m.method != KERNEL and os.geteuid() != 0
-    base = ["fusermount", "-u"] if fuse_user else ["umount"]
+    """With CAP_SYS_ADMIN (root, or the unit's service user) the kernel is asked directly, FUSE
+    mounts included; ``fusermount -u`` only for a user without it."""
+    if not has_cap_sys_admin():
+        _fusermount(m, attempts, delay, sleep)
+        return
     for attempt in range(1, attempts + 1):
         if _options_now(m.mountpoint) is None:
             return
-        proc = subprocess.run([*base, str(m.mountpoint)], capture_output=True, text=True,
-                              check=False, timeout=60)
+        try:
+            umount2(m.mountpoint)
+            return
+        except OSError as exc:
+            if exc.errno == errno.EINVAL and _options_now(m.mountpoint) is None:
+                return  # gone meanwhile
+            if exc.errno != errno.EBUSY:
+                raise _fail(m.devnode, f"unmounting {m.mountpoint} failed ({exc.strerror})"
+                            ) from exc
+        if attempt < attempts:
+            sleep(delay)
+    try:
+        umount2(m.mountpoint, MNT_DETACH)
+    except OSError as exc:
+        raise _fail(m.devnode, f"lazy unmount of {m.mountpoint} failed ({exc.strerror})") from exc
+    log.warning("%s stayed busy after %d attempts; detached lazily, open files keep the camera "
+                "in use until they are closed", m.mountpoint, attempts)
+
+
+def _fusermount(m: Mounted, attempts: int, delay: float, sleep: Callable[[float], None]) -> None:
+    for attempt in range(1, attempts + 1):
+        if _options_now(m.mountpoint) is None:
+            return
+        proc = subprocess.run(["fusermount", "-u", str(m.mountpoint)], capture_output=True,
+                              text=True, check=False, timeout=60)
         if proc.returncode == 0:
             return
         if "busy" not in proc.stderr.lower():
             raise _fail(m.devnode, f"unmounting {m.mountpoint} failed: {proc.stderr.strip()}")
         if attempt < attempts:
             sleep(delay)
-    lazy = ["fusermount", "-u", "-z"] if fuse_user else ["umount", "-l"]
-    _run(m.devnode, [*lazy, str(m.mountpoint)], "lazy unmount")
+    _run(m.devnode, ["fusermount", "-u", "-z", str(m.mountpoint)], "lazy unmount")
     log.warning("%s stayed busy after %d attempts; detached lazily, open files keep the camera "
                 "in use until they are closed", m.mountpoint, attempts)
 
@@ -250,8 +336,7 @@ def remount_writable(m: Mounted) -> Mounted:
     try:
         _prepare_mountpoint(m.devnode, m.mountpoint)
         opts = kernel_options(m.fstype, os.geteuid(), os.getegid(), writable=True)
-        _run(m.devnode, ["mount", "-t", m.fstype, "-o", opts, m.devnode, str(m.mountpoint)],
-             "writable mount")
+        kernel_mount(m.devnode, m.fstype, opts, m.mountpoint, "writable mount")
     except SourceUnusable:
         set_block_read_only(m.devnode)  # fail closed: back to read-only
         raise

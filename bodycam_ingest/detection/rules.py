@@ -18,8 +18,10 @@ _USB_ID = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{4}$")
 
 @dataclass(frozen=True)
 class DeviceRule:
-    """A kind of camera. ``usb_ids`` ("vvvv:pppp") and ``fs_labels`` (globs, any case) must both
-    match when both are given; an empty one allows any. A rule with neither matches nothing."""
+    """A kind of camera. A filesystem of one of ``fs_types`` (empty: any) is this camera when its
+    USB id is one of ``usb_ids`` ("vvvv:pppp") OR its label matches one of ``fs_labels`` (globs,
+    any case), exactly as the generated udev rule (``udev_rules``) marks it. A rule with neither
+    matches nothing."""
 
     name: str
     usb_ids: tuple[str, ...] = ()
@@ -63,10 +65,10 @@ def _rule_matches(rule: DeviceRule, props: Mapping[str, str]) -> bool:
         return False  # fail closed: "any device" is never a camera
     if rule.fs_types and props.get("ID_FS_TYPE", "").lower() not in rule.fs_types:
         return False
-    if rule.usb_ids and usb_id(props) not in rule.usb_ids:
-        return False
+    if rule.usb_ids and usb_id(props) in rule.usb_ids:
+        return True
     label = fs_label(props).casefold()
-    return not rule.fs_labels or any(fnmatchcase(label, glob) for glob in rule.fs_labels)
+    return any(fnmatchcase(label, glob) for glob in rule.fs_labels)
 
 
 def match_device(props: Mapping[str, str], rules: Sequence[DeviceRule]) -> DeviceRule | None:
@@ -74,6 +76,64 @@ def match_device(props: Mapping[str, str], rules: Sequence[DeviceRule]) -> Devic
     if props.get("ID_FS_USAGE") != "filesystem":
         return None  # a whole disk with a partition table, swap, RAID member, crypto...
     return next((rule for rule in rules if _rule_matches(rule, props)), None)
+
+
+def _udev_glob(glob: str) -> str:
+    """A case-insensitive fs_labels glob as a udev match on ID_FS_LABEL (which writes a space as
+    '_'): letters become [xX] classes, since udev compares case-sensitively."""
+    out = []
+    for ch in glob.replace(" ", "_"):
+        if ch.isalpha() and ch.lower() != ch.upper() and ch.isascii():
+            out.append(f"[{ch.upper()}{ch.lower()}]")
+        elif ch in '"|\\':
+            raise ValueError(f"label glob {glob!r}: {ch!r} cannot be written in a udev rule")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+UDEV_HEADER = """\
+# bodycam-ingest: mark docked body cameras, keep desktop automounters off them, and make their
+# block device readable (never writable) by the station daemon's group.
+#
+# GENERATED from the [[cameras]] rules of the station's config by `bodycam udev-rules`
+# (scripts/install-station.sh installs it); do not edit: change the config and regenerate.
+# The rule is the daemon's (detection/rules.py): a filesystem of an accepted type whose USB id
+# is listed OR whose label matches a glob (case-insensitive) is a camera.
+#
+# Ordered after 60-persistent-storage.rules (which sets ID_FS_*) and before 80-udisks2.rules.
+ACTION=="remove", GOTO="bodycam_end"
+SUBSYSTEM!="block", GOTO="bodycam_end"
+ENV{ID_FS_USAGE}!="filesystem", GOTO="bodycam_end"
+"""
+UDEV_FOOTER = """\
+ENV{BODYCAM_CAMERA}!="1", GOTO="bodycam_end"
+# udisks2 (desktop automount) and other automounters: hands off.
+ENV{UDISKS_IGNORE}="1", ENV{UDISKS_AUTO}="0", ENV{UDISKS_SYSTEM}="1"
+# Read-only for the daemon; nobody but root can write to the camera's device node.
+OWNER="root", GROUP="bodycam", MODE="0640"
+LABEL="bodycam_end"
+"""
+
+
+def udev_rules(rules: Sequence[DeviceRule]) -> str:
+    """The udev rules file that marks exactly the devices ``match_device`` accepts (pure)."""
+    lines = [UDEV_HEADER]
+    for rule in rules:
+        if not rule.usb_ids and not rule.fs_labels:
+            continue
+        types = f'ENV{{ID_FS_TYPE}}=="{"|".join(rule.fs_types)}", ' if rule.fs_types else ""
+        lines.append(f"# camera rule {rule.name!r}\n")
+        for item in rule.usb_ids:
+            vendor, model = item.split(":")
+            # udev's usb_id writes upper- or lower-case hex depending on the device
+            lines.append(f'{types}ENV{{ID_VENDOR_ID}}=="{_udev_glob(vendor)}", '
+                         f'ENV{{ID_MODEL_ID}}=="{_udev_glob(model)}", ENV{{BODYCAM_CAMERA}}="1"\n')
+        if rule.fs_labels:
+            globs = "|".join(_udev_glob(g) for g in rule.fs_labels)
+            lines.append(f'{types}ENV{{ID_FS_LABEL}}=="{globs}", ENV{{BODYCAM_CAMERA}}="1"\n')
+    lines.append(UDEV_FOOTER)
+    return "".join(lines)
 
 
 def device_key(props: Mapping[str, str]) -> str:

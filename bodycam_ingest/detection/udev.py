@@ -9,6 +9,7 @@ filesystem are ignored until it is removed or its filesystem disappears.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -22,18 +23,40 @@ log = logging.getLogger("bodycam.udev")
 UDEV_CONTROL = "/run/udev/control"
 
 
-def udevd_answers(control: str = UDEV_CONTROL) -> bool:
+def udevd_answers(control: str = UDEV_CONTROL, proc: str = "/proc") -> bool:
     """Whether a systemd-udevd is listening (what ``udevadm control --ping`` asks).
 
     The control socket's file alone proves nothing: ``udevadm control --exit`` and a crash leave it
-    behind, and a daemon that trusts it waits for docks that are never announced.
+    behind, and a daemon that trusts it waits for docks that are never announced. The socket is
+    root's (0600): a service user is refused (EACCES) whether or not udevd listens, so then the
+    answer is whether a systemd-udevd process runs (from /proc).
     """
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
         try:
             sock.connect(control)
+        except PermissionError:
+            return udevd_process_runs(proc)
         except OSError:
             return False
     return True
+
+
+def udevd_process_runs(proc: str = "/proc") -> bool:
+    """Whether any process is called systemd-udevd (comm, as ps shows it)."""
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return False
+    for pid in entries:
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{pid}/comm", encoding="utf-8", errors="replace") as comm:
+                if comm.read().strip() in ("systemd-udevd", "udevd"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,20 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def could_hold(dir_relpath: str, globs: tuple[str, ...]) -> bool:
+    """Whether any path under ``dir_relpath/`` could match one of ``globs`` (pure, case-blind,
+    as ``matches_glob``): the directory is inside or on the way to a glob's literal prefix (the
+    part before its first wildcard). ``lost+found`` on an ext4 camera holds no recording."""
+    here = dir_relpath.lower().rstrip("/") + "/"
+    for pattern in globs:
+        lowered = pattern.lower()
+        cut = min((i for i, ch in enumerate(lowered) if ch in "*?["), default=len(lowered))
+        prefix = lowered[:cut]
+        if here.startswith(prefix) or prefix.startswith(here):
+            return True
+    return False
+
+
 def _display(name: str) -> str:
     return name.encode("unicode_escape", "backslashreplace").decode("ascii")
 
@@ -109,16 +123,7 @@ def _walk(dir_fd: int, prefix: str, depth: int, globs: tuple[str, ...], max_dept
         if stat.S_ISLNK(mode):
             listing.rejected.append(Rejected(relpath, "symbolic link, not followed"))
         elif stat.S_ISDIR(mode):
-            if depth + 1 >= max_depth:
-                listing.rejected.append(
-                    Rejected(relpath, f"directory deeper than ingest.max_depth={max_depth}"))
-                continue
-            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                            dir_fd=dir_fd)
-            try:
-                _walk(child, relpath + "/", depth + 1, globs, max_depth, budget, listing, lstat)
-            finally:
-                os.close(child)
+            _enter(dir_fd, name, relpath, depth, globs, max_depth, budget, listing, lstat)
             if listing.truncated:
                 return
         elif stat.S_ISREG(mode):
@@ -130,6 +135,29 @@ def _walk(dir_fd: int, prefix: str, depth: int, globs: tuple[str, ...], max_dept
         else:
             listing.rejected.append(Rejected(relpath, f"not a regular file ({_kind(mode)}), "
                                              "not opened"))
+
+
+def _enter(dir_fd: int, name: str, relpath: str, depth: int, globs: tuple[str, ...],
+           max_depth: int, budget: list[int], listing: Listing,
+           lstat: Callable[..., os.stat_result]) -> None:
+    if not could_hold(relpath, globs):
+        return  # cannot hold a recording (lost+found, SYSTEM~1): never read, never a fault
+    if depth + 1 >= max_depth:
+        listing.rejected.append(
+            Rejected(relpath, f"directory deeper than ingest.max_depth={max_depth}"))
+        return
+    try:
+        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        dir_fd=dir_fd)
+    except PermissionError as exc:
+        listing.rejected.append(Rejected(relpath, f"directory cannot be read ({exc.strerror}): "
+                                         "recordings in it are not ingested; make it readable "
+                                         "and dock again"))
+        return
+    try:
+        _walk(child, relpath + "/", depth + 1, globs, max_depth, budget, listing, lstat)
+    finally:
+        os.close(child)
 
 
 def _kind(mode: int) -> str:

@@ -1,7 +1,10 @@
 """What ffprobe says about a stored recording, reduced to a summary. The ffmpeg edge.
 
 A file ffprobe cannot read is still evidence: the summary says ``unreadable`` with ffprobe's own
-words, and the recording stays stored exactly as it came off the camera.
+words, and the recording stays stored exactly as it came off the camera. ffprobe runs through the
+analysis reader's runner (``analysis.ffprobe.run_ffprobe``), with the binary and timeout of
+``analysis.ffprobe`` / ``analysis.ffprobe_timeout_s``: a hanging ffprobe makes the recording
+``unreadable`` ("took longer than N s") instead of stopping the dock worker for ever.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import ffmpeg
+from bodycam_ingest.analysis.ffprobe import TIMEOUT_S, ProbeFailed, run_ffprobe
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,20 @@ def summarize(info: dict[str, Any]) -> ProbeSummary:
     )
 
 
-def probe_file(path: Path) -> ProbeSummary:
+SUMMARY_ARGS = ("-v", "error", "-hide_banner", "-of", "json", "-show_format", "-show_streams")
+
+
+def probe_file(path: Path, *, ffprobe: str = "ffprobe", timeout_s: float = TIMEOUT_S
+               ) -> ProbeSummary:
     if path.stat().st_size == 0:
         return ProbeSummary(status="empty", error="zero-byte file")
     try:
-        info = ffmpeg.probe(str(path))
-    except ffmpeg.Error as exc:
-        stderr = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        return ProbeSummary(status="unreadable", error=(stderr[-1] if stderr else str(exc))[:500])
+        out, _err = run_ffprobe([ffprobe, *SUMMARY_ARGS, str(path)], timeout_s)
+        info = json.loads(out)
+    except ProbeFailed as exc:
+        return ProbeSummary(status="unreadable", error=str(exc)[:500])
+    except ValueError as exc:
+        return ProbeSummary(status="unreadable", error=f"ffprobe's output is not JSON ({exc})")
     return summarize(info)
 
 

@@ -67,6 +67,12 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
         try:
             os.unlink(path.name, dir_fd=parent_fd)
             os.fsync(parent_fd)
+        except PermissionError as exc:  # e.g. an ext4 camera's root-owned folder
+            journal.note("wipe_refused", dock_id=dock_id, recording_id=recording_id,
+                         subject=item.relpath, reason=f"the camera does not let the station "
+                         f"delete it ({exc.strerror}: its folder belongs to another user); it "
+                         "stays on the camera")
+            continue
         finally:
             os.close(parent_fd)
         with catalog.session() as session:

@@ -82,7 +82,8 @@ PARTIAL_SUFFIX = ".partial"
 MARGIN_BYTES = 64 * 1024 * 1024
 """Room kept free on the medium beyond the originals: the package's small files, the
 filesystem's own metadata, and a disc image's overhead."""
-ARCHIVABLE = (Tier.LONG_TERM, Tier.EVIDENCE)
+ARCHIVABLE = (Tier.LONG_TERM, Tier.EVIDENCE, Tier.STANDARD)
+ALL = "all"  # `bodycam archive --all`: every live recording, whatever its tier
 
 README = """\
 Long-term archive {archive_id} of body-camera station {station}: {count} {tier} recording(s)
@@ -133,11 +134,22 @@ def space_needed(sizes: Iterable[int]) -> tuple[int, int]:
 # --------------------------------------------------------------------------- selection
 
 
-def tier_ids(session: Session, tier: Tier) -> list[int]:
+def tier_ids(session: Session, tier: Tier | None) -> list[int]:
+    """Live recordings whose effective tier is ``tier`` (None: every live recording). Standard
+    is what is neither long-term nor evidence by its own tier or its case's (R2: a second copy
+    of everything kept at least 2 years)."""
     if tier is Tier.LONG_TERM:
         return queries.long_term_ids(session)
     if tier is Tier.EVIDENCE:
         return list(session.scalars(queries.tier_ids_query(Tier.EVIDENCE)))
+    live = list(session.scalars(select(Recording.id).where(Recording.deleted_at.is_(None))
+                                .order_by(Recording.id)))
+    if tier is None:
+        return live
+    if tier is Tier.STANDARD:
+        stronger = set(queries.long_term_ids(session))
+        stronger.update(session.scalars(queries.tier_ids_query(Tier.EVIDENCE)))
+        return [i for i in live if i not in stronger]
     raise ValueError(f"tier {tier} is not archived (one of {', '.join(ARCHIVABLE)})")
 
 
@@ -150,7 +162,7 @@ class Original:
     file: Path  # inside the package
 
 
-def candidates(session: Session, tier: Tier, store_root: Path) -> list[Original]:
+def candidates(session: Session, tier: Tier | None, store_root: Path) -> list[Original]:
     """Live recordings of ``tier`` without a replica that counts, in id order."""
     covered = replica_standing(session, store_root).covered
     wanted = [i for i in tier_ids(session, tier) if i not in covered]
@@ -229,12 +241,17 @@ class ArchiveResult:
 
 @dataclass(frozen=True)
 class ArchiveRequest:
-    tier: Tier
+    tier: Tier | None  # None: --all
     directory: Path
     label: str | None
     actor: str
     approved_by: str | None = None  # a second person, if one approved it
     same_device_ok: bool = False
+
+    @property
+    def scope(self) -> str:
+        """The tier archived, or "all"; what the archive row and the custody log record."""
+        return ALL if self.tier is None else self.tier.value
 
 
 Progress = Callable[[str, int, int], None]  # (phase, bytes done in this call, phase total)
@@ -268,7 +285,7 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
                              margin=_size(margin), free=_size(free))
     now = station.clock()
     with station.catalog.session() as session:
-        row = Archive(target="", medium_label=request.label, tier=request.tier.value,
+        row = Archive(target="", medium_label=request.label, tier=request.scope,
                       created_at=now, actor=request.actor, entries=0)
         session.add(row)
         session.flush()
@@ -277,7 +294,7 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
         result.archive_id, result.target = row.id, Path(row.target)
         record_event(session, at=now, actor=request.actor, action="archive_started",
                      subject=row.target, approved_by=request.approved_by,
-                     details={"archive_id": row.id, "tier": request.tier.value,
+                     details={"archive_id": row.id, "tier": request.scope,
                               "recordings": len(chosen), "bytes": sum(o.size for o in chosen),
                               "label": request.label, "same_device": result.same_device})
     work = request.directory / partial_name(name)
@@ -330,11 +347,11 @@ def _write_package(station: Station, request: ArchiveRequest, result: ArchiveRes
     at = station.clock()
     (work / "README.txt").write_text(README.format(
         archive_id=result.archive_id, station=config.station.id, count=len(ids),
-        tier=request.tier.value, at=format_timestamp(at), actor=request.actor, key_id=ident,
+        tier=request.scope, at=format_timestamp(at), actor=request.actor, key_id=ident,
         label=f"; medium {request.label}" if request.label else ""))
     export.write_bag(work, external_id=package_name(config.station.id, result.archive_id or 0, at),
                      station_id=config.station.id, at=at,
-                     description=f"long-term archive {result.archive_id} ({request.tier.value}) "
+                     description=f"long-term archive {result.archive_id} ({request.scope}) "
                      f"by {request.actor}" + (f"; medium {request.label}" if request.label else ""),
                      known={o.file: o.sha256 for o in result.copied})
     tags = (work / export.TAG_MANIFEST).read_bytes()
@@ -411,7 +428,7 @@ def _record(station: Station, request: ArchiveRequest, result: ArchiveResult, *,
                          approved_by=request.approved_by,
                          details={"archive_id": row.id, "file": str(original.file),
                                   "sha256": original.sha256, "label": request.label,
-                                  "tier": request.tier.value})
+                                  "tier": request.scope})
         record_event(session, at=now, actor=request.actor, action="archive_finished",
                      subject=row.target, approved_by=request.approved_by,
                      details={"archive_id": row.id, "entries": row.entries,

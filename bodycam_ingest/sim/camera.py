@@ -73,9 +73,16 @@ class CameraSpec:
         return (local - self.utc_offset).replace(tzinfo=UTC)
 
 
+TOOL_TIMEOUT_S = 600.0
+
+
 def _run(argv: list[str], *, env: dict[str, str] | None = None) -> None:
     """Run a tool; a failure names the tool and carries its stderr, since that is the diagnosis."""
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    try:  # every tool call is bounded: a hung ffmpeg fails the build instead of the test run
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False,
+                              timeout=TOOL_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{argv[0]} did not finish within {TOOL_TIMEOUT_S:.0f} s") from exc
     if proc.returncode != 0:
         tail = proc.stderr.strip()[-2000:]
         raise RuntimeError(f"{argv[0]} failed (exit {proc.returncode}): {tail}")

@@ -269,3 +269,20 @@ def test_an_archive_killed_before_verification_leaves_no_replica_and_is_redone(
     assert sorted(p.name for p in medium.iterdir()) == sorted(
         [foreign.name, Path(result["target"]).name])
     assert findings(audit(env)) == []
+
+
+def test_archive_tier_standard_and_all_give_everything_a_second_copy(env: StationEnv,
+                                                                       medium: Path) -> None:
+    """R2 keeps standard recordings at least 2 years: they get a verified second copy too."""
+    standard = archive(env, "--tier", "standard", "--to", str(medium))
+    assert standard["recordings"] == [2] and standard["tier"] == "standard"
+    everything = archive(env, "--all", "--to", str(medium))
+    assert everything["recordings"] == [1, 3, 4] and everything["tier"] == "all"
+    again = archive(env, "--all", "--to", str(medium))
+    assert again["archive_id"] is None and again["recordings"] == []
+    with sqlite3.connect(env.db) as db:
+        replicas = sorted(r for (r,) in db.execute("SELECT recording_id FROM retention_replicas"))
+        tiers = [t for (t,) in db.execute("SELECT tier FROM retention_archives ORDER BY id")]
+    assert replicas == [1, 2, 3, 4] and tiers == ["standard", "all"]
+    both = env.run("archive", "--tier", "standard", "--all", "--to", str(medium))
+    assert both.returncode == 2 and "not both" in both.stderr
