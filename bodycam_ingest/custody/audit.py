@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -21,7 +23,7 @@ from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestR
 from bodycam_ingest.catalog.models import Event, Recording
 from bodycam_ingest.custody import eventlog, keys, labels
 from bodycam_ingest.custody.chain import verify_log, verify_manifest_chain
-from bodycam_ingest.custody.fixity import hash_files
+from bodycam_ingest.custody.fixity import FileHash, HashPool
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
 from bodycam_ingest.errors import BodycamError
 
@@ -67,9 +69,44 @@ class AuditInputs:
     scrub_period: timedelta | None = None  # longest gap between fixity scrubs (None: 7 days)
 
 
-def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInputs,
-                 report: AuditReport) -> None:
-    """Re-hash each stored file; compare with the catalog and with its content address.
+class Stored(NamedTuple):
+    """The catalog columns the fixity and coverage checks read (a plain row, no ORM object)."""
+
+    id: int
+    camera_path: str
+    store_path: str
+    sha256: str
+    size: int
+    deleted_at: datetime | None
+
+
+STORED_COLUMNS = (Recording.id, Recording.camera_path, Recording.store_path, Recording.sha256,
+                  Recording.size, Recording.deleted_at)
+
+
+def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
+                  recording_ids: list[int] | None
+                  ) -> tuple[list[Stored], list[Future[FileHash] | None]]:
+    """The recordings to audit, by id, each live one handed to ``pool`` as its row is read (the
+    workers hash the first file while the catalog is still being read); None for a deleted one."""
+    query = select(*STORED_COLUMNS).order_by(Recording.id)
+    if recording_ids is not None:
+        query = query.where(Recording.id.in_(recording_ids))
+    recordings: list[Stored] = []
+    futures: list[Future[FileHash] | None] = []
+    root = inputs.store_root
+    for row in session.execute(query):
+        recording = Stored(*row)
+        recordings.append(recording)
+        futures.append(pool.submit(root / recording.store_path)
+                       if recording.deleted_at is None else None)
+    return recordings, futures
+
+
+def check_fixity(session: Session, recordings: list[Stored],
+                 hashes: list[Future[FileHash] | None], report: AuditReport) -> None:
+    """Compare each stored file's hash (``hashes``, from ``read_and_hash``) with the catalog and
+    with its content address.
 
     A recording deleted by retention has no stored file by design: it is not hashed, and a note
     says when and by which run it was deleted (the "retention" section checks its tombstone).
@@ -78,21 +115,24 @@ def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInp
     if deleted:
         from bodycam_ingest.catalog.retention_models import Tombstone
 
-        runs = dict(session.execute(select(Tombstone.recording_id, Tombstone.run_id).where(
-            Tombstone.recording_id.in_([r.id for r in deleted]))).all())
+        runs: dict[int, int] = {}
+        if len(deleted) <= 20:  # more are only counted (below)
+            runs.update(session.execute(select(Tombstone.recording_id, Tombstone.run_id).where(
+                Tombstone.recording_id.in_([r.id for r in deleted]))).tuples())
         if len(deleted) > 20:
             report.notes.append(f"fixity: {len(deleted)} recordings deleted by retention are not "
                                 "hashed; the retention section checks their tombstones")
         for r in deleted if len(deleted) <= 20 else ():
             run = runs.get(r.id)
+            assert r.deleted_at is not None
             report.notes.append(f"recording {r.id} ({r.camera_path}) was deleted by retention "
                                 f"on {r.deleted_at:%Y-%m-%d %H:%M}Z"
                                 + (f" (run {run}); its tombstone remains" if run is not None
                                    else "; it has no tombstone (see the retention section)"))
-        recordings = [r for r in recordings if r.deleted_at is None]
-    paths = [inputs.store_root / r.store_path for r in recordings]
-    for recording, result in zip(recordings, hash_files(paths, workers=inputs.workers,
-                                                        on_bytes=inputs.on_bytes), strict=True):
+    for recording, future in zip(recordings, hashes, strict=True):
+        if future is None:
+            continue
+        result = future.result()
         report.checked["fixity"] += 1
         name = f"recording {recording.id} ({recording.camera_path})"
         if result.error is not None:
@@ -154,7 +194,7 @@ def load_manifests(session: Session, inputs: AuditInputs, keyring: Mapping[str, 
     return parsed
 
 
-def check_coverage(recordings: list[Recording], manifests: list[Manifest], report: AuditReport,
+def check_coverage(recordings: list[Stored], manifests: list[Manifest], report: AuditReport,
                    *, reverse: bool) -> None:
     """Every recording's catalog SHA-256 must be in a signed manifest; with ``reverse`` (whole
     station) every SHA-256 a manifest lists must be a catalogued recording."""
@@ -231,27 +271,37 @@ def check_continuity(session: Session, report: AuditReport) -> None:
 def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | None = None,
           whole_station: bool = True) -> AuditReport:
     """Fixity and manifest coverage of the given recordings (all when None); with
-    ``whole_station`` also the manifest chain, the custody log, labels and continuity."""
-    report = AuditReport()
-    query = select(Recording).order_by(Recording.id)
-    if recording_ids is not None:
-        query = query.where(Recording.id.in_(recording_ids))
-    recordings = list(session.scalars(query))
-    try:
-        keyring = keys.load_keyring(inputs.key_dir)
-    except BodycamError as exc:
-        report.add("manifests", "station keyring", exc.message())
-        keyring = {}
-    if not keyring:
-        report.add("manifests", "station keyring", f"no public key in {inputs.key_dir}/keyring: "
-                   "nothing signed can be verified; restore the key directory")
-    check_fixity(session, recordings, inputs, report)
-    manifests = load_manifests(session, inputs, keyring, report)
-    check_coverage(recordings, manifests, report, reverse=whole_station)
-    if whole_station:
-        check_log(session, keyring, report)
-        check_labels(session, report)
-        check_continuity(session, report)
-        for _section, module in RETENTION_CHECKS:
-            importlib.import_module(module).check(session, inputs, keyring, report)
+    ``whole_station`` also the manifest chain, the custody log, labels and continuity.
+
+    The hash workers start first and get each file as its catalog row is read; the signature,
+    chain, log and label checks run on this thread while they hash. The report is assembled in
+    the order the checks are listed (keyring, fixity, then the rest), whatever finished first.
+    """
+    first = AuditReport()  # the keyring's problems come first, then fixity, then the rest
+    fixity = AuditReport()
+    rest = AuditReport()
+    with HashPool(inputs.workers, inputs.on_bytes) as pool:
+        recordings, hashes = read_and_hash(session, inputs, pool, recording_ids)
+        try:
+            keyring = keys.load_keyring(inputs.key_dir)
+        except BodycamError as exc:
+            first.add("manifests", "station keyring", exc.message())
+            keyring = {}
+        if not keyring:
+            first.add("manifests", "station keyring", f"no public key in {inputs.key_dir}/keyring: "
+                      "nothing signed can be verified; restore the key directory")
+        manifests = load_manifests(session, inputs, keyring, rest)
+        check_coverage(recordings, manifests, rest, reverse=whole_station)
+        if whole_station:
+            check_log(session, keyring, rest)
+            check_labels(session, rest)
+            check_continuity(session, rest)
+            for _section, module in RETENTION_CHECKS:
+                importlib.import_module(module).check(session, inputs, keyring, rest)
+        check_fixity(session, recordings, hashes, fixity)
+    report = AuditReport(findings=[*first.findings, *fixity.findings, *rest.findings],
+                         notes=[*fixity.notes, *rest.notes], bytes_hashed=fixity.bytes_hashed)
+    for part in (first, fixity, rest):
+        for section, count in part.checked.items():
+            report.checked[section] += count
     return report
