@@ -118,7 +118,7 @@ def check_fixity(session: Session, recordings: list[Stored],
         runs: dict[int, int] = {}
         if len(deleted) <= 20:  # more are only counted (below)
             runs.update(session.execute(select(Tombstone.recording_id, Tombstone.run_id).where(
-                Tombstone.recording_id.in_([r.id for r in deleted]))).tuples())
+                Tombstone.recording_id.in_([r.id for r in deleted]))).tuples().all())
         if len(deleted) > 20:
             report.notes.append(f"fixity: {len(deleted)} recordings deleted by retention are not "
                                 "hashed; the retention section checks their tombstones")
