@@ -39,11 +39,19 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
-from bodycam_ingest.retention.policy import RetentionPolicy, expires_at, period_text, require_valid
+from bodycam_ingest.retention.policy import (
+    RetentionPolicy,
+    day_span,
+    expires_at,
+    period_text,
+    require_valid,
+)
 from bodycam_ingest.retention.tiers import Tier, rank
 
 
 def _aware(name: str, moment: datetime) -> None:
+    if moment.tzinfo is UTC:  # what the catalog gives: no offset to compute
+        return
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
 
@@ -52,7 +60,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hold:
     """A legal hold: never deleted while it is active, whatever the tier."""
 
@@ -75,7 +83,7 @@ class Hold:
         return self.until is not None and self.active_at(now) and now.astimezone(UTC).date() > self.until
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseTier:
     """A tier set on a case (案号): it applies to every recording labelled into the case."""
 
@@ -84,7 +92,7 @@ class CaseTier:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordingState:
     """What the catalog knows about one recording, as far as retention is concerned."""
 
@@ -105,8 +113,10 @@ class RecordingState:
             _aware("recording_end", self.recording_end)
         if self.due_since is not None:
             _aware("due_since", self.due_since)
-        object.__setattr__(self, "holds", tuple(self.holds))
-        object.__setattr__(self, "case_tiers", tuple(self.case_tiers))
+        if type(self.holds) is not tuple:
+            object.__setattr__(self, "holds", tuple(self.holds))
+        if type(self.case_tiers) is not tuple:
+            object.__setattr__(self, "case_tiers", tuple(self.case_tiers))
 
     @property
     def clock_start(self) -> datetime:
@@ -115,10 +125,15 @@ class RecordingState:
         The later one, because a camera clock that runs fast puts the end after the ingest, and a
         recording ingested late must still get its whole period from when the station had it.
         """
-        ingest = self.ingested_at.astimezone(UTC)
-        if self.recording_end is None:
+        ingest = self.ingested_at
+        if ingest.tzinfo is not UTC:
+            ingest = ingest.astimezone(UTC)
+        end = self.recording_end
+        if end is None:
             return ingest
-        return max(ingest, self.recording_end.astimezone(UTC))
+        if end.tzinfo is not UTC:
+            end = end.astimezone(UTC)
+        return end if end > ingest else ingest
 
     def effective_tier(self) -> tuple[Tier, str, str | None]:
         """(tier, where it comes from, its reason): the strongest of its own and its cases'.
@@ -191,7 +206,7 @@ def _literal(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What to do with one recording at ``now``, and the rule that says so (for the tombstone).
 
@@ -225,7 +240,8 @@ def decide(recording: RecordingState, policy: RetentionPolicy, now: datetime) ->
 def decide_unchecked(recording: RecordingState, policy: RetentionPolicy, now: datetime) -> Decision:
     """``decide`` for a policy that already passed ``require_valid`` (a sweep checks it once)."""
     _aware("now", now)
-    now = now.astimezone(UTC)
+    if now.tzinfo is not UTC:
+        now = now.astimezone(UTC)
     rec = recording
     tier, source, reason = rec.effective_tier()
     if rec.deleted:
@@ -251,7 +267,8 @@ def decide_unchecked(recording: RecordingState, policy: RetentionPolicy, now: da
     if step.alert:
         alerts.append(step.alert)
     return Decision(rec.id, step.kind, step.why, tier, source, start, expiry, step.due_since,
-                    step.deletable_at, tuple(h.id for h in active), tuple(alerts), step.rule)
+                    step.deletable_at, tuple(h.id for h in active) if active else (),
+                    tuple(alerts) if alerts else (), step.rule)
 
 
 class _Step(NamedTuple):
@@ -317,7 +334,7 @@ def _before_due(tiering: _Tiering, active: tuple[Hold, ...], expiry: datetime | 
 def _after_due(rec: RecordingState, expiry: datetime, clock: _Clock, policy: RetentionPolicy,
                now: datetime) -> _Step:
     """Rules 6 to 8: newly due, in grace, or past grace (deleted only if verified)."""
-    grace = timedelta(days=policy.grace_days)
+    grace = day_span(policy.grace_days)
     released = max((h.released_at for h in rec.holds if h.released_at is not None and h.released_at <= now),
                    default=None) if rec.holds else None
     since = rec.due_since
