@@ -93,6 +93,16 @@ def plan_cmd(horizon: Annotated[int | None, typer.Option(
     attention, and a configured policy change waiting for approval. Writes nothing."""
     from bodycam_ingest.retention.service import make_plan, policy_digest
 
+    if as_json:  # streamed: memory is one decision, not the answer (issue 14)
+        import sys
+
+        from bodycam_ingest.retention.plan_json import write_plan_json
+        from bodycam_ingest.retention.service import streamed_plan
+
+        with (common.open_station(config, read_only=True) as station,
+              streamed_plan(station, horizon_days=horizon) as stream):
+            write_plan_json(stream, sys.stdout)
+        return
     with common.open_station(config, read_only=True) as station:
         report = make_plan(station, horizon_days=horizon)
     result, pending, state = report.plan, report.pending, report.policy
