@@ -8,7 +8,8 @@ exit status is decided from the whole list at the end.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -84,27 +85,63 @@ STORED_COLUMNS = (Recording.id, Recording.camera_path, Recording.store_path, Rec
                   Recording.size, Recording.deleted_at)
 
 
+BATCH_FILES = 256
+BATCH_BYTES = 32 * 1024 * 1024
+"""Files are handed to the hash workers in batches of at most this many files and bytes: a large
+file goes alone (both cores hash), a batch of small ones costs one task instead of hundreds."""
+
+
+@dataclass(frozen=True)
+class PendingHashes:
+    """The hashes of the live recordings, in catalog order, as the workers finish them."""
+
+    batches: list[Future[list[FileHash]]]
+    where: list[tuple[int, int] | None]  # per recording: (batch, index in it); None: deleted
+
+    def results(self) -> Iterator[FileHash | None]:
+        done: dict[int, list[FileHash]] = {}
+        for slot in self.where:
+            if slot is None:
+                yield None
+                continue
+            batch, index = slot
+            if batch not in done:
+                done.clear()  # batches are read in order: keep only the current one
+                done[batch] = self.batches[batch].result()
+            yield done[batch][index]
+
+
 def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
-                  recording_ids: list[int] | None
-                  ) -> tuple[list[Stored], list[Future[FileHash] | None]]:
-    """The recordings to audit, by id, each live one handed to ``pool`` as its row is read (the
-    workers hash the first file while the catalog is still being read); None for a deleted one."""
+                  recording_ids: list[int] | None) -> tuple[list[Stored], PendingHashes]:
+    """The recordings to audit, by id; each live one's stored file goes to ``pool`` as its row is
+    read (the workers hash the first files while the catalog is still being read)."""
     query = select(*STORED_COLUMNS).order_by(Recording.id)
     if recording_ids is not None:
         query = query.where(Recording.id.in_(recording_ids))
     recordings: list[Stored] = []
-    futures: list[Future[FileHash] | None] = []
-    root = inputs.store_root
-    for row in session.execute(query):
+    pending = PendingHashes([], [])
+    root = str(inputs.store_root)
+    batch: list[str] = []
+    batch_bytes = 0
+    for row in session.connection().execute(query):  # Core: rows arrive as SQLite reads them
         recording = Stored(*row)
         recordings.append(recording)
-        futures.append(pool.submit(root / recording.store_path)
-                       if recording.deleted_at is None else None)
-    return recordings, futures
+        if recording.deleted_at is not None:
+            pending.where.append(None)
+            continue
+        pending.where.append((len(pending.batches), len(batch)))
+        batch.append(os.path.join(root, recording.store_path))
+        batch_bytes += recording.size or 0
+        if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+            pending.batches.append(pool.submit_batch(batch))
+            batch, batch_bytes = [], 0
+    if batch:
+        pending.batches.append(pool.submit_batch(batch))
+    return recordings, pending
 
 
-def check_fixity(session: Session, recordings: list[Stored],
-                 hashes: list[Future[FileHash] | None], report: AuditReport) -> None:
+def check_fixity(session: Session, recordings: list[Stored], hashes: PendingHashes,
+                 report: AuditReport) -> None:
     """Compare each stored file's hash (``hashes``, from ``read_and_hash``) with the catalog and
     with its content address.
 
@@ -117,8 +154,9 @@ def check_fixity(session: Session, recordings: list[Stored],
 
         runs: dict[int, int] = {}
         if len(deleted) <= 20:  # more are only counted (below)
-            runs.update(session.execute(select(Tombstone.recording_id, Tombstone.run_id).where(
-                Tombstone.recording_id.in_([r.id for r in deleted]))).tuples().all())
+            runs.update((rid, run) for rid, run in session.execute(
+                select(Tombstone.recording_id, Tombstone.run_id).where(
+                    Tombstone.recording_id.in_([r.id for r in deleted]))))
         if len(deleted) > 20:
             report.notes.append(f"fixity: {len(deleted)} recordings deleted by retention are not "
                                 "hashed; the retention section checks their tombstones")
@@ -129,10 +167,9 @@ def check_fixity(session: Session, recordings: list[Stored],
                                 f"on {r.deleted_at:%Y-%m-%d %H:%M}Z"
                                 + (f" (run {run}); its tombstone remains" if run is not None
                                    else "; it has no tombstone (see the retention section)"))
-    for recording, future in zip(recordings, hashes, strict=True):
-        if future is None:
+    for recording, result in zip(recordings, hashes.results(), strict=True):
+        if result is None:
             continue
-        result = future.result()
         report.checked["fixity"] += 1
         name = f"recording {recording.id} ({recording.camera_path})"
         if result.error is not None:

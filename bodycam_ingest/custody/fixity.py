@@ -8,8 +8,9 @@ through the page cache are hash-bound, larger ones lose to CPU-cache misses; the
 (asked for with ``POSIX_FADV_SEQUENTIAL``) keeps a cold file streaming at that size.
 
 ``HashPool`` starts its workers before the caller knows what to hash, so an audit can hand each
-file over as it reads the catalog row naming it (``submit``) and do its other checks while the
-workers hash; ``hash_files`` is the simple ordered form.
+file over as it reads the catalog row naming it (``submit``; small files in batches,
+``submit_batch``) and do its other checks while the workers hash; ``hash_files`` is the simple
+ordered form.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ verifying signatures in Python meanwhile."""
 class FileHash:
     """A file's SHA-256 and size, or why it could not be read (``error``)."""
 
-    path: Path
+    path: Path | str
     sha256: str | None
     size: int | None
     error: str | None = None
@@ -55,7 +56,7 @@ def _buffer() -> bytearray:
     return buffer
 
 
-def hash_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> FileHash:
+def hash_file(path: Path | str, on_bytes: Callable[[int], None] | None = None) -> FileHash:
     digest = hashlib.sha256()
     buffer = _buffer()
     view = memoryview(buffer)
@@ -105,11 +106,20 @@ class HashPool:
             with self._lock:
                 self._on_bytes(n)
 
-    def _hash(self, path: Path) -> FileHash:
+    def _hash(self, path: Path | str) -> FileHash:
         return hash_file(path, self._count if self._on_bytes is not None else None)
 
-    def submit(self, path: Path) -> Future[FileHash]:
+    def _hash_all(self, paths: Sequence[Path | str]) -> list[FileHash]:
+        count = self._count if self._on_bytes is not None else None
+        return [hash_file(path, count) for path in paths]
+
+    def submit(self, path: Path | str) -> Future[FileHash]:
         return self._pool.submit(self._hash, path)
+
+    def submit_batch(self, paths: Sequence[Path | str]) -> Future[list[FileHash]]:
+        """Several (small) files as one task, hashed in order: one future for them all, where a
+        future per 16 KiB file costs more than hashing it."""
+        return self._pool.submit(self._hash_all, paths)
 
     def __enter__(self) -> HashPool:
         self._interval = sys.getswitchinterval()
