@@ -261,15 +261,17 @@ def _baselines(st: Any) -> dict[str, Any]:
     started = time.monotonic()
     count = db.execute("SELECT count(*) FROM recordings").fetchone()[0]
     count_s = time.monotonic() - started
-    started = time.monotonic()
-    candidates = 0
-    for tier, cut in cutoffs.items():
-        for _row in db.execute(
-                "SELECT id, tier, tier_reason, clock_start, ingested_at, due_since, fixity_ok, "
-                "deleted_at FROM recordings WHERE deleted_at IS NULL AND tier = ? AND "
-                "clock_start <= ?", (tier.value, _ts(cut))):
-            candidates += 1
-    loop_s = time.monotonic() - started
+    loop_s = float("inf")
+    for _ in range(2):  # the first pass may read from the disk, the plan after it will not
+        started = time.monotonic()
+        candidates = 0
+        for tier, cut in cutoffs.items():
+            for _row in db.execute(
+                    "SELECT id, tier, tier_reason, clock_start, ingested_at, due_since, fixity_ok, "
+                    "deleted_at FROM recordings WHERE deleted_at IS NULL AND tier = ? AND "
+                    "clock_start <= ?", (tier.value, _ts(cut))):
+                candidates += 1
+        loop_s = min(loop_s, time.monotonic() - started)
     started = time.monotonic()
     every = sum(1 for _row in db.execute("SELECT id, tier, clock_start, due_since FROM recordings"))
     full_s = time.monotonic() - started
