@@ -48,6 +48,32 @@ class FileHash:
 _local = threading.local()
 
 
+class _FastSwitching:
+    """Lower the GIL switch interval while at least one pool runs; the last one out restores it
+    (two pools at once, e.g. a retention run and a scrub, must not leave it lowered)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = 0.0
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL_S))
+            self._users += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_switching = _FastSwitching()
+
+
 def _buffer() -> bytearray:
     """One buffer per thread, reused for every file it hashes (no 1 MiB allocation per file)."""
     buffer: bytearray | None = getattr(_local, "buffer", None)
@@ -99,7 +125,6 @@ class HashPool:
         self._on_bytes = on_bytes
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fixity")
-        self._interval: float | None = None
 
     def _count(self, n: int) -> None:
         if self._on_bytes is not None:
@@ -122,8 +147,7 @@ class HashPool:
         return self._pool.submit(self._hash_all, paths)
 
     def __enter__(self) -> HashPool:
-        self._interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._interval, SWITCH_INTERVAL_S))
+        _switching.enter()
         # start every worker now, not on the first submit: the first file is hashed as soon as
         # its catalog row is read
         for future in [self._pool.submit(_buffer) for _ in range(self.workers)]:
@@ -132,9 +156,10 @@ class HashPool:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=exc is not None)
-        if self._interval is not None:
-            sys.setswitchinterval(self._interval)
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=exc is not None)
+        finally:
+            _switching.leave()
 
 
 def hash_files(paths: Sequence[Path], *, workers: int = 0,
