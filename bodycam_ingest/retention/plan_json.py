@@ -12,9 +12,10 @@ is one decision at a time, not the answer: a 1,000,000-recording plan lists ~120
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bodycam_ingest.retention.plan import Impact
@@ -36,14 +37,27 @@ def _when(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _when_shared(value: datetime | None) -> str | None:
+    """``_when`` for values many decisions share (a sweep's due mark, the end of its grace),
+    remembered; only UTC ones, since equal instants in other zones are written differently."""
+    if value is None or value.tzinfo is not UTC:
+        return _when(value)
+    return _utc_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_text(value: datetime) -> str:
+    return value.isoformat()
+
+
 def decision_json(decision: Decision) -> dict[str, Any]:
     """One decision as the CLI prints it (datetimes as ISO 8601 text). The enums are ``StrEnum``:
     JSON writes them as their text, without the cost of ``.value``."""
     return {"recording_id": decision.recording_id, "kind": decision.kind,
             "why": decision.why, "tier": decision.tier,
             "tier_source": decision.tier_source, "clock_start": _when(decision.clock_start),
-            "expires_at": _when(decision.expires_at), "due_since": _when(decision.due_since),
-            "deletable_at": _when(decision.deletable_at),
+            "expires_at": _when(decision.expires_at), "due_since": _when_shared(decision.due_since),
+            "deletable_at": _when_shared(decision.deletable_at),
             "active_holds": list(decision.active_holds), "alerts": list(decision.alerts),
             "rule": decision.rule}
 

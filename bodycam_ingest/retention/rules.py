@@ -33,6 +33,7 @@ when it next becomes due.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +59,10 @@ def _aware(name: str, moment: datetime) -> None:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# "now", "due since" and the end of grace are shared by every recording one sweep marked due
+_iso_shared = functools.lru_cache(maxsize=1024)(_iso)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,12 +311,12 @@ def _inside_text(tiering: _Tiering, expiry: datetime) -> str:
 
 
 def _due_text(clock: _Clock, now: datetime) -> str:
-    return f"due from {_iso(now)}: {_clock_text(clock)}; grace {clock[0].grace_days} days"
+    return f"due from {_iso_shared(now)}: {_clock_text(clock)}; grace {clock[0].grace_days} days"
 
 
 def _timeline_text(prefix: str, clock: _Clock, since: datetime, ends: datetime, suffix: str) -> str:
-    return (f"{prefix}{_clock_text(clock)}; due since {_iso(since)}; grace {clock[0].grace_days} "
-            f"days ends {_iso(ends)}{suffix}")
+    return (f"{prefix}{_clock_text(clock)}; due since {_iso_shared(since)}; grace "
+            f"{clock[0].grace_days} days ends {_iso_shared(ends)}{suffix}")
 
 
 def _before_due(tiering: _Tiering, active: tuple[Hold, ...], expiry: datetime | None,
