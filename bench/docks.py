@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -254,10 +255,10 @@ def main() -> int:
               f"{sampler.peak_fds}); after {args.cameras * args.rounds} docks vs after "
               f"{args.cameras}: {grew:+d}  target: no growth  {'ok' if grew <= 0 else 'MISS'}")
         last_targets = sampler.targets()
-        for sign, items in (("+", sorted(set(last_targets) - set(first_targets))),
-                            ("-", sorted(set(first_targets) - set(last_targets)))):
-            for item in items:
-                print(f"  {sign} {item}")
+        before, after = Counter(first_targets), Counter(last_targets)
+        for sign, items in (("+", after - before), ("-", before - after)):
+            for item, n in sorted(items.items()):
+                print(f"  {sign} {item}" + (f" (x{n})" if n > 1 else ""))
         print(load())
         return 0
     finally:
