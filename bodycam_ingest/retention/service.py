@@ -21,7 +21,9 @@ deletion: the only inputs are the configuration, the catalog and the clock.
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -300,8 +302,12 @@ class PlanStream:
     def delete_now(self) -> Iterator[Decision]:
         """What a run would delete now (and re-hash first when not recently verified), by id."""
         self._step(0)
-        policy, now, end = self.policy.effective, self._now, self.horizon_end
         extra = [row.id for row in attention_rows(self._session, self.now, self._cutoffs)]
+        with _collector.paused():
+            yield from self._delete_now(extra)
+
+    def _delete_now(self, extra: list[int]) -> Iterator[Decision]:
+        policy, now, end = self.policy.effective, self._now, self.horizon_end
         for recording in candidate_states(self._session, self._matters, self._cutoffs, extra):
             decision = decide_unchecked(recording, policy, now)
             self.examined += 1
@@ -337,6 +343,37 @@ class PlanStream:
                 yield decide_unchecked(recording, policy, now)
 
 
+class _CollectorPause:
+    """The cyclic garbage collector paused while a plan decides (``paused()``).
+
+    A plan allocates about ten objects per candidate and none of them in a reference cycle
+    (reference counting frees them all); the collector's passes over a heap that grows with the
+    plan were an eighth of its time at 1,000,000 recordings. Counted, so that two plans at once
+    (threads) resume it only when the last one ends, and only if it was running before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector = _CollectorPause()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _ID_MASK = (1 << 40) - 1
@@ -360,7 +397,7 @@ def make_plan(station: Station, *, horizon_days: int | None = None) -> PlanRepor
     """The dry run: what a run would delete now and why, what becomes deletable within the
     horizon, what needs attention, and a pending policy change with its impact (all in memory:
     ``streamed_plan`` for a large answer)."""
-    with streamed_plan(station, horizon_days=horizon_days) as stream:
+    with streamed_plan(station, horizon_days=horizon_days) as stream, _collector.paused():
         delete_now = tuple(stream.delete_now())
         upcoming = tuple(stream.upcoming())
         attention = tuple(stream.attention())

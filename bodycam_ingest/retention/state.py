@@ -22,6 +22,7 @@ Mapping choices
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -287,7 +288,10 @@ def _utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:  # the zone in the text: 7x faster than .replace(tzinfo=UTC) afterwards
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # not the ORM's spelling (written by hand, with an offset)
+            value = datetime.fromisoformat(value)
     moment: datetime = value.replace(tzinfo=UTC)
     return moment
 
@@ -312,10 +316,8 @@ class Matters:
                 case_tiers = (case_tier,)
         ingested = _utc(ingested_at)
         assert ingested is not None  # NOT NULL
-        return RecordingState(id=rid, tier=tier_of(tier), tier_reason=reason,
-                              recording_end=_utc(clock_start), ingested_at=ingested, holds=holds,
-                              due_since=_utc(due_since), fixity_ok=fixity_ok,
-                              case_tiers=case_tiers, deleted=deleted_at is not None)
+        return RecordingState(rid, tier_of(tier), reason, _utc(clock_start), ingested, holds,
+                              _utc(due_since), fixity_ok, case_tiers, deleted_at is not None)
 
 
 def load_matters(session: Session) -> Matters:
@@ -344,12 +346,16 @@ def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, dat
     # a separate statement: a UNION ALL would make SQLite sort the due rows with the others
     due = select(*_STREAM_COLUMNS).where(*_due_outside(cutoffs)).order_by(Recording.id)
     connection = session.connection()  # Core: rows stream, the ORM would buffer them all
-    sources: list[Iterator[Any]] = [iter(connection.execute(due))]
+    due_rows = iter(connection.execute(due))
+    first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
+    rows: Iterator[Any] = iter(())
     if ranges:
-        sources.append(iter(connection.execute(union_all(*ranges).order_by(literal_column("1")))))
+        rows = iter(connection.execute(union_all(*ranges).order_by(literal_column("1"))))
+    if first_due is not None:
+        rows = heapq.merge(rows, itertools.chain([first_due], due_rows), key=_first)
     extra = iter(states_by_id(session, matters, extra_ids)) if extra_ids else iter(())
     pending = next(extra, None)
-    for raw in heapq.merge(*sources, key=_first):
+    for raw in rows:
         while pending is not None and pending.id < raw[0]:
             yield pending
             pending = next(extra, None)
