@@ -19,7 +19,7 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # (mount, losetup, blockdev), e2fsprogs (ext4 media), openssl (key handling), python3-venv (pip),
 # postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it).
 PACKAGES=(ffmpeg udev fusefat dosfstools mtools exfat-fuse exfatprogs fuse3 util-linux
-          e2fsprogs openssl python3 python3-venv postgresql-15)
+          e2fsprogs openssl python3 python3-venv postgresql-15 sqlite3)
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=()
