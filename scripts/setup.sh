@@ -17,7 +17,8 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # exfat-fuse (read-only FAT/exFAT where the kernel lacks them), dosfstools + mtools (simulated
 # FAT32 cameras without mounting), exfatprogs (exFAT test media), fuse3 (fusermount), util-linux
 # (mount, losetup, blockdev), e2fsprogs (ext4 media), openssl (key handling), python3-venv (pip),
-# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it).
+# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it),
+# sqlite3 (the database floor bench/cli.py times beside the CLI).
 PACKAGES=(ffmpeg udev fusefat dosfstools mtools exfat-fuse exfatprogs fuse3 util-linux
           e2fsprogs openssl python3 python3-venv postgresql-15 sqlite3)
 
