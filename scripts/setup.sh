@@ -20,10 +20,13 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it),
 # python3-seccomp (the sandbox tests apply the unit's SystemCallFilter with libseccomp), sudo (the
 # README's deploy block is run as written), stress-ng (the suite is also run under CPU load).
+# sqlite3 (the database floor bench/cli.py times beside the CLI), chromium and fonts-wqy-microhei
+# (the console's browser tests; a CJK font so Chinese renders), tesseract-ocr and
+# fonts-dejavu-core (reading cameras' burned-in overlays, and making them in tests).
 # This is the developer's and CI's machine; a station installs with scripts/install-station.sh.
 PACKAGES=(ffmpeg udev fusefat dosfstools mtools exfat-fuse exfatprogs fuse3 util-linux
           e2fsprogs openssl python3 python3-venv postgresql-15 tesseract-ocr fonts-dejavu-core
-          python3-seccomp sudo stress-ng chromium fonts-wqy-microhei)
+          python3-seccomp sudo stress-ng chromium fonts-wqy-microhei sqlite3)
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=()

@@ -29,7 +29,10 @@ from bodycam_ingest.access.accounts import (
     public_state,
     state_digest,
 )
+from bodycam_ingest.access.authz import APPROVERS
 from bodycam_ingest.access.principal import is_system_actor
+
+APPROVING_ROLES = frozenset().union(*APPROVERS.values())
 
 
 class Entry(Protocol):
@@ -48,6 +51,7 @@ class LogEntry(NamedTuple):
     actor: str
     action: str
     details: str | Mapping[str, Any] | None = None
+    approved_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,25 @@ def _actor_problem(entry: Entry, line: AccountTimeline) -> str | None:
     return None
 
 
+def _approval_problem(entry: Entry, line: AccountTimeline) -> str | None:
+    """An approval (four eyes) is a second person's act: an account, not the actor, holding an
+    approving role when the entry was written."""
+    approver = getattr(entry, "approved_by", None)
+    if not approver:
+        return None
+    if approver == entry.actor:
+        return (f"entry {entry.seq} ({entry.action}) was approved by its own actor "
+                f"{entry.actor}: four eyes need a second person")
+    if is_system_actor(approver):
+        return (f"entry {entry.seq} ({entry.action}) names {approver} as approver: the station's "
+                "own OS account is not a person and cannot approve")
+    held = line.roles_at(approver, entry.seq)
+    if not held & APPROVING_ROLES:
+        return (f"entry {entry.seq} ({entry.action}) was approved by {approver!r}, which was not "
+                f"then an enabled account holding {' or '.join(sorted(APPROVING_ROLES))}")
+    return None
+
+
 def identity_problems(entries: Iterable[Entry],
                       account_rows: Iterable[Mapping[str, Any]]) -> list[IdentityProblem]:
     """Every identity problem of the log and the accounts table (empty: all is consistent)."""
@@ -135,6 +158,10 @@ def identity_problems(entries: Iterable[Entry],
         problem = _actor_problem(entry, line)
         if problem:
             problems.append(IdentityProblem(entry.seq, entry.actor, problem))
+        problem = _approval_problem(entry, line)
+        if problem:
+            problems.append(IdentityProblem(entry.seq, getattr(entry, "approved_by", None),
+                                            problem))
         if is_account:
             details = _details(entry)
             login = details.get("login")

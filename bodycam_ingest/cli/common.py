@@ -98,6 +98,14 @@ def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *
     return _in_process(where, method, params or {}, read_only=read_only)
 
 
+def is_system(path: Path | None) -> bool:
+    """Whether this process is root or the station's service account (the state's owner)."""
+    uid = os.geteuid()
+    raw = _peek(config_path(path))
+    return uid == 0 or _owner_uid(Path(raw.get("storage", {}).get("state_dir")
+                                       or DEFAULT_STATE_DIR)) == uid
+
+
 def _owner_uid(path: Path) -> int | None:
     try:
         return path.stat().st_uid

@@ -54,6 +54,16 @@ def plan_cmd(horizon: Annotated[int | None, typer.Option(
              config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """Dry run: what a run would delete now and why, what becomes deletable soon, what needs
     attention, and a configured policy change waiting for approval. Writes nothing."""
+    if as_json and common.is_system(config):  # streamed: memory is one decision (issue 14)
+        import sys
+
+        from bodycam_ingest.retention.plan_json import write_plan_json
+        from bodycam_ingest.retention.service import streamed_plan
+
+        with (common.open_station(config, read_only=True) as station,
+              streamed_plan(station, horizon_days=horizon) as stream):
+            write_plan_json(stream, sys.stdout)
+        return
     data = common.call(config, "retention.plan", {} if horizon is None else {"horizon": horizon})
     if as_json:
         render.emit_json(data)
@@ -101,7 +111,8 @@ def render_plan(data: Mapping[str, Any]) -> None:
          f"{i['after']['kind']} ({i['after']['why']})", _when(i["after"]["deletable_at"]),
          i["after"]["rule"]) for i in pending["impacted"]]))
     render.out.print(render.plain("Each of these first becomes due and waits the full grace "
-                                  "period after approval. To approve exactly this plan:"))
+                                  "period after approval. To request approval of exactly this plan "
+                                  "(a supervisor approves the request):"))
     render.out.print(render.plain(f"  {pending['approve_command']}"))
 
 

@@ -8,10 +8,13 @@ exit status is decided from the whole list at the end.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -21,12 +24,12 @@ from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestR
 from bodycam_ingest.catalog.models import Event, Recording
 from bodycam_ingest.custody import eventlog, keys, labels
 from bodycam_ingest.custody.chain import verify_log, verify_manifest_chain
-from bodycam_ingest.custody.fixity import hash_files
+from bodycam_ingest.custody.fixity import FileHash, HashPool
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
 from bodycam_ingest.errors import BodycamError
 
-SECTIONS = ("fixity", "manifests", "custody log", "labels", "continuity", "deadlines", "retention",
-            "holds", "replicas", "scrub")
+SECTIONS = ("fixity", "manifests", "custody log", "identity", "labels", "continuity", "deadlines",
+            "retention", "holds", "replicas", "scrub")
 # Sections of issue 5, each owned by its own module: (section, module with ``check``).
 RETENTION_CHECKS = (("retention", "bodycam_ingest.retention.deletion_audit"),
                     ("holds", "bodycam_ingest.retention.hold_audit"),
@@ -67,9 +70,80 @@ class AuditInputs:
     scrub_period: timedelta | None = None  # longest gap between fixity scrubs (None: 7 days)
 
 
-def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInputs,
+class Stored(NamedTuple):
+    """The catalog columns the fixity and coverage checks read (a plain row, no ORM object)."""
+
+    id: int
+    camera_path: str
+    store_path: str
+    sha256: str
+    size: int
+    deleted_at: datetime | None
+
+
+STORED_COLUMNS = (Recording.id, Recording.camera_path, Recording.store_path, Recording.sha256,
+                  Recording.size, Recording.deleted_at)
+
+
+BATCH_FILES = 256
+BATCH_BYTES = 32 * 1024 * 1024
+"""Files are handed to the hash workers in batches of at most this many files and bytes: a large
+file goes alone (both cores hash), a batch of small ones costs one task instead of hundreds."""
+
+
+@dataclass(frozen=True)
+class PendingHashes:
+    """The hashes of the live recordings, in catalog order, as the workers finish them."""
+
+    batches: list[Future[list[FileHash]]]
+    where: list[tuple[int, int] | None]  # per recording: (batch, index in it); None: deleted
+
+    def results(self) -> Iterator[FileHash | None]:
+        done: dict[int, list[FileHash]] = {}
+        for slot in self.where:
+            if slot is None:
+                yield None
+                continue
+            batch, index = slot
+            if batch not in done:
+                done.clear()  # batches are read in order: keep only the current one
+                done[batch] = self.batches[batch].result()
+            yield done[batch][index]
+
+
+def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
+                  recording_ids: list[int] | None) -> tuple[list[Stored], PendingHashes]:
+    """The recordings to audit, by id; each live one's stored file goes to ``pool`` as its row is
+    read (the workers hash the first files while the catalog is still being read)."""
+    query = select(*STORED_COLUMNS).order_by(Recording.id)
+    if recording_ids is not None:
+        query = query.where(Recording.id.in_(recording_ids))
+    recordings: list[Stored] = []
+    pending = PendingHashes([], [])
+    root = str(inputs.store_root)
+    batch: list[str] = []
+    batch_bytes = 0
+    for row in session.connection().execute(query):  # Core: rows arrive as SQLite reads them
+        recording = Stored(*row)
+        recordings.append(recording)
+        if recording.deleted_at is not None:
+            pending.where.append(None)
+            continue
+        pending.where.append((len(pending.batches), len(batch)))
+        batch.append(os.path.join(root, recording.store_path))
+        batch_bytes += recording.size or 0
+        if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+            pending.batches.append(pool.submit_batch(batch))
+            batch, batch_bytes = [], 0
+    if batch:
+        pending.batches.append(pool.submit_batch(batch))
+    return recordings, pending
+
+
+def check_fixity(session: Session, recordings: list[Stored], hashes: PendingHashes,
                  report: AuditReport) -> None:
-    """Re-hash each stored file; compare with the catalog and with its content address.
+    """Compare each stored file's hash (``hashes``, from ``read_and_hash``) with the catalog and
+    with its content address.
 
     A recording deleted by retention has no stored file by design: it is not hashed, and a note
     says when and by which run it was deleted (the "retention" section checks its tombstone).
@@ -78,21 +152,24 @@ def check_fixity(session: Session, recordings: list[Recording], inputs: AuditInp
     if deleted:
         from bodycam_ingest.catalog.retention_models import Tombstone
 
-        runs = dict(session.execute(select(Tombstone.recording_id, Tombstone.run_id).where(
-            Tombstone.recording_id.in_([r.id for r in deleted]))).all())
+        runs: dict[int, int] = {}
+        if len(deleted) <= 20:  # more are only counted (below)
+            runs.update((rid, run) for rid, run in session.execute(
+                select(Tombstone.recording_id, Tombstone.run_id).where(
+                    Tombstone.recording_id.in_([r.id for r in deleted]))))
         if len(deleted) > 20:
             report.notes.append(f"fixity: {len(deleted)} recordings deleted by retention are not "
                                 "hashed; the retention section checks their tombstones")
         for r in deleted if len(deleted) <= 20 else ():
             run = runs.get(r.id)
+            assert r.deleted_at is not None
             report.notes.append(f"recording {r.id} ({r.camera_path}) was deleted by retention "
                                 f"on {r.deleted_at:%Y-%m-%d %H:%M}Z"
                                 + (f" (run {run}); its tombstone remains" if run is not None
                                    else "; it has no tombstone (see the retention section)"))
-        recordings = [r for r in recordings if r.deleted_at is None]
-    paths = [inputs.store_root / r.store_path for r in recordings]
-    for recording, result in zip(recordings, hash_files(paths, workers=inputs.workers,
-                                                        on_bytes=inputs.on_bytes), strict=True):
+    for recording, result in zip(recordings, hashes.results(), strict=True):
+        if result is None:
+            continue
         report.checked["fixity"] += 1
         name = f"recording {recording.id} ({recording.camera_path})"
         if result.error is not None:
@@ -154,7 +231,7 @@ def load_manifests(session: Session, inputs: AuditInputs, keyring: Mapping[str, 
     return parsed
 
 
-def check_coverage(recordings: list[Recording], manifests: list[Manifest], report: AuditReport,
+def check_coverage(recordings: list[Stored], manifests: list[Manifest], report: AuditReport,
                    *, reverse: bool) -> None:
     """Every recording's catalog SHA-256 must be in a signed manifest; with ``reverse`` (whole
     station) every SHA-256 a manifest lists must be a catalogued recording."""
@@ -183,6 +260,25 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
         report.add("custody log", f"custody entry {last + 1}",
                    f"the log ends at entry {last}, but entry {head.seq} was written: entries were "
                    "removed from the end")
+
+
+def check_identity(session: Session, report: AuditReport) -> None:
+    """Who acted: every entry since accounts exist is by an account (enabled then) or the system,
+    every approval by another account holding an approving role then, and the accounts table is
+    what its custody entries recorded (access.audit_identity)."""
+    from bodycam_ingest.access.accounts import account_rows
+    from bodycam_ingest.access.audit_identity import LogEntry, identity_problems
+
+    entries = [LogEntry(e.seq, str(e.fields.get("actor", "")), str(e.fields.get("action", "")),
+                        e.fields.get("details"),  # type: ignore[arg-type]
+                        e.fields.get("approved_by"))  # type: ignore[arg-type]
+               for e in eventlog.entries(session)]
+    rows = account_rows(session)
+    report.checked["identity"] = len(rows)
+    for problem in identity_problems(entries, rows):
+        where = (f"custody entry {problem.seq}" if problem.seq is not None
+                 else f"account {problem.login}")
+        report.add("identity", where, problem.problem)
 
 
 def check_labels(session: Session, report: AuditReport) -> None:
@@ -231,27 +327,38 @@ def check_continuity(session: Session, report: AuditReport) -> None:
 def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | None = None,
           whole_station: bool = True) -> AuditReport:
     """Fixity and manifest coverage of the given recordings (all when None); with
-    ``whole_station`` also the manifest chain, the custody log, labels and continuity."""
-    report = AuditReport()
-    query = select(Recording).order_by(Recording.id)
-    if recording_ids is not None:
-        query = query.where(Recording.id.in_(recording_ids))
-    recordings = list(session.scalars(query))
-    try:
-        keyring = keys.load_keyring(inputs.key_dir)
-    except BodycamError as exc:
-        report.add("manifests", "station keyring", exc.message())
-        keyring = {}
-    if not keyring:
-        report.add("manifests", "station keyring", f"no public key in {inputs.key_dir}/keyring: "
-                   "nothing signed can be verified; restore the key directory")
-    check_fixity(session, recordings, inputs, report)
-    manifests = load_manifests(session, inputs, keyring, report)
-    check_coverage(recordings, manifests, report, reverse=whole_station)
-    if whole_station:
-        check_log(session, keyring, report)
-        check_labels(session, report)
-        check_continuity(session, report)
-        for _section, module in RETENTION_CHECKS:
-            importlib.import_module(module).check(session, inputs, keyring, report)
+    ``whole_station`` also the manifest chain, the custody log, labels and continuity.
+
+    The hash workers start first and get each file as its catalog row is read; the signature,
+    chain, log and label checks run on this thread while they hash. The report is assembled in
+    the order the checks are listed (keyring, fixity, then the rest), whatever finished first.
+    """
+    first = AuditReport()  # the keyring's problems come first, then fixity, then the rest
+    fixity = AuditReport()
+    rest = AuditReport()
+    with HashPool(inputs.workers, inputs.on_bytes) as pool:
+        recordings, hashes = read_and_hash(session, inputs, pool, recording_ids)
+        try:
+            keyring = keys.load_keyring(inputs.key_dir)
+        except BodycamError as exc:
+            first.add("manifests", "station keyring", exc.message())
+            keyring = {}
+        if not keyring:
+            first.add("manifests", "station keyring", f"no public key in {inputs.key_dir}/keyring: "
+                      "nothing signed can be verified; restore the key directory")
+        manifests = load_manifests(session, inputs, keyring, rest)
+        check_coverage(recordings, manifests, rest, reverse=whole_station)
+        if whole_station:
+            check_log(session, keyring, rest)
+            check_identity(session, rest)
+            check_labels(session, rest)
+            check_continuity(session, rest)
+            for _section, module in RETENTION_CHECKS:
+                importlib.import_module(module).check(session, inputs, keyring, rest)
+        check_fixity(session, recordings, hashes, fixity)
+    report = AuditReport(findings=[*first.findings, *fixity.findings, *rest.findings],
+                         notes=[*fixity.notes, *rest.notes], bytes_hashed=fixity.bytes_hashed)
+    for part in (first, fixity, rest):
+        for section, count in part.checked.items():
+            report.checked[section] += count
     return report

@@ -24,6 +24,7 @@ Choices (R2, issue 5)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -164,7 +165,7 @@ def _days_text(days: int | None) -> str:
 
 def add_years(moment: datetime, years: int) -> datetime:
     """``moment`` plus calendar years, in UTC; 29 February goes to 1 March (the later day)."""
-    utc = moment.astimezone(UTC)
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     try:
         return utc.replace(year=utc.year + years)
     except ValueError:  # 29 February into a common year
@@ -181,11 +182,19 @@ def expires_at(policy: RetentionPolicy, tier: Tier, clock_start: datetime) -> da
     days = policy.days(tier)
     if days is None:
         return None
-    start = clock_start.astimezone(UTC)
-    end = start + timedelta(days=days)
-    if not policy.allow_below_floor:
-        end = max(end, start + timedelta(days=policy.floor_days), add_years(start, LEGAL_FLOOR_YEARS))
+    start = clock_start if clock_start.tzinfo is UTC else clock_start.astimezone(UTC)
+    end = start + day_span(days)
+    if not policy.allow_below_floor and days < max(policy.floor_days, _FLOOR_YEARS_AT_MOST):
+        end = max(end, start + day_span(policy.floor_days), add_years(start, LEGAL_FLOOR_YEARS))
     return end
+
+
+_FLOOR_YEARS_AT_MOST = LEGAL_FLOOR_YEARS * 366  # days: that many calendar years are never longer
+
+
+@functools.lru_cache(maxsize=64)
+def day_span(days: int) -> timedelta:
+    return timedelta(days=days)
 
 
 def period_text(policy: RetentionPolicy, tier: Tier) -> str:

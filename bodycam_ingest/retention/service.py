@@ -22,11 +22,15 @@ deletion: the only inputs are the configuration, the catalog and the clock.
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
@@ -38,19 +42,22 @@ from bodycam_ingest.catalog.retention_models import HoldRow, PolicyApproval
 from bodycam_ingest.custody.manifest import JsonValue, canonical_json, sha256_hex
 from bodycam_ingest.errors import Refused, RetentionPlanChanged, SelfApproval
 from bodycam_ingest.jobs.result import JobResult
-from bodycam_ingest.retention.plan import Impact, Plan, plan, shortening_impact
+from bodycam_ingest.retention.plan import Impact, Plan, shortening_impact
 from bodycam_ingest.retention.policy import (
     RetentionPolicy,
     longest_of,
     require_valid,
     shortened_rules,
 )
-from bodycam_ingest.retention.rules import Decision, RecordingState, Why, decide_unchecked
+from bodycam_ingest.retention.rules import Decision, Kind, RecordingState, Why, decide_unchecked
 from bodycam_ingest.retention.state import (
     ROW_COLUMNS,
     RecordingRow,
     candidate_batches,
+    candidate_states,
     chunks,
+    load_matters,
+    states_by_id,
     states_for,
     tier_cutoffs,
 )
@@ -252,32 +259,152 @@ class PlanReport:
     pending: PendingChange | None
 
 
-def make_plan(station: Station, *, horizon_days: int | None = None) -> PlanReport:
-    """The dry run: what a run would delete now and why, what becomes deletable within the
-    horizon, what needs attention, and a pending policy change with its impact."""
+class PlanStream:
+    """``bodycam retention plan`` as it is written out, in one read transaction (one snapshot).
+
+    The header (``now``, ``policy``, ``live``, ``pending``, ``horizon_end``) is known at once;
+    then read ``delete_now()``, ``upcoming()`` and ``attention()`` in that order, each once;
+    ``examined`` and ``counts`` are complete when ``delete_now()`` is exhausted.
+
+    Memory is one batch of decisions plus a sort key per listed recording that is not deleted
+    now (an int for attention, an int pair packed in one for upcoming): the candidates are read
+    in id order, so each deletion is yielded as it is decided; the upcoming and attention
+    recordings are decided again (same snapshot, same ``now``: the same decision) when their
+    list is read, ``state.BATCH`` at a time, instead of being kept.
+    """
+
+    def __init__(self, session: Session, state: PolicyState, now: datetime, horizon_days: int,
+                 live: int, pending: PendingChange | None) -> None:
+        if horizon_days < 0:
+            raise ValueError(f"the horizon must be 0 days or more, not {horizon_days}")
+        require_valid(state.effective)
+        self._session = session
+        self.now = now
+        self.horizon_days = horizon_days
+        self.policy = state
+        self.live = live
+        self.pending = pending
+        self._now = now.astimezone(UTC)
+        self.horizon_end = self._now + timedelta(days=horizon_days)
+        self._cutoffs = tier_cutoffs(state.effective, now, horizon_days)
+        self._matters = load_matters(session)
+        self.examined = 0
+        self.counts: Counter[Why] = Counter()
+        self._upcoming: list[int] = []
+        self._attention: list[int] = []
+        self._stage = 0
+
+    def _step(self, stage: int) -> None:
+        if self._stage != stage:
+            raise RuntimeError("read delete_now(), upcoming() and attention() once, in this order")
+        self._stage = stage + 1
+
+    def delete_now(self) -> Iterator[Decision]:
+        """What a run would delete now (and re-hash first when not recently verified), by id."""
+        self._step(0)
+        extra = [row.id for row in attention_rows(self._session, self.now, self._cutoffs)]
+        with _collector.paused():
+            yield from self._delete_now(extra)
+
+    def _delete_now(self, extra: list[int]) -> Iterator[Decision]:
+        policy, now, end = self.policy.effective, self._now, self.horizon_end
+        for recording in candidate_states(self._session, self._matters, self._cutoffs, extra):
+            decision = decide_unchecked(recording, policy, now)
+            self.examined += 1
+            self.counts[decision.why] += 1
+            rehash = decision.why is Why.FIXITY_UNKNOWN and len(decision.alerts) == 1
+            if decision.kind is Kind.DELETE or rehash:  # see _as_a_run_sees_it
+                yield decision
+            elif decision.alerts:
+                self._attention.append(decision.recording_id)
+            if (decision.kind is not Kind.DELETE and decision.deletable_at is not None
+                    and decision.deletable_at <= end):
+                moment = (decision.deletable_at - _EPOCH) // _MICROSECOND
+                self._upcoming.append((moment << 40) + decision.recording_id)
+
+    def upcoming(self) -> Iterator[Decision]:
+        """Not deletable now, deletable by ``horizon_end`` if nothing changes: by that time, id."""
+        self._step(1)
+        self._upcoming.sort()
+        ids = [key & _ID_MASK for key in self._upcoming]
+        self._upcoming = []
+        yield from self._decide(ids)
+
+    def attention(self) -> Iterator[Decision]:
+        """Decisions with alerts a person must act on, by id."""
+        self._step(2)
+        ids, self._attention = self._attention, []
+        yield from self._decide(ids)
+
+    def _decide(self, ids: list[int]) -> Iterator[Decision]:
+        policy, now = self.policy.effective, self._now
+        for part in chunks(ids):
+            for recording in states_by_id(self._session, self._matters, part):
+                yield decide_unchecked(recording, policy, now)
+
+
+class _CollectorPause:
+    """The cyclic garbage collector paused while a plan decides (``paused()``).
+
+    A plan allocates about ten objects per candidate and none of them in a reference cycle
+    (reference counting frees them all); the collector's passes over a heap that grows with the
+    plan were an eighth of its time at 1,000,000 recordings. Counted, so that two plans at once
+    (threads) resume it only when the last one ends, and only if it was running before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector = _CollectorPause()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_ID_MASK = (1 << 40) - 1
+
+
+@contextmanager
+def streamed_plan(station: Station, *, horizon_days: int | None = None) -> Iterator[PlanStream]:
+    """The dry run as a ``PlanStream`` (read it inside the ``with``): what ``make_plan`` returns,
+    with memory bounded by a batch instead of by the answer (``retention.plan_json`` writes it)."""
     horizon = station.config.retention.plan_horizon_days if horizon_days is None else horizon_days
     now = station.clock()
-    sessions: SessionFactory = station.catalog.reading
-    with sessions() as session:
+    with station.catalog.reading() as session:
         state = policy_state(session, station.config.retention.policy())
         live = session.scalar(select(func.count()).select_from(Recording)
                               .where(Recording.deleted_at.is_(None))) or 0
-    cutoffs = tier_cutoffs(state.effective, now, horizon)
-    examined = 0
+        pending = pending_change(lambda: nullcontext(session), state, now)
+        yield PlanStream(session, state, now, horizon, live, pending)
 
-    def everything() -> Iterator[RecordingState]:
-        nonlocal examined
-        for item in _states(sessions, candidate_batches(sessions, cutoffs, include_due=True)):
-            examined += 1
-            yield item
-        with sessions() as session:
-            extra = states_for(session, attention_rows(session, now, cutoffs))
-        examined += len(extra)
-        yield from extra
 
-    result = _as_a_run_sees_it(plan(everything(), state.effective, now, horizon))
-    return PlanReport(now, horizon, state, result, examined, live,
-                      pending_change(sessions, state, now))
+def make_plan(station: Station, *, horizon_days: int | None = None) -> PlanReport:
+    """The dry run: what a run would delete now and why, what becomes deletable within the
+    horizon, what needs attention, and a pending policy change with its impact (all in memory:
+    ``streamed_plan`` for a large answer)."""
+    with streamed_plan(station, horizon_days=horizon_days) as stream, _collector.paused():
+        delete_now = tuple(stream.delete_now())
+        upcoming = tuple(stream.upcoming())
+        attention = tuple(stream.attention())
+        result = Plan(stream.now.astimezone(UTC), stream.horizon_end, delete_now, upcoming,
+                      attention, MappingProxyType(dict(stream.counts)))
+        return PlanReport(stream.now, stream.horizon_days, stream.policy, result, stream.examined,
+                          stream.live, stream.pending)
 
 
 def _as_a_run_sees_it(result: Plan) -> Plan:

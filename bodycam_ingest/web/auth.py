@@ -50,7 +50,7 @@ def login(station: Station, throttle: Throttle, login_name: str, password: str,
     locked = [key for key in keys if throttle.fail(key)]
     if locked:
         with station.catalog.session() as session:
-            record_event(session, at=now, actor=f"console:{address}", action="login_locked",
+            record_event(session, at=now, actor=station.actor, action="login_locked",
                          subject=login_name[:64], reason="too many failed console logins",
                          details={"address": address, "locked": locked})
     return LoginResult(None, problem)

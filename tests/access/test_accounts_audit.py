@@ -136,3 +136,26 @@ def test_the_real_catalog_passes_until_a_row_is_edited_with_sqlite(
     assert [p.problem for p in problems] == [
         "account li differs from its latest custody-log entry 3 (roles changed without an "
         "entry)"]
+
+
+BOSS = _row("wang", ["supervisor"])
+
+
+def _approved(seq: int, actor: str, approver: str) -> LogEntry:
+    return LogEntry(seq, actor, "export_created", None, approver)
+
+
+def test_an_approval_must_be_a_second_account_holding_an_approving_role_then() -> None:
+    entries = [*GOOD, _entry(6, "ad", "account_created", BOSS),
+               _approved(7, "li", "wang"),  # fine: a supervisor approved a custodian's request
+               _approved(8, "li", "li"),  # self-approval
+               _approved(9, "li", "ad"),  # an admin is no approver
+               _approved(10, "li", "os:root"),  # the system is not a person
+               _approved(11, "li", "chief-wang")]  # a typed name, no account
+    problems = identity_problems(entries, [ADMIN, CLERK, BOSS])
+    assert [(p.seq, p.login) for p in problems] == [
+        (8, "li"), (9, "ad"), (10, "os:root"), (11, "chief-wang")]
+    assert "own actor" in problems[0].problem and "not a person" in problems[2].problem
+    # an approval before the supervisor existed is refused too: the role is judged at the time
+    early = [*GOOD, _approved(6, "li", "wang"), _entry(7, "ad", "account_created", BOSS)]
+    assert [p.seq for p in identity_problems(early, [ADMIN, CLERK, BOSS])] == [6]
