@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -178,6 +178,26 @@ def device_recordings(session: Session, device: str) -> list[CatalogRecording]:
         Recording.name_device.is_(None) & (Device.key == device)))
     rows = [_catalog_recording(row, key) for row, key in session.execute(query)]
     return sorted((r for r in rows if r.device == device), key=session_order)
+
+
+class OrderedRecording(NamedTuple):
+    id: int
+    name_seq: int | None
+
+
+def device_order(session: Session, device: str) -> list[OrderedRecording]:
+    """The ids (and sequence numbers) of one analysis device's recordings in the order the camera
+    made them: ``device_recordings``' order, from four columns instead of whole rows."""
+    query = (select(Recording.id, Recording.name_device, Recording.name_start_local,
+                    Recording.name_seq, Device.key)
+             .outerjoin(Device, Device.id == Recording.device_id)
+             .where(or_(Recording.name_device == device,
+                        Recording.name_device.is_(None) & (Device.key == device))))
+    far = datetime.max - timedelta(days=1)
+    rows = [(start or far, seq if seq is not None else -1, ident, seq)
+            for ident, name_device, start, seq, key in session.execute(query)
+            if analysis_device(name_device, key, ident) == device]
+    return [OrderedRecording(ident, seq) for *_, ident, seq in sorted(rows)]
 
 
 def device_docks(session: Session, recordings: list[CatalogRecording]) -> list[Dock]:

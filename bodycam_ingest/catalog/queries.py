@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -64,7 +64,9 @@ def session_neighbours(session: Session, recording: Recording) -> list[Recording
     """Recordings of the same device and day in sequence order: the recording's place in its session."""
     if recording.name_device is None or recording.name_start_local is None:
         return []
-    day = recording.name_start_local.date()
-    rows = session.scalars(select(Recording).where(Recording.name_device == recording.name_device)
-                           .order_by(Recording.name_start_local, Recording.name_seq))
-    return [row for row in rows if row.name_start_local and row.name_start_local.date() == day]
+    day = datetime.combine(recording.name_start_local.date(), time())
+    return list(session.scalars(
+        select(Recording).where(Recording.name_device == recording.name_device,
+                                Recording.name_start_local >= day,
+                                Recording.name_start_local < day + timedelta(days=1))
+        .order_by(Recording.name_start_local, Recording.name_seq)))

@@ -106,8 +106,9 @@ def show_recording(ctx: Ctx, recording_id: RecordingId) -> dict[str, Any]:
         data["events"] = [row_dict(e) for e in events_of(session, recording_id)]
         neighbours = [n.id for n in session_neighbours(session, row)]
         data["session"] = neighbours
-        data.update(show_parts.json_parts(session, row))
-        pairs = show_parts.pairs(session, row, ctx.now())
+        place = show_parts.session_place(session, row)
+        data.update(show_parts.json_parts(session, row, place))
+        pairs = show_parts.pairs(session, row, ctx.now(), place)
     with station.catalog.session() as session:  # R6: every viewing is registered
         record_event(session, at=ctx.now(), actor=ctx.actor, action="recording_viewed",
                      recording_id=recording_id)

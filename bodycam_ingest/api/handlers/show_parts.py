@@ -28,14 +28,17 @@ def offset_text(value: float | None) -> str:
     return "whole file" if value is None else f"{value:.2f} s"
 
 
-def pairs(session: Session, recording: Recording, now: datetime) -> list[tuple[str, Any]]:
-    """Every part's rows, in the order `bodycam show` prints them."""
-    return [*analysis_pairs(session, recording), *label_pairs(session, recording),
+def pairs(session: Session, recording: Recording, now: datetime,
+          place: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+    """Every part's rows, in the order `bodycam show` prints them (``place``: session_place's
+    answer when the caller has it already)."""
+    return [*analysis_pairs(session, recording, place), *label_pairs(session, recording),
             *hold_pairs(session, recording), *retention_pairs(session, recording, now)]
 
 
-def json_parts(session: Session, recording: Recording) -> dict[str, Any]:
-    return {**analysis_json(session, recording), **label_json(session, recording),
+def json_parts(session: Session, recording: Recording,
+               place: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**analysis_json(session, recording, place), **label_json(session, recording),
             **hold_json(session, recording)}
 
 
@@ -43,7 +46,7 @@ def json_parts(session: Session, recording: Recording) -> dict[str, Any]:
 def session_place(session: Session, recording: Recording) -> dict[str, Any]:
     """Where the recording sits among its camera's recordings (by start and sequence number)."""
     device = views.analysis_device_of(session, recording)
-    recs = views.device_recordings(session, device)
+    recs = views.device_order(session, device)  # (id, seq) in camera order: no ORM objects
     index = next((i for i, r in enumerate(recs) if r.id == recording.id), None)
     if index is None:
         return {"device": device}
@@ -54,14 +57,15 @@ def session_place(session: Session, recording: Recording) -> dict[str, Any]:
             "next": None if after is None else {"id": after.id, "seq": after.name_seq}}
 
 
-def analysis_pairs(session: Session, recording: Recording) -> list[tuple[str, Any]]:
+def analysis_pairs(session: Session, recording: Recording,
+                   place: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
     verdict = views.verdict(session, recording.id)
     out: list[tuple[str, Any]] = [("continuity", verdict.summary())]
     for f in views.findings(session, recording_id=recording.id):
         note = "; ".join(f"explained by {e.actor}: {e.reason}" for e in f.explanations)
         out.append((f"finding {f.id}", f"{f.kind} ({f.severity}) at {offset_text(f.offset_s)}: "
                     f"{f.message}" + (f" [{note}]" if note else " [unexplained]")))
-    place = session_place(session, recording)
+    place = place if place is not None else session_place(session, recording)
     if "position" in place:
         around = ", ".join(f"{label} {p['id']} (seq {p['seq']})"
                            for label, p in (("after", place["previous"]),
@@ -71,11 +75,12 @@ def analysis_pairs(session: Session, recording: Recording) -> list[tuple[str, An
     return out
 
 
-def analysis_json(session: Session, recording: Recording) -> dict[str, Any]:
+def analysis_json(session: Session, recording: Recording,
+                  place: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"continuity": views.verdict(session, recording.id).as_json(),
             "findings": [f.as_json() for f in views.findings(session,
                                                                recording_id=recording.id)],
-            "session_place": session_place(session, recording)}
+            "session_place": place if place is not None else session_place(session, recording)}
 
 
 # --- custody: the current label and its history -----------------------------------------------
