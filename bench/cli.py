@@ -17,8 +17,9 @@ from recordings'`: the database alone) and the targets of issue 14, with "ok" or
 script runs it. The station's daemon runs while the targets are timed: a person's command
 goes to it over the local API socket (the product's normal path; the daemon has everything
 loaded). The same `list` and `show` are then timed again with the daemon stopped, as root runs
-them in-process (recovery, a stopped station), for comparison (no target). With --importtime N it also prints the N slowest imports (cumulative, from
-`python -X importtime -m bodycam_ingest --help`), for the start-up work. The load average is
+them in-process (recovery, a stopped station), for comparison (no target). With --importtime N
+it also prints the N slowest imports (cumulative, from `python -X importtime -m bodycam_ingest
+--help`), for the start-up work. The load average is
 printed before and after: the machine is shared, so compare only figures from one run.
 """
 
