@@ -42,8 +42,8 @@ def fuse_available() -> bool:
     return True
 
 
-def _serve(source: str, mountpoint: str, hold: str, at: int, reached: Any, released: Any,
-           error: Any, gone: Any) -> None:
+def _serve(source: str, mountpoint: str, hold: str, at: int, until: int, reached: Any,
+           released: Any, error: Any, gone: Any) -> None:
     import mfusepy
 
     class Camera(mfusepy.Operations):  # type: ignore[misc]
@@ -75,7 +75,7 @@ def _serve(source: str, mountpoint: str, hold: str, at: int, reached: Any, relea
         def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
             if gone.value:
                 raise mfusepy.FuseOSError(errno.ENODEV)
-            if path.lstrip("/") == hold and offset + size > at:
+            if path.lstrip("/") == hold and offset + size > at and offset < until:
                 if error.value:
                     raise mfusepy.FuseOSError(error.value)
                 reached.set()
@@ -97,15 +97,17 @@ def _serve(source: str, mountpoint: str, hold: str, at: int, reached: Any, relea
 
 class FuseCamera:
     def __init__(self, source: Path, mountpoint: Path, *, hold: str = "", at: int = 0,
-                 error: int = 0) -> None:
-        """``error`` fails reads of ``hold`` at ``at`` with it from the start (no hold)."""
+                 until: int | None = None, error: int = 0) -> None:
+        """``error`` fails reads of ``hold`` at ``at`` with it from the start (no hold);
+        ``until``: only reads before this offset are held (a disk image's probes of its end,
+        by udev's blkid, pass)."""
         self.source, self.mountpoint = source, mountpoint
         ctx = multiprocessing.get_context("fork")
         self.reached, self.released = ctx.Event(), ctx.Event()
         self.error, self.gone = ctx.Value("i", error), ctx.Value("i", 0)
         self.process = ctx.Process(target=_serve, daemon=True, args=(
-            str(source), str(mountpoint), hold, at, self.reached, self.released, self.error,
-            self.gone))
+            str(source), str(mountpoint), hold, at, until if until is not None else 2**63,
+            self.reached, self.released, self.error, self.gone))
 
     def __enter__(self) -> FuseCamera:
         self.mountpoint.mkdir(parents=True, exist_ok=True)
