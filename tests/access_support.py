@@ -8,19 +8,16 @@ here only the rows matter: they are what identity resolution reads).
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -100,21 +97,20 @@ def run_as(user: str, station: StationEnv, *args: str, env: dict[str, str] | Non
 
 def add_account(station: StationEnv, login: str, roles: list[str], *, os_user: str | None = None,
                 officer_number: str | None = None, display_name: str | None = None) -> int:
-    """An enabled account with ``roles``, mapped to ``os_user`` (rows only; see module doc)."""
-    from bodycam_ingest.catalog.db import open_catalog
+    """An enabled account with ``roles``, mapped to ``os_user``, made as root makes one
+    (``bodycam users add``, in-process): its rows and its custody-log entry, so audits stay clean."""
+    from bodycam_ingest.access.identity import current_system_principal
+    from bodycam_ingest.api.registry import dispatch
+    from bodycam_ingest.station import Station
 
-    open_catalog(station.config.storage.db_url, lock_dir=station.root).close()  # migrated
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    with sqlite3.connect(station.db, timeout=30) as db:
-        cursor = db.execute(
-            "INSERT INTO accounts (login, display_name, officer_number, unit, roles, enabled, "
-            "created_at, created_by, updated_at) VALUES (?, ?, ?, NULL, ?, 1, ?, 'os:root', ?)",
-            (login, display_name or login, officer_number, json.dumps(sorted(roles)), now, now))
-        account_id = int(cursor.lastrowid or 0)
-        if os_user:
-            db.execute("INSERT INTO account_os_users (os_user, account_id) VALUES (?, ?)",
-                       (os_user, account_id))
-    return account_id
+    opened = Station.open(station.config)
+    try:
+        made = dispatch(opened, current_system_principal(), "users.add", {
+            "login": login, "display_name": display_name or login, "roles": roles,
+            "officer_number": officer_number, "os_users": [os_user] if os_user else None})
+    finally:
+        opened.close()
+    return int(made["id"])
 
 
 @contextmanager

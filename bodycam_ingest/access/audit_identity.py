@@ -129,7 +129,12 @@ def _approval_problem(entry: Entry, line: AccountTimeline) -> str | None:
     approver = getattr(entry, "approved_by", None)
     if not approver:
         return None
-    if approver == entry.actor:
+    if entry.action == "request_approved":  # the approver's own act: not the requester's
+        requester = _details(entry).get("requested_by")
+        if approver != entry.actor or requester in (None, approver):
+            return (f"entry {entry.seq} (request_approved) records approver {approver} for a "
+                    f"request by {requester}: an approval must be another person's own act")
+    elif approver == entry.actor:
         return (f"entry {entry.seq} ({entry.action}) was approved by its own actor "
                 f"{entry.actor}: four eyes need a second person")
     if is_system_actor(approver):

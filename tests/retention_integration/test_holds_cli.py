@@ -134,14 +134,15 @@ def _service_holds(env: StationEnv) -> tuple[int, int]:
     """Through the hold service with an injected clock: a hold added ten days ago whose review
     date passed five days ago, and a case hold added and released by its owner then."""
     then = datetime.now(UTC) - timedelta(days=10)
-    station = Station.open(load_config(env.config_path), clock=lambda: then, actor="clerk")
-    clerk = Acting("clerk", None)
+    # the station's own OS account acting in-process (a person would be an account)
+    station = Station.open(load_config(env.config_path), clock=lambda: then, actor="os:clerk")
+    clerk = Acting("os:clerk", None)
     try:
         with station.catalog.session() as session:
             [row] = holds.add_recording_holds(session, [3], reason="petition 5", owner=OWNER,
                                               until=(then + timedelta(days=5)).date(),
                                               acting=clerk, at=then)
-            case_hold = holds.add_case_hold(session, "H-2", reason="r", owner="clerk",
+            case_hold = holds.add_case_hold(session, "H-2", reason="r", owner="os:clerk",
                                             until=None, acting=clerk, at=then)
             holds.release(session, case_hold.id, reason="done", approved_by=None, acting=clerk,
                           at=then)
@@ -217,5 +218,5 @@ def test_audit_is_clean_with_tiers_and_holds_and_names_direct_edits(env: Station
                  "approver")
     assert found("case H-1:", "long_term needs one of the dispute reasons", "dispute:whatever")
     assert found("case H-1:", "is not what its newest tier change")
-    assert found(f"hold {released} on case H-2:", "released by clerk", "without a reason")
+    assert found(f"hold {released} on case H-2:", "released by os:clerk", "without a reason")
     assert found(f"hold {released} on case H-2:", "differs from what custody entry", "released")

@@ -89,7 +89,7 @@ def test_raising_needs_a_reason_lowering_needs_another_persons_approval(env: Sta
 
     log = _json(env, "log", "1")
     tier_events = [e for e in log if e["action"] == "retention_tier_set"]
-    assert [(json.loads(e["details"])["old"], json.loads(e["details"])["new"], e["approved_by"],
+    assert [(e["details"]["old"], e["details"]["new"], e["approved_by"],
              e["reason"]) for e in tier_events] == [
         ("standard", "evidence", None, "evidence for case 2026-7"),
         ("evidence", "standard", SUPERVISOR, "case 2026-7 dropped")]
