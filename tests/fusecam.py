@@ -43,7 +43,7 @@ def fuse_available() -> bool:
 
 
 def _serve(source: str, mountpoint: str, hold: str, at: int, until: int, reached: Any,
-           released: Any, error: Any, gone: Any) -> None:
+           released: Any, error: Any, gone: Any, armed: Any) -> None:
     import mfusepy
 
     class Camera(mfusepy.Operations):  # type: ignore[misc]
@@ -75,7 +75,7 @@ def _serve(source: str, mountpoint: str, hold: str, at: int, until: int, reached
         def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
             if gone.value:
                 raise mfusepy.FuseOSError(errno.ENODEV)
-            if path.lstrip("/") == hold and offset + size > at and offset < until:
+            if path.lstrip("/") == hold and offset + size > at and offset < until and armed.value:
                 if error.value:
                     raise mfusepy.FuseOSError(error.value)
                 reached.set()
@@ -97,17 +97,18 @@ def _serve(source: str, mountpoint: str, hold: str, at: int, until: int, reached
 
 class FuseCamera:
     def __init__(self, source: Path, mountpoint: Path, *, hold: str = "", at: int = 0,
-                 until: int | None = None, error: int = 0) -> None:
+                 until: int | None = None, error: int = 0, armed: bool = True) -> None:
         """``error`` fails reads of ``hold`` at ``at`` with it from the start (no hold);
         ``until``: only reads before this offset are held (a disk image's probes of its end,
-        by udev's blkid, pass)."""
+        by udev's blkid, pass); ``armed=False``: nothing is held until ``arm()``."""
         self.source, self.mountpoint = source, mountpoint
         ctx = multiprocessing.get_context("fork")
         self.reached, self.released = ctx.Event(), ctx.Event()
         self.error, self.gone = ctx.Value("i", error), ctx.Value("i", 0)
+        self.armed = ctx.Value("i", int(armed))
         self.process = ctx.Process(target=_serve, daemon=True, args=(
             str(source), str(mountpoint), hold, at, until if until is not None else 2**63,
-            self.reached, self.released, self.error, self.gone))
+            self.reached, self.released, self.error, self.gone, self.armed))
 
     def __enter__(self) -> FuseCamera:
         self.mountpoint.mkdir(parents=True, exist_ok=True)
@@ -128,6 +129,10 @@ class FuseCamera:
     def wait_reached(self, timeout: float = 120) -> None:
         if not self.reached.wait(timeout):
             raise AssertionError("nothing read the held file at the held offset")
+
+    def arm(self) -> None:
+        """Hold reads from now on (e.g. once udev has probed a disk image)."""
+        self.armed.value = 1
 
     def release(self) -> None:
         self.released.set()

@@ -1,11 +1,11 @@
 """The dock wall in a real Chromium while the real daemon copies a docked camera: held mid-copy
 on purpose, then released (issue 10).
 
-The camera is a FUSE camera (tests/fusecam.py) appearing in a watch folder, as a vendor cradle
-mounts one: its second recording's reads block at a chosen offset until the test releases them.
-(A loop device backed by a held image does not work: udev's blkid probe reads the held range
-through the same single-threaded FUSE server, so the dock is never announced while the hold
-lasts.)"""
+Two docks: a FUSE camera (tests/fusecam.py) appearing in a watch folder, as a vendor cradle
+mounts one, whose second recording's reads block at a chosen offset until the test releases
+them; and a FAT32 image on a loop device announced by a real udev event, the image served by a
+FUSE camera whose hold is armed only after udev has probed it (udev's blkid reads the held range
+too, through the same single-threaded FUSE server)."""
 
 from __future__ import annotations
 
@@ -83,3 +83,44 @@ def test_a_docked_camera_tile_goes_from_do_not_undock_to_safe_to_undock(
             assert translate("safe_to_undock", "zh-CN") in done and "A1024" in done
             assert f"{translate('files', 'zh-CN')} 3/3" in done
             page.screenshot(path=str(root / "wall-done.png"))
+
+
+def test_a_camera_on_a_loop_device_announced_by_udev_shows_on_the_wall_until_safe(
+        udevd: None, tmp_path: Path, chromium_page: Any) -> None:
+    """The same through a loop device and a real udev event: the image is served by a FUSE
+    camera whose hold is armed only once udev has probed it (udev's blkid reads the held range),
+    then the daemon starts and docks it as a camera already docked."""
+    if not fuse_available():
+        pytest.skip("FUSE is not available (mfusepy, /dev/fuse)")
+    from conftest_media import loop_device, udev_properties
+
+    from bodycam_ingest.sim.camera import CameraSpec, build_fat32_image
+
+    mib = 2**20
+    root = tmp_path / "station"
+    root.mkdir()
+    port = free_port()
+    config = write_config(root, camera=f'[[cameras]]\nname = "wall-cam"\nfs_labels = '
+                          f'["{LABEL}"]\nrecordings = ["DCIM/**/*.MP4"]\n')
+    config.write_text(config.read_text() + f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    station = StationEnv(root=root, config_path=config)
+    images = tmp_path / "images"
+    images.mkdir()
+    build_fat32_image(images / "camera.img", CameraSpec(segments=3, bulk_bytes=2 * mib),
+                      label=LABEL, size_mib=64)
+    page = chromium_page
+    with FuseCamera(images, tmp_path / "fuse", hold="camera.img", at=4 * mib, until=5 * mib,
+                    armed=False) as held, \
+            loop_device(tmp_path / "fuse" / "camera.img") as dev:
+        assert udev_properties(dev).get("ID_FS_LABEL") == LABEL  # udev has probed it
+        held.arm()
+        with running_daemon(station):
+            page.goto(f"http://127.0.0.1:{port}/wall")
+            held.wait_reached()  # the daemon is copying the camera's second file
+            _wait_state(page, "do_not_undock")
+            assert translate("do_not_undock", "zh-CN") in page.inner_text("#wall .tile")
+            held.release()
+            _wait_state(page, "safe_to_undock")
+            done = page.inner_text("#wall .tile")
+            assert translate("safe_to_undock", "zh-CN") in done
+            assert f"{translate('files', 'zh-CN')} 3/3" in done
