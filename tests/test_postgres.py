@@ -73,6 +73,6 @@ def test_ingest_list_and_redock_on_postgresql(pg_station: StationEnv,
     listed = json.loads(pg_station.run("list", "--json", check=True).stdout)
     assert [row["name_seq"] for row in listed] == [3, 2, 1]  # newest first
     assert all(row["status"] == "ok" for row in listed)
-    shown = json.loads(pg_station.run("show", str(listed[0]["id"]), "--json", check=True).stdout)
+    shown = json.loads(pg_station.run("show", str(listed[-1]["id"]), "--json", check=True).stdout)
     assert shown["start_utc"].startswith("2026-11-20T01:30:00")
     assert not pg_station.db.exists(), "the catalog must be in PostgreSQL, not SQLite"
