@@ -35,7 +35,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bulk import open_bulk  # noqa: E402  (bench/, the script's own folder)
+from bulk import ts as _ts  # noqa: E402
 
 from bodycam_ingest.custody import keys  # noqa: E402
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera  # noqa: E402
@@ -95,13 +97,8 @@ def ingested_station(work: Path, files: int, file_bytes: int) -> Path:
     return config
 
 
-def _ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def catalog_station(work: Path, count: int, file_bytes: int) -> Path:
     """``count`` recordings of one finished dock, written in bulk; the product signs its manifest."""
-    from bodycam_ingest.catalog.db import open_catalog
     from bodycam_ingest.config import load_config
     from bodycam_ingest.custody import service
     from bodycam_ingest.ingest.store import relpath_for
@@ -110,20 +107,9 @@ def catalog_station(work: Path, count: int, file_bytes: int) -> Path:
     print(f"writing {count:,} recordings of {file_bytes // 1024} KiB in bulk ...", flush=True)
     config = write_config(work)
     state = work / "state"
-    open_catalog(f"sqlite:///{state / 'catalog.sqlite3'}").close()
     now = datetime.now(UTC)
     rng = random.Random(14)
-    db = sqlite3.connect(state / "catalog.sqlite3", isolation_level=None)
-    db.execute("BEGIN")
-    db.execute("INSERT INTO devices (id, key, kind, first_seen, last_seen) VALUES "
-               "(1, 'usb:bench', 'usb', ?, ?)", (_ts(now), _ts(now)))
-    db.execute("INSERT INTO docks (id, device_id, camera_rule, trigger, source, actor, host, pid, "
-               "lock_token, started_at, updated_at, finished_at, outcome, files_total, files_done,"
-               " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done)"
-               " VALUES (1, 1, 'bench-cam', 'cli', '/bench', 'bench', 'bench', 1, 'bench', ?, ?, "
-               "?, 'complete', ?, ?, 0, 0, 0, 0, ?, ?)",
-               (_ts(now), _ts(now), _ts(now), count, count, count * file_bytes,
-                count * file_bytes))
+    db = open_bulk(state, now, files=count, size=count * file_bytes)
     directories: set[Path] = set()
     for ident in range(1, count + 1):
         content = rng.randbytes(file_bytes)

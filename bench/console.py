@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,20 +34,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from bulk import open_bulk  # noqa: E402  (bench/, the script's own folder)
+from bulk import ts as _ts  # noqa: E402
 
 BODYCAM = [sys.executable, "-m", "bodycam_ingest"]
 TARGET_PAGE_S = 1.0
 PASSWORD = "bench password"
 
 
-def _ts(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-
-
 def build(root: Path, size: int, port: int) -> Path:
     from argon2 import PasswordHasher
 
-    from bodycam_ingest.catalog.db import open_catalog
     from bodycam_ingest.custody import keys
     from bodycam_ingest.ingest.store import relpath_for
 
@@ -73,17 +69,8 @@ socket = "{root / 'api.sock'}"
 [web]
 listen = "127.0.0.1:{port}"
 """)
-    open_catalog(f"sqlite:///{state / 'catalog.sqlite3'}").close()
     now = datetime.now(UTC)
-    db = sqlite3.connect(state / "catalog.sqlite3", isolation_level=None)
-    db.execute("BEGIN")
-    db.execute("INSERT INTO devices (id, key, kind, first_seen, last_seen) VALUES "
-               "(1, 'usb:bench', 'usb', ?, ?)", (_ts(now), _ts(now)))
-    db.execute("INSERT INTO docks (id, device_id, camera_rule, trigger, source, actor, host, pid, "
-               "lock_token, started_at, updated_at, finished_at, outcome, files_total, files_done,"
-               " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done)"
-               " VALUES (1, 1, 'bench', 'cli', '/bench', 'bench', 'bench', 1, 'bench', ?, ?, "
-               "?, 'complete', 0, 0, 0, 0, 0, 0, 0, 0)", (_ts(now), _ts(now), _ts(now)))
+    db = open_bulk(state, now, rule="bench")
     rows = []
     for ident in range(1, size + 1):
         start = now - timedelta(minutes=10 * ident)

@@ -54,6 +54,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bulk import open_bulk  # noqa: E402  (bench/, the script's own folder)
+from bulk import ts as _ts  # noqa: E402
 
 BODYCAM = [sys.executable, "-m", "bodycam_ingest"]
 DAY = timedelta(days=1)
@@ -61,9 +63,6 @@ TARGET_RATIO = 4.0  # issue 14: plan at most 4x the bare sqlite3 loop over the c
 TARGET_CLI_S = 1.0  # issue 14: the CLI plan at most 1 s more than the in-process one
 
 
-def _ts(moment: datetime) -> str:
-    """SQLAlchemy's SQLite DATETIME spelling (naive UTC), so the product reads what we write."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _rss_mib() -> float:
@@ -114,16 +113,7 @@ def build(station: Path, size: int, deletable: float, now: datetime) -> dict[str
     span = 4 * 365
     p_old = (span - old_age) / span
     p_deletable = min(1.0, deletable / p_old)
-    db = sqlite3.connect(state / "catalog.sqlite3", isolation_level=None)
-    db.execute("PRAGMA synchronous=OFF")
-    db.execute("BEGIN")
-    db.execute("INSERT INTO devices (id, key, kind, first_seen, last_seen) VALUES "
-               "(1, 'usb:bench', 'usb', ?, ?)", (_ts(now), _ts(now)))
-    db.execute("INSERT INTO docks (id, device_id, camera_rule, trigger, source, actor, host, pid, "
-               "lock_token, started_at, updated_at, finished_at, outcome, files_total, files_done,"
-               " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done)"
-               " VALUES (1, 1, 'bench-cam', 'cli', '/bench', 'bench', 'bench', 1, 'bench', ?, ?, "
-               "?, 'complete', 0, 0, 0, 0, 0, 0, 0, 0)", (_ts(now), _ts(now), _ts(now)))
+    db = open_bulk(state, now, fast=True)
     rows: list[tuple[Any, ...]] = []
     holds: list[tuple[Any, ...]] = []
     labels: list[tuple[Any, ...]] = []

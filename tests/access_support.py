@@ -15,13 +15,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import BODYCAM, StationEnv, write_config
+from helpers import BODYCAM, StationEnv, start_daemon, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 RUNUSER = shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "/usr/sbin/runuser"
@@ -116,15 +115,7 @@ def add_account(station: StationEnv, login: str, roles: list[str], *, os_user: s
 @contextmanager
 def running_daemon(station: StationEnv) -> Iterator[subprocess.Popen[str]]:
     """``bodycam daemon`` for ``station``, ready (its socket answers), stopped with SIGTERM."""
-    log = station.root / "daemon.log"
-    proc = subprocess.Popen([*BODYCAM, "daemon"], text=True, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT,
-                            env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
-    deadline = time.monotonic() + 60
-    while "daemon ready" not in log.read_text():
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
+    proc, log = start_daemon(station)
     try:
         yield proc
     finally:

@@ -49,6 +49,23 @@ class StationEnv:
         return sorted(p for p in base.rglob("*") if p.is_file()) if base.exists() else []
 
 
+def start_daemon(station: StationEnv) -> tuple[subprocess.Popen[str], Path]:
+    """``bodycam daemon`` for ``station``, returned once it logs "daemon ready" (its socket and
+    console answer by then), with its log file."""
+    import time
+
+    log = station.root / "daemon.log"
+    proc = subprocess.Popen([*BODYCAM, "daemon"], text=True, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT,
+                            env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
+    deadline = time.monotonic() + 60
+    while "daemon ready" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return proc, log
+
+
 def write_config(root: Path, extra: str = "", *, camera: str | None = None,
                  station_key: bool = True) -> Path:
     """A station config in ``root``; with ``station_key`` the station's signing key is created in

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,20 +18,7 @@ from conftest_media import (
     sha256_of,
 )
 from fusecam import FuseCamera, fuse_available
-from helpers import BODYCAM, StationEnv, write_config
-
-
-def _start_daemon(station: StationEnv) -> tuple[subprocess.Popen[str], Path]:
-    log = station.root / "daemon.log"
-    proc = subprocess.Popen([*BODYCAM, "daemon"], text=True, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT,
-                            env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
-    deadline = time.monotonic() + 60
-    while "daemon ready" not in log.read_text():
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    return proc, log
+from helpers import StationEnv, start_daemon, write_config
 
 
 def _rows(station: StationEnv, sql: str) -> list[tuple]:  # type: ignore[type-arg]
@@ -57,7 +42,7 @@ def test_a_camera_folder_appearing_in_a_watch_folder_is_ingested(
     station = StationEnv(root=root, config_path=write_config(
         root, extra=f'watch_folders = [{{ path = "{watch}", camera = "cradle-cam" }}]',
         camera='[[cameras]]\nname = "cradle-cam"\nfs_labels = ["NO-SUCH-LABEL"]\n'))
-    proc, log = _start_daemon(station)
+    proc, log = start_daemon(station)
     try:
         shutil.copytree(folder_camera.root, watch / "CAM01")  # the cradle mounts a camera
         _wait(lambda: _rows(station, "SELECT outcome FROM docks WHERE outcome IS NOT NULL"),
@@ -93,7 +78,7 @@ def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
         camera='[[cameras]]\nname = "cradle-cam"\nfs_labels = ["NO-SUCH-LABEL"]\n'))
     first = folder_camera.paths[0].relative_to(folder_camera.root).as_posix()
     with FuseCamera(folder_camera.root, watch / "CAM01", hold=first, at=16384) as camera:
-        proc, log = _start_daemon(station)  # ingests the camera already in its watch folder
+        proc, log = start_daemon(station)  # ingests the camera already in its watch folder
         try:
             camera.wait_reached()  # the daemon is reading the first file, past 16 KiB
             proc.send_signal(signal.SIGTERM)
@@ -129,7 +114,7 @@ def test_sigterm_mid_copy_rolls_back_the_file_and_exits_cleanly(
 @pytest.mark.root
 def test_two_cameras_docked_together_are_both_ingested(
         udevd: None, station: StationEnv, fat_image: FatImage, slow_camera: SlowCamera) -> None:
-    proc, log = _start_daemon(station)
+    proc, log = start_daemon(station)
     try:
         with loop_device(fat_image.image) as first, loop_device(slow_camera.image) as second:
             _wait(lambda: len(_rows(station, "SELECT id FROM docks WHERE outcome IS NOT NULL"))
