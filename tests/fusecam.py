@@ -126,9 +126,16 @@ class FuseCamera:
         return any(line.split()[1] == target
                    for line in Path("/proc/self/mounts").read_text().splitlines())
 
-    def wait_reached(self, timeout: float = 120) -> None:
-        if not self.reached.wait(timeout):
-            raise AssertionError("nothing read the held file at the held offset")
+    def wait_reached(self, timeout: float = 120, *, unless: Any = None) -> bool:
+        """Until the held offset is read (True); ``unless``: a callable checked meanwhile, whose
+        truth ends the wait with False (say, the reading process has exited)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.reached.wait(0.02):
+                return True
+            if unless is not None and unless():
+                return False
+        raise AssertionError("nothing read the held file at the held offset")
 
     def arm(self) -> None:
         """Hold reads from now on (e.g. once udev has probed a disk image)."""
