@@ -68,7 +68,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             try:
-                held = camera.wait_reached(unless=lambda: proc.poll() is not None)
+                held = camera.wait_reached(unless=lambda p=proc: p.poll() is not None)
             finally:
                 proc.kill()  # delivered as the held read returns: a read in flight to a FUSE
                 camera.release()  # server cannot be interrupted, so the kernel waits for it
