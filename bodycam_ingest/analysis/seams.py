@@ -1,6 +1,10 @@
-"""Look at the pictures, where it pays: decode a few frames of a stored recording with ffmpeg and
-read the burned-in overlay with tesseract (Debian's ``tesseract-ocr``). The I/O edge of
-``overlay``; run after the dock's files are stored and verified, on the stored copy.
+"""Look at the pictures, where it pays: decode a few frames of a stored recording and read the
+burned-in overlay with tesseract. The I/O edge of ``overlay``; run after the dock's files are
+stored and verified, on the stored copy.
+
+Two engines read the same pixels: in this process (``frames``: PyAV and tesserocr, the model
+loaded once) when both are installed, else the programs (ffmpeg per frame, Debian's
+``tesseract`` per recording). ``engine="auto"`` picks the first that is available.
 
 Bounded: the first frame and the last keyframe are read; only when their clocks disagree with
 the footage are keyframes in between read, by bisection (about log2 of the keyframe count more
@@ -17,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from bodycam_ingest.analysis import frames as in_process
 from bodycam_ingest.analysis.model import (
     Finding,
     FindingKind,
@@ -46,15 +51,56 @@ ONE_THREAD = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 Reader = Callable[[list[float]], list[Reading]]
 
 
+def _use_in_process(engine: str) -> bool:
+    if engine not in ("auto", "in-process", "programs"):
+        raise ValueError(f"unknown pictures engine {engine!r} (auto, in-process or programs)")
+    return engine != "programs" and in_process.available()
+
+
+def _filters(overlay: Overlay) -> list[tuple[str, str]]:
+    w, h, x, y = geometry(overlay.crop)
+    return [("crop", f"{w}:{h}:{x}:{y}"), ("format", "gray"),
+            ("scale", f"iw*{overlay.scale}:ih*{overlay.scale}:flags=bicubic"), ("negate", "")]
+
+
+def _readings(groups: list[list[str]], offsets: list[float], overlay: Overlay, frames: int
+              ) -> list[Reading]:
+    out = []
+    for texts, at in zip(groups, offsets, strict=True):
+        said = [parse(text, at, overlay) for text in texts]
+        out.append(agree(said, at) if frames > 1 else
+                   (said[0] if said else Reading(at, None, None, None)))
+    return out
+
+
 def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
-               tesseract: str = "tesseract", timeout_s: float = 30.0, frames: int = 1) -> Reader:
-    """Reads the overlay at given offsets: one ffmpeg per offset, one tesseract per call.
+               tesseract: str = "tesseract", timeout_s: float = 30.0, frames: int = 1,
+               engine: str = "auto") -> Reader:
+    """Reads the overlay at given offsets.
 
     ``frames=2`` reads two consecutive frames per offset and keeps only what both say (to
     confirm a discrepancy: OCR misreads rarely repeat)."""
-    w, h, x, y = geometry(overlay.crop)
-    vf = (f"crop={w}:{h}:{x}:{y},format=gray,scale=iw*{overlay.scale}:ih*{overlay.scale}:"
-          "flags=bicubic,negate")
+    if _use_in_process(engine):
+        return _in_process_reader(path, overlay, frames)
+    return _programs_reader(path, overlay, ffmpeg, tesseract, timeout_s, frames)
+
+
+def _in_process_reader(path: Path, overlay: Overlay, count: int) -> Reader:
+    vf = _filters(overlay)
+
+    def read(offsets: list[float]) -> list[Reading]:
+        crops = in_process.grey_crops(path, offsets, count, vf)
+        texts = iter(in_process.ocr([c for group in crops for c in group], WHITELIST))
+        return _readings([[next(texts) for _ in group] for group in crops], offsets, overlay,
+                         count)
+
+    return read
+
+
+def _programs_reader(path: Path, overlay: Overlay, ffmpeg: str, tesseract: str,
+                     timeout_s: float, frames: int) -> Reader:
+    """One ffmpeg per offset, one tesseract per call."""
+    vf = ",".join(f"{name}={args}" if args else name for name, args in _filters(overlay))
 
     def read(offsets: list[float]) -> list[Reading]:
         with tempfile.TemporaryDirectory(prefix="bodycam-ocr-") as tmp:
@@ -82,12 +128,8 @@ def ocr_reader(path: Path, overlay: Overlay, *, ffmpeg: str = "ffmpeg",
                 except (OSError, subprocess.SubprocessError):
                     pages = []
             texts = iter(pages)
-            out = []
-            for group, at in zip(images, offsets, strict=True):
-                said = [parse(next(texts, ""), at, overlay) for _ in group]
-                out.append(agree(said, at) if frames > 1 else
-                           (said[0] if said else Reading(at, None, None, None)))
-            return out
+            return _readings([[next(texts, "") for _ in group] for group in images], offsets,
+                             overlay, frames)
 
     return read
 
@@ -154,11 +196,16 @@ def _thumbs(path: Path, *, last: bool, ffmpeg: str, timeout_s: float) -> list[by
     return [raw[i:i + n] for i in range(0, len(raw) - n + 1, n)]
 
 
-def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 30.0
-                ) -> tuple[bytes, bytes, bytes, bytes] | None:
+def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 30.0,
+                engine: str = "auto") -> tuple[bytes, bytes, bytes, bytes] | None:
     """The last two frames of ``a`` and the first two of ``b``, as grey thumbnails."""
-    end = _thumbs(a, last=True, ffmpeg=ffmpeg, timeout_s=timeout_s)
-    start = _thumbs(b, last=False, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    if _use_in_process(engine):
+        w, h = THUMB
+        end = in_process.thumbs(a, last=True, width=w, height=h)
+        start = in_process.thumbs(b, last=False, width=w, height=h)
+    else:
+        end = _thumbs(a, last=True, ffmpeg=ffmpeg, timeout_s=timeout_s)
+        start = _thumbs(b, last=False, ffmpeg=ffmpeg, timeout_s=timeout_s)
     if len(end) < 2 or len(start) < 2:
         return None
     return end[-2], end[-1], start[0], start[1]

@@ -9,7 +9,7 @@ it is written here, under the camera id its file names carry.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -87,6 +87,8 @@ class PicturesConfig(_Section):
     only for devices whose profile says where the overlay is (``overlay_crop``)."""
 
     enabled: bool = True
+    engine: Literal["auto", "in-process", "programs"] = "auto"
+    """``auto``: in-process (PyAV and tesserocr) when both are installed, else the programs."""
     ffmpeg: str = "ffmpeg"
     tesseract: str = "tesseract"
     timeout_s: float = Field(default=30.0, gt=0)

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from bodycam_ingest.analysis import frames as in_process
 from bodycam_ingest.analysis.chain import continuing_pairs, learn_chain
 from bodycam_ingest.analysis.continuity import analyze_file, analyze_reuse, analyze_session
 from bodycam_ingest.analysis.model import (
@@ -48,7 +49,8 @@ def profile(adversarial: dict[str, a.Case]) -> DeviceProfile:
     return replace(learned, overlay=overlay)
 
 
-def run_dock(case: a.Case, profile: DeviceProfile, pictures: bool) -> list[Finding]:
+def run_dock(case: a.Case, profile: DeviceProfile, pictures: bool, engine: str = "auto"
+             ) -> list[Finding]:
     """What the station reports for this dock: each file, the files together, re-use, OCR."""
     seen = case.dock + timedelta(seconds=case.seen_after_dock_s)
     facts = [c.facts(seen_at=seen) for c in case.clips]
@@ -62,11 +64,12 @@ def run_dock(case: a.Case, profile: DeviceProfile, pictures: bool) -> list[Findi
         out += analyze_session(mine, history, case.dock, TH, profile)
     if pictures and profile.overlay is not None:
         for one, clip in zip(facts, case.clips, strict=True):
-            out += overlay_check(one, ocr_reader(clip.path, profile.overlay), TH,
-                                 ocr_reader(clip.path, profile.overlay, frames=2))
+            out += overlay_check(one, ocr_reader(clip.path, profile.overlay, engine=engine), TH,
+                                 ocr_reader(clip.path, profile.overlay, frames=2, engine=engine))
         paths = {c.recording_id: c.path for c in case.clips}
         for first, then in continuing_pairs(facts, profile, TH):
-            thumbs = seam_thumbs(paths[first.recording_id], paths[then.recording_id])
+            thumbs = seam_thumbs(paths[first.recording_id], paths[then.recording_id],
+                                 engine=engine)
             out += scene_check(first, then, thumbs, TH)
     return out
 
@@ -103,6 +106,30 @@ def test_honest_oddities_raise_no_finding_even_with_the_pictures_read(
     unexpected = [f for f in found if (name, f.kind) not in CLOCK_STEP_WARNING]
     assert not unexpected, describe(unexpected)
     assert all(f.severity.value == "warning" for f in found), describe(found)
+
+
+PICTURES = ["burned_clock_jump", "foreign_device_segment", "other_scene_swapped_in",
+            "clean_day", "static_scene"]
+
+
+@pytest.mark.skipif(not in_process.available(), reason="PyAV or tesserocr not installed")
+@pytest.mark.parametrize("name", PICTURES)
+def test_both_picture_engines_see_the_same(name: str, adversarial: dict[str, a.Case],
+                                           profile: DeviceProfile) -> None:
+    """In-process decoding and OCR (PyAV, tesserocr) and the programs (ffmpeg, tesseract) read
+    the same pixels: the same findings, and the same overlay readings, on each case."""
+    case = adversarial[name]
+    found = {engine: sorted((f.kind.value, f.recording_id) for f in
+                            run_dock(case, profile, pictures=True, engine=engine))
+             for engine in ("in-process", "programs")}
+    assert found["in-process"] == found["programs"], found
+    assert profile.overlay is not None
+    for clip in case.clips:
+        offsets = [0.0, 1.0]  # every clip lasts longer than a second
+        readings = {engine: ocr_reader(clip.path, profile.overlay, engine=engine)(offsets)
+                    for engine in ("in-process", "programs")}
+        assert readings["in-process"] == readings["programs"], (clip.path.name, readings)
+        assert all(r.clock is not None for r in readings["in-process"]), readings
 
 
 def test_the_clock_step_is_one_warning_at_the_split_never_a_gap(
