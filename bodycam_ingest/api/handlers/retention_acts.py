@@ -13,7 +13,6 @@ request kinds' previews and executions are here too, next to the code they call.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -38,6 +37,7 @@ from bodycam_ingest.errors import (
     NotFound,
     Refused,
     RetentionPlanChanged,
+    StorageError,
 )
 from bodycam_ingest.retention import holds, tiering
 from bodycam_ingest.retention.state import current_cases
@@ -315,8 +315,12 @@ def request_export(ctx: Ctx, recipient: Text, reason: Text, ids: list[Ident] | N
         return {"request": requests.request_json(request)}
 
 
-@request_kind("export", action="exports.request")
+@request_kind("export", action="exports.request", in_transaction=False)
 class Export:
+    """Carried out after the approval is committed (``in_transaction=False``, issue 9 D5): the
+    package's originals are copied with no transaction open, so docks during a long export
+    commit as usual; the export is logged in one short transaction after the copy."""
+
     @staticmethod
     def preview(station: Station, session: Session, params: Mapping[str, Any],
                 requester: str) -> dict[str, Any]:
@@ -331,29 +335,43 @@ class Export:
     @staticmethod
     def execute(station: Station, session: Session | None, row: RequestRow, act: Acting
                 ) -> tuple[dict[str, Any], AfterCommit | None]:
-        from bodycam_ingest.custody import export
+        from bodycam_ingest.custody import destinations, export
         from bodycam_ingest.custody import service as custody
 
-        assert session is not None
+        assert session is None  # runs after the approval's commit, opening its own
         params = requests.params_of(row)
         folder = exports_dir(station)
         folder.mkdir(mode=0o750, parents=True, exist_ok=True)
         dest = folder / str(row.id)
-        if dest.exists():  # a package of this request left by a crash after its commit
-            shutil.rmtree(dest)
         request = export.ExportRequest(
             recording_ids=list(params["recording_ids"]), dest=dest,
             recipient=params["recipient"], recipient_name=params.get("recipient_name"),
             requested_by=act.actor, approved_by=act.approved_by, reason=row.reason,
             request_id=row.id)
-        work = export.build(session, request, station_id=station.config.station.id,
-                            store_root=station.store.root,
-                            manifest_dir=custody.manifest_dir(station.config),
-                            key_dir=custody.key_dir(station.config), actor=act.actor,
-                            at=station.clock())
+        with station.catalog.reading() as reading:
+            sources = export.plan(reading, request)
+        try:
+            work, token = destinations.make_workdir(folder, str(row.id))
+        except OSError as exc:
+            raise StorageError(path=str(folder), reason=f"the package folder cannot be created "
+                               f"({exc.strerror})") from None
+        try:
+            export.copy_payload(sources, work, station.store.root)
+            with station.catalog.session() as writing:
+                export.finish(writing, request, sources, work,
+                              station_id=station.config.station.id,
+                              manifest_dir=custody.manifest_dir(station.config),
+                              key_dir=custody.key_dir(station.config), actor=act.actor,
+                              at=station.clock())
+        except BaseException as exc:
+            export.discard(work, token)
+            if isinstance(exc, OSError):
+                raise StorageError(path=str(work), reason=f"writing the package failed ({exc}); "
+                                   "nothing was disclosed") from None
+            raise
 
         def publish() -> None:
-            export.publish(work, dest)
+            export.publish(work, token, dest)
 
         return {"package": str(dest), "recordings": request.recording_ids}, publish
 
