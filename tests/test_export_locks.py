@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -109,14 +110,17 @@ def test_d5_two_docks_complete_while_an_export_is_held_mid_copy(
     approver.start()
     try:
         assert hold.reached.wait(WAIT), outcome.get("error")
+        started = time.monotonic()
         docks = [_dock(station, camera) for camera in cameras]  # two processes at once
         finished = [dock.communicate(timeout=WAIT) for dock in docks]
+        docked = time.monotonic() - started
         for dock, (stdout, stderr) in zip(docks, finished, strict=True):
             assert "database is locked" not in stderr
             assert dock.returncode == 0, stderr[-3000:]
             assert json.loads(stdout)["stored"] == 2
         assert approver.is_alive() and not hold.release.is_set()  # the export was held throughout
     finally:
+        released = time.monotonic()
         hold.release.set()
         approver.join(WAIT)
     assert not approver.is_alive()
@@ -129,4 +133,10 @@ def test_d5_two_docks_complete_while_an_export_is_held_mid_copy(
     log = [json.loads(line) for line in (package / "data" / "custody-log.jsonl").open()]
     assert sum(e["action"] == "recording_exported" for e in log) == (1 if BIG else 2)
     audit = station.run("audit", "--json", timeout=WAIT)
-    assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
+    assert audit.returncode in (0, 9), audit.stderr[-3000:]
+    # custody holds; the continuity analysis judges the footage (the 2 GiB file is bulk filler,
+    # rightly flagged as repeated pictures), not this test's concern
+    assert [f for f in json.loads(audit.stdout)["findings"]
+            if f["section"] != "continuity"] == []
+    print(f"export of {BIG or 'two small'} byte(s): docks took {docked:.1f} s while it was "
+          f"held; the export then took {time.monotonic() - released:.1f} s more")
