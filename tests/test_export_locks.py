@@ -55,7 +55,7 @@ class Hold:
         self.reached = threading.Event()
         self.release = threading.Event()
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         if not self.reached.is_set():
             self.reached.set()
             assert self.release.wait(WAIT), "the test never released the export"
@@ -66,12 +66,12 @@ class Hold:
         def held(source: Path, target: Path, sha256: str,
                  progress: Callable[[int], None] | None = None) -> None:
             if not takes_progress:
-                self._stop()
+                self.stop()
                 return real(source, target, sha256)
 
             def step(done: int) -> None:
                 if done >= self.at:
-                    self._stop()
+                    self.stop()
                 if progress is not None:
                     progress(done)
 
@@ -140,3 +140,47 @@ def test_d5_two_docks_complete_while_an_export_is_held_mid_copy(
             if f["section"] != "continuity"] == []
     print(f"export of {BIG or 'two small'} byte(s): docks took {docked:.1f} s while it was "
           f"held; the export then took {time.monotonic() - released:.1f} s more")
+
+
+@pytest.mark.slow
+def test_an_archive_held_mid_copy_lets_two_docks_complete(station: StationEnv,
+                                                          tmp_path: Path) -> None:
+    """Item 4 for the archive: held by its own progress callback in the copy phase (no catalog
+    transaction may be open there), two docks finish, then the archive does."""
+    from bodycam_ingest.retention import archive
+    from bodycam_ingest.station import Station
+
+    station.run("ingest", str(_camera(tmp_path / "archived", "DSJ9X001")), check=True)
+    cameras = [_camera(tmp_path / f"dock-{i}", f"DSJ9X00{i + 2}") for i in range(2)]
+    medium = tmp_path / "medium"
+    medium.mkdir()
+    hold = Hold(at=1)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        opened = Station.open(station.config)
+        try:
+            outcome["result"] = archive.run(opened, archive.ArchiveRequest(
+                tier=None, directory=medium, label=None, actor="os:root", same_device_ok=True),
+                progress=lambda phase, n, total: hold.stop() if phase == "copy" else None)
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+        finally:
+            opened.close()
+
+    archiver = threading.Thread(target=run, name="archiver")
+    archiver.start()
+    try:
+        assert hold.reached.wait(WAIT), outcome.get("error")
+        docks = [_dock(station, camera) for camera in cameras]
+        for dock, (stdout, stderr) in zip(docks, [d.communicate(timeout=WAIT) for d in docks],
+                                          strict=True):
+            assert "database is locked" not in stderr
+            assert dock.returncode == 0, stderr[-3000:]
+            assert json.loads(stdout)["stored"] == 2
+        assert archiver.is_alive()
+    finally:
+        hold.release.set()
+        archiver.join(WAIT)
+    assert "error" not in outcome, outcome.get("error")
+    assert [o.recording_id for o in outcome["result"].copied] == [1, 2]
