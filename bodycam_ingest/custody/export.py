@@ -11,9 +11,10 @@ Layout::
     data/custody-log.jsonl                 the custody-log entries of these recordings
 
 Lock discipline (issue 9, D5): the originals are read in a short read transaction (``plan``),
-copied and hashed with no transaction open (``copy_payload``), and one short write transaction
-(``finish``) re-checks them, logs the export (who requested, approved, why, to whom) and writes
-the package's small files; its commit precedes the rename onto ``DEST`` (``publish``). The
+copied and hashed with no transaction open (``copy_payload``, before the approval's transaction),
+and the approval's short write transaction (``finish``) re-checks them, logs the export (who
+requested, approved, why, to whom) and writes the package's small files; its commit precedes the
+rename onto ``DEST`` (``publish``). The
 package is built in a folder of this run (``destinations.make_workdir``: a unique name and a
 marker); nothing else is ever deleted.
 """

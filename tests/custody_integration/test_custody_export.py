@@ -105,9 +105,8 @@ def test_the_export_is_logged_with_requester_approver_reason_and_recipient(
     assert details["recipient_name"] == "天河区人民法院" and details["request_id"] == 1
     trail = sql(station, "SELECT action, actor FROM events WHERE subject = 'request 1' "
                          "ORDER BY seq")
-    # the approval commits first, the package is built outside it (issue 9 D5), then done
     assert trail == [("request_created", "os:root"), ("request_approved", SUPERVISOR),
-                     ("request_done", "os:root"), ("export_fetched", "os:root")]
+                     ("export_fetched", "os:root")]
 
 
 def test_an_export_is_only_a_request_until_a_supervisor_approves_it(
