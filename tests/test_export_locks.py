@@ -184,3 +184,53 @@ def test_an_archive_held_mid_copy_lets_two_docks_complete(station: StationEnv,
         archiver.join(WAIT)
     assert "error" not in outcome, outcome.get("error")
     assert [o.recording_id for o in outcome["result"].copied] == [1, 2]
+
+
+KILLED_MID_COPY = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from access_support import approve_request
+from helpers import StationEnv
+from bodycam_ingest.custody import export
+
+real = export._copy_verified
+
+def killed(source, target, sha256, progress=None):
+    def step(done):
+        os.kill(os.getpid(), signal.SIGKILL)  # some bytes of the first original copied
+    return real(source, target, sha256, step)
+
+export._copy_verified = killed
+approve_request(StationEnv(Path(sys.argv[2]), Path(sys.argv[3])), int(sys.argv[4]))
+"""
+
+
+@pytest.mark.slow
+def test_an_export_killed_mid_copy_stays_pending_and_is_approved_again(
+        station: StationEnv, tmp_path: Path) -> None:
+    import sqlite3
+    import sys
+
+    station.run("ingest", str(_camera(tmp_path / "camera", "DSJ9X001")), check=True)
+    created = station.run("export", "1", "2", *REQUEST, "--json", check=True)
+    request_id = json.loads(created.stdout)["request"]["id"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_COPY, str(Path(__file__).parent),
+                             str(station.root), str(station.config_path), str(request_id)],
+                            capture_output=True, text=True, check=False, timeout=WAIT)
+    assert killed.returncode == -9, killed.stderr
+    exports = station.root / "state" / "exports"
+    [leftover] = exports.iterdir()  # this run's marked temporary folder, nothing else
+    assert leftover.name.startswith(f".{request_id}.") and leftover.name.endswith(".partial")
+    with sqlite3.connect(station.db) as db:
+        assert db.execute("SELECT state FROM requests WHERE id = ?",
+                          (request_id,)).fetchall() == [("pending",)]
+        assert db.execute("SELECT count(*) FROM events WHERE action IN ('request_approved', "
+                          "'recording_exported')").fetchall() == [(0,)]
+
+    approve_request(station, request_id)  # the same request, approved again, finishes
+    assert [p.name for p in exports.iterdir()] == [str(request_id)]
+    checked = subprocess.run(["sha256sum", "-c", "--strict", "--quiet", "manifest-sha256.txt"],
+                             cwd=exports / str(request_id), capture_output=True, text=True,
+                             check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
