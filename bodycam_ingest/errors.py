@@ -252,3 +252,9 @@ class RequestChanged(BodycamError):
     """Refused: what request {ident} would do changed since it was shown ({what}; digest {shown}... is now {now}...); nothing was done. Reject it (bodycam requests reject {ident} --reason ...) and ask for a new request."""  # noqa: E501
 
     exit_code = ExitCode.REFUSED
+
+
+class DestinationInStation(BodycamError):
+    """Refused: {path} is inside the station's {what} ({place}); a package there would sit beside the evidence or the keys. Give a new folder outside the station's folders, e.g. on the removable medium."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED

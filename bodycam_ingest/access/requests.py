@@ -72,6 +72,19 @@ class KindSpec:
     execute: Callable[[Station, Session | None, RequestRow, Acting],
                       tuple[dict[str, Any], AfterCommit | None]]
     in_transaction: bool = True
+    prepare: Callable[[Station, RequestRow, Acting], Prepared] | None = None
+
+
+class Prepared:
+    """Long work of a request kind done before the approval's transaction, with no transaction
+    open (an export's copy, issue 9 D5): ``finish`` then runs briefly in that transaction in
+    place of ``execute``; ``discard`` undoes the work when the approval is refused or fails."""
+
+    def finish(self, session: Session) -> tuple[dict[str, Any], AfterCommit | None]:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        raise NotImplementedError
 
 
 KINDS: dict[str, KindSpec] = {}
@@ -79,11 +92,13 @@ KINDS: dict[str, KindSpec] = {}
 
 def request_kind(kind: str, *, action: str, in_transaction: bool = True
                  ) -> Callable[[type[Any]], type[Any]]:
-    """Register a kind from a class with static ``preview`` and ``execute`` methods."""
+    """Register a kind from a class with static ``preview`` and ``execute`` methods (and
+    optionally ``prepare``, see ``Prepared``)."""
     def register(cls: type[Any]) -> type[Any]:
         if kind not in APPROVERS:
             raise RuntimeError(f"request kind {kind} has no approvers in authz.APPROVERS")
-        KINDS[kind] = KindSpec(kind, action, cls.preview, cls.execute, in_transaction)
+        KINDS[kind] = KindSpec(kind, action, cls.preview, cls.execute, in_transaction,
+                               getattr(cls, "prepare", None))
         return cls
     return register
 
@@ -267,7 +282,9 @@ def approve(station: Station, principal: Principal, request_id: int, shown_diges
     after: AfterCommit | None = None
     result: dict[str, Any] = {}
     kind = "?"
+    prepared: Prepared | None = None
     try:
+        kind, prepared = _prepare(station, principal, request_id, shown_digest)
         with station.catalog.session() as session:
             row = _pending(session, request_id)
             kind = row.kind
@@ -294,15 +311,20 @@ def approve(station: Station, principal: Principal, request_id: int, shown_diges
                                   "digest": row.preview_digest,
                                   "requested_by": row.requested_by})
             acting = Acting(actor=row.requested_by, approved_by=principal.actor)
-            if spec.in_transaction:
+            if prepared is not None:
+                result, after = prepared.finish(session)
+                row.state, row.result = DONE, json.dumps(result, default=str, sort_keys=True)
+            elif spec.in_transaction:
                 result, after = spec.execute(station, session, row, acting)
                 row.state, row.result = DONE, json.dumps(result, default=str, sort_keys=True)
             else:
                 row.state = APPROVED
             session.flush()
             session.expunge(row)
-    except BodycamError as exc:
-        if not isinstance(exc, NotFound):
+    except BaseException as exc:
+        if prepared is not None:
+            prepared.discard()
+        if isinstance(exc, BodycamError) and not isinstance(exc, NotFound):
             _log_refusal(station, principal, request_id, kind, exc)
         raise
     if after is not None:
@@ -311,6 +333,29 @@ def approve(station: Station, principal: Principal, request_id: int, shown_diges
         row = _execute_after(station, row, acting)
         result = json.loads(row.result) if row.result else {}
     return row, result
+
+
+def _prepare(station: Station, principal: Principal, request_id: int, shown_digest: str
+             ) -> tuple[str, Prepared | None]:
+    """(kind, the kind's long work) done before the approval's transaction and outside any:
+    only for a kind with ``prepare``, and only once a read shows this approver may approve
+    this digest (no one else can start it). Everything is checked again in the transaction,
+    which also gives any refusal."""
+    with station.catalog.reading() as session:
+        row = session.get(RequestRow, request_id)
+        if row is None or row.state != PENDING:
+            return "?", None
+        spec = _spec(row.kind)
+        if spec.prepare is None or shown_digest.strip().lower() != row.preview_digest:
+            return row.kind, None
+        try:
+            check_decider(principal, kind=row.kind, requested_by=row.requested_by, ident=row.id)
+            _requester_still_may(station, session, row)
+        except BodycamError:
+            return row.kind, None
+        session.expunge(row)
+    return row.kind, spec.prepare(station, row, Acting(actor=row.requested_by,
+                                                       approved_by=principal.actor))
 
 
 def _execute_after(station: Station, row: RequestRow, acting: Acting) -> RequestRow:

@@ -269,6 +269,11 @@ def export_cmd(
 
         raise Refused(reason=f"an export needs {' and '.join(missing)}: disclosure must be "
                       "approved, and why and for whom are recorded")
+    if to is not None:
+        from bodycam_ingest.cli.requests_cmds import station_places
+        from bodycam_ingest.custody.destinations import refuse_inside_station
+
+        refuse_inside_station(to, station_places(config))
     if to is not None and to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise typer.BadParameter(f"{to} is not an empty folder; fetch into a new folder",
                                  param_hint="--to")

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
@@ -204,32 +204,57 @@ def _safe(relative: str) -> PurePosixPath:
     return path
 
 
+def station_places(config: Path | None) -> list[tuple[str, Path]]:
+    """The station's own folders when this user can read the configuration (root, the service
+    account); [] otherwise: a person's account cannot write into them anyway."""
+    from bodycam_ingest.config import load_config, resolve_config_path
+    from bodycam_ingest.custody import destinations
+    from bodycam_ingest.errors import BodycamError
+
+    try:
+        return destinations.station_places(load_config(resolve_config_path(config)))
+    except (BodycamError, OSError):
+        return []
+
+
 def fetch_package(call: Callable[[str, dict[str, Any]], Any], request_id: int,
-                  dest: Path) -> tuple[int, int]:
+                  dest: Path, places: Iterable[tuple[str, Path]] = ()) -> tuple[int, int]:
     """Download the package of export request ``request_id`` into ``dest`` (which must not
-    exist or be empty); returns (files, bytes)."""
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    exist or be an empty folder, and not be inside the station's ``places``); returns (files,
+    bytes). Nothing this run did not create is ever removed (issue 9 D8)."""
+    from bodycam_ingest.custody import destinations
+
+    destinations.refuse_inside_station(dest, places)
+    if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         raise Refused(reason=f"{dest} is not an empty folder; fetch into a new folder")
     listing = call("exports.files", {"request_id": request_id})
-    # a new folder is written beside as DEST.partial and renamed when complete; an existing empty
-    # folder (perhaps the only place the caller may write) is filled and emptied on failure
+    # a new folder is written beside as .DEST.TOKEN.partial (created by this run, with its
+    # marker) and renamed when complete; an existing empty folder (perhaps the only place the
+    # caller may write) is filled, and what this run put in it is removed on failure
     in_place = dest.exists()
-    work = dest if in_place else dest.with_name(dest.name + ".partial")
+    work, token, created = dest, "", set()
     total = 0
     try:
-        if not in_place and work.exists():
-            shutil.rmtree(work)
-        work.mkdir(exist_ok=in_place)
+        if not in_place:
+            work, token = destinations.make_workdir(dest.parent, dest.name)
         for entry in listing["files"]:
+            created.add(_safe(entry["path"]).parts[0])
             total += _fetch_file(call, request_id, entry, work, listing["chunk"])
         if not in_place:
+            destinations.unmark(work)
             os.replace(work, dest)
     except BaseException as exc:
         if in_place:
-            for child in list(work.iterdir()):
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+            for name in created:
+                child = work / name
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        elif token:
+            if work.is_dir() and not (work / destinations.MARKER).exists():
+                destinations.mark(work, token)  # unmarked just before a failed rename
+            destinations.discard(work, token)
         if isinstance(exc, OSError):
             raise StorageError(path=str(dest), reason=f"writing the package failed ({exc}); "
                                "nothing was kept") from None
@@ -267,8 +292,9 @@ def fetch_cmd(request_id: IdArg,
     """Download the package of an approved export request (you asked for it, or you are a
     supervisor); every file's SHA-256 is checked as it arrives."""
     dest = to.absolute()
+    places = station_places(config)
     with _caller(config) as call:
-        files, size = fetch_package(call, request_id, dest)
+        files, size = fetch_package(call, request_id, dest, places)
     render.out.print(render.plain(f"fetched {files} file(s), {render.human_size(size)} to "
                                   f"{dest}; verify with: cd {dest} && sha256sum -c "
                                   "manifest-sha256.txt"))

@@ -3,14 +3,20 @@
 Layout::
 
     bagit.txt  bag-info.txt  manifest-sha256.txt  tagmanifest-sha256.txt  README.txt
-    data/recordings/<id>/<camera path>     the original files, bit for bit
+    data/recordings/<id>/<camera path>     the original files, bit for bit (the camera path
+                                           spelled by ``package_name``: no %, controls, :*?"<>|)
     data/recordings.json                   catalog facts and label history of each recording
     data/manifests/<station>-<dock>.{json,sig,sha256}   their signed dock manifests
     data/keys/station.pub, data/keys/keyring/<key id>.pub
     data/custody-log.jsonl                 the custody-log entries of these recordings
 
-The package is built in ``DEST.partial``; the export events (who requested, approved, why, to
-whom) are written in the same transaction whose commit precedes the rename to ``DEST``.
+Lock discipline (issue 9, D5): the originals are read in a short read transaction (``plan``),
+copied and hashed with no transaction open (``copy_payload``, before the approval's transaction),
+and the approval's short write transaction (``finish``) re-checks them, logs the export (who
+requested, approved, why, to whom) and writes the package's small files; its commit precedes the
+rename onto ``DEST`` (``publish``). The
+package is built in a folder of this run (``destinations.make_workdir``: a unique name and a
+marker); nothing else is ever deleted.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,10 +37,11 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.custody_models import ManifestRow
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Event, Recording, Sighting, row_dict
-from bodycam_ingest.custody import keys, labels
+from bodycam_ingest.custody import destinations, keys, labels
 from bodycam_ingest.custody.fixity import hash_file
-from bodycam_ingest.custody.manifest import format_timestamp, safe_camera_path
+from bodycam_ingest.custody.manifest import format_timestamp
 from bodycam_ingest.errors import RecordingDeleted, Refused, StorageError
+from bodycam_ingest.ingest import copier
 
 README = """\
 Evidence package {export_id} from body-camera station {station}
@@ -97,12 +104,33 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _copy_verified(source: Path, target: Path, sha256: str) -> None:
+def _copy_small(source: Path, target: Path) -> None:
+    """A tag-sized file (a dock manifest, a key) copied as is."""
+    _write(target, source.read_bytes())
+
+
+def _copy_verified(source: Path, target: Path, sha256: str,
+                   progress: Callable[[int], None] | None = None) -> None:
+    """Copy a stored original with the ingest's engine (hashing the very bytes written, then
+    fsync); refuse a stored copy that no longer has the catalogued digest."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    again = hash_file(target)
-    if again.sha256 != sha256:
-        raise StorageError(path=str(source), reason=f"the stored file hashes to {again.sha256}, "
+    try:
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StorageError(path=str(source), reason=f"the stored copy cannot be opened "
+                           f"({exc.strerror}); run `bodycam audit` before exporting") from None
+    try:
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o640)
+        try:
+            copied = copier.copy_and_hash(src, dst, progress=progress, src_name=str(source),
+                                          dst_name=str(target))
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    if copied.sha256 != sha256:
+        raise StorageError(path=str(source), reason=f"the stored file hashes to {copied.sha256}, "
                            f"not {sha256}; run `bodycam audit` before exporting")
 
 
@@ -112,25 +140,53 @@ def _sha256(path: Path) -> str:
     return result.sha256
 
 
-def build(session: Session, request: ExportRequest, *, station_id: str, store_root: Path,
-          manifest_dir: Path, key_dir: Path, actor: str, at: datetime) -> Path:
-    """Write the bag and log the export in the caller's write transaction; returns the temp
-    folder, to be renamed onto ``request.dest`` by the caller after the commit."""
+@dataclass(frozen=True)
+class Source:
+    """One original to put in the package: plain data read in a short read transaction."""
+
+    recording_id: int
+    store_path: str
+    sha256: str
+    size: int
+    file: Path  # inside the package
+
+
+def plan(session: Session, request: ExportRequest) -> list[Source]:
+    """The originals of the request (refusing a deleted recording): read only, no lock held."""
     check_request(request)
-    export_id = f"{station_id}-export-{at:%Y%m%dT%H%M%SZ}"
-    work = request.dest.with_name(request.dest.name + ".partial")
-    if work.exists():
-        shutil.rmtree(work)
     recordings = list(session.scalars(select(Recording).where(
         Recording.id.in_(request.recording_ids)).order_by(Recording.id)))
     _refuse_deleted(session, recordings)
-    facts = []
-    for recording in recordings:
-        file = recording_file(recording)
-        _copy_verified(store_root / recording.store_path, work / file, recording.sha256)
-        facts.append(recording_facts(session, recording, file))
-    write_signing_context(session, work, request.recording_ids, manifest_dir=manifest_dir,
-                          key_dir=key_dir)
+    return [Source(r.id, r.store_path, r.sha256, r.size, recording_file(r)) for r in recordings]
+
+
+def copy_payload(sources: list[Source], work: Path, store_root: Path,
+                 progress: Callable[[int], None] | None = None) -> dict[Path, str]:
+    """Copy the originals into ``work`` outside any transaction (D5: a long export must not
+    hold the catalog's write lock); returns their verified digests for the bag manifest."""
+    for source in sources:
+        _copy_verified(store_root / source.store_path, work / source.file, source.sha256,
+                       progress)
+    return {source.file: source.sha256 for source in sources}
+
+
+def finish(session: Session, request: ExportRequest, sources: list[Source], work: Path, *,
+           station_id: str, manifest_dir: Path, key_dir: Path, actor: str, at: datetime) -> None:
+    """The short write transaction after the copy: check the recordings are still there and
+    unchanged, log the export, and write the package's small files (facts, signed manifests,
+    keys, custody log including this export, README, tag files)."""
+    export_id = f"{station_id}-export-{at:%Y%m%dT%H%M%SZ}"
+    recordings = list(session.scalars(select(Recording).where(
+        Recording.id.in_([s.recording_id for s in sources])).order_by(Recording.id)))
+    _refuse_deleted(session, recordings)
+    now = {r.id: (r.store_path, r.sha256) for r in recordings}
+    for source in sources:
+        if now.get(source.recording_id) != (source.store_path, source.sha256):
+            raise Refused(reason=f"recording {source.recording_id} changed in the catalog while "
+                          "it was being exported; nothing was disclosed. Run `bodycam audit`")
+    facts = [recording_facts(session, r, recording_file(r)) for r in recordings]
+    ids = [r.id for r in recordings]
+    write_signing_context(session, work, ids, manifest_dir=manifest_dir, key_dir=key_dir)
     for recording in recordings:
         record_event(session, at=at, actor=actor, action="recording_exported",
                      recording_id=recording.id, subject=str(request.dest),
@@ -139,7 +195,8 @@ def build(session: Session, request: ExportRequest, *, station_id: str, store_ro
                               "request_id": request.request_id,
                               "recipient": request.recipient,
                               "recipient_name": request.recipient_name})
-    write_custody_log(session, work, request.recording_ids)
+    session.flush()
+    write_custody_log(session, work, ids)
     write_facts(work, facts)
     _write(work / "README.txt", README.format(
         export_id=export_id, station=station_id, at=format_timestamp(at),
@@ -149,14 +206,47 @@ def build(session: Session, request: ExportRequest, *, station_id: str, store_ro
     write_bag(work, external_id=export_id, station_id=station_id, at=at,
               description=f"requested by {request.requested_by}; approved by "
               f"{request.approved_by}; reason: {request.reason}; recipient: {request.recipient}"
-              + (f" {request.recipient_name}" if request.recipient_name else ""))
-    return work
+              + (f" {request.recipient_name}" if request.recipient_name else ""),
+              known={s.file: s.sha256 for s in sources})
 
 
 # --- package parts, shared with the long-term archive (retention.archive) ----------------------
 def recording_file(recording: Recording) -> Path:
     """Where a recording's original goes in a package, relative to the package folder."""
-    return Path("data") / "recordings" / str(recording.id) / safe_camera_path(recording.camera_path)
+    return Path("data") / "recordings" / str(recording.id) / package_name(recording.camera_path)
+
+
+_UNSAFE = frozenset('%\\:*?"<>|')
+
+
+def _safe_char(c: str) -> str:
+    return "_" if c in _UNSAFE or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+
+
+def package_name(camera_path: str) -> str:
+    """A camera path as a relative file name inside a package (D7) that every checker reads the
+    same way: no ``%`` (RFC 8493 manifests percent-decode it, ``sha256sum -c`` does not), no CR,
+    LF or backslash (``sha256sum`` escapes them, bagit.py does not), no control characters, no
+    leading or trailing blank (bagit.py strips them), no empty, ``.`` or ``..`` component, and
+    none of the characters FAT and Windows refuse (``:*?"<>|``), so a recipient can copy it to
+    any stick. Each such character becomes ``_``. One recording per folder, so two names
+    spelled alike cannot collide; the camera's own name is in ``data/recordings.json``."""
+    parts = []
+    for part in camera_path.split("/"):
+        if not part:
+            continue
+        safe = "".join(_safe_char(c) for c in part)
+        lead, trail = len(safe) - len(safe.lstrip()), len(safe) - len(safe.rstrip())
+        if lead == len(safe):
+            safe = "_" * len(safe)
+        else:  # bagit.py strips a manifest line: a blank at either end would be lost
+            safe = "_" * lead + safe[lead:len(safe) - trail] + "_" * trail
+        if set(safe) == {"."}:
+            safe = "_" * len(safe)
+        if safe.endswith("."):  # Windows drops a trailing dot
+            safe = safe[:-1] + "_"
+        parts.append(safe)
+    return "/".join(parts) or "_"
 
 
 def recording_facts(session: Session, recording: Recording, file: Path) -> dict[str, Any]:
@@ -176,8 +266,7 @@ def write_signing_context(session: Session, work: Path, recording_ids: list[int]
     for row in session.scalars(select(ManifestRow).where(ManifestRow.dock_id.in_(docks))):
         for suffix in (".json", ".sig", ".sha256"):
             name = row.file_name + suffix
-            _copy_verified(manifest_dir / name, data / "manifests" / name,
-                           _sha256(manifest_dir / name))
+            _copy_small(manifest_dir / name, data / "manifests" / name)
     _write(data / "keys" / keys.PUBLIC_NAME, (key_dir / keys.PUBLIC_NAME).read_bytes())
     for ident, public in keys.load_keyring(key_dir).items():
         _write(data / "keys" / keys.KEYRING_NAME / f"{ident}.pub", keys.public_pem(public))
@@ -239,13 +328,27 @@ def _bag_path(path: Path) -> str:
     return str(path).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def publish(work: Path, dest: Path) -> None:
-    """Move the finished bag onto its name (after the export was logged)."""
-    if dest.exists():
-        dest.rmdir()  # checked empty by check_request
-    os.replace(work, dest)
+def publish(work: Path, token: str, dest: Path) -> None:
+    """Move the finished bag (this run's temporary folder) onto its name, after the export was
+    logged; the folder's marker is removed first so that the package is exactly the bag."""
+    if not destinations.is_ours(work, token):
+        raise StorageError(path=str(work), reason="the package being built is no longer the "
+                           "folder this export created; nothing was published. Export again")
+    if dest.exists() and (dest.is_symlink() or not dest.is_dir() or any(dest.iterdir())):
+        raise StorageError(path=str(dest), reason="it appeared while the package was built; "
+                           "move it away and export again")
+    destinations.unmark(work)
+    try:
+        if dest.exists():
+            dest.rmdir()  # empty, checked above
+        os.replace(work, dest)
+    except OSError as exc:
+        destinations.mark(work, token)  # still ours: remove it, and only it
+        destinations.discard(work, token)
+        raise StorageError(path=str(dest), reason=f"the finished package could not be moved "
+                           f"onto its name ({exc.strerror}); export again") from None
 
 
-def discard(work: Path) -> None:
-    if work.exists():
-        shutil.rmtree(work, ignore_errors=True)
+def discard(work: Path, token: str) -> None:
+    """Remove this run's temporary folder (only if it still carries this run's marker)."""
+    destinations.discard(work, token)

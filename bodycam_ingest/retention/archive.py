@@ -22,8 +22,9 @@ Write, then verify, then record (STYLE.md):
    ``recording_archived`` per recording (so ``bodycam log ID`` shows it) and ``archive_finished``.
 
 A crash leaves a ``.partial`` folder (removed by the next run: it is ours, its ``Archive`` row is
-unfinished, and nothing refers to it) or, between rename and commit, a complete package that no
-``Replica`` row names (reported, left in place; its recordings are archived again).
+unfinished, it carries the run marker of ``custody.destinations``, and nothing refers to it; a
+folder of that name without the marker is left alone) or, between rename and commit, a complete
+package that no ``Replica`` row names (reported, left in place; its recordings are archived again).
 
 A replica counts as the second copy of R2 when it was verified, its latest re-verification
 (``bodycam archive verify``, logged as ``replica_verified`` / ``replica_damaged``: replica rows
@@ -37,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -52,7 +54,7 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.retention_models import Archive, Replica
-from bodycam_ingest.custody import export, keys, service
+from bodycam_ingest.custody import destinations, export, keys, service
 from bodycam_ingest.custody.manifest import format_timestamp
 from bodycam_ingest.errors import (
     ArchiveNoSpace,
@@ -207,7 +209,10 @@ def leftovers(directory: Path, session: Session, station_id: str) -> list[tuple[
     found = []
     for path in sorted(directory.glob(f".*{PARTIAL_SUFFIX}")):
         name = path.name[1:-len(PARTIAL_SUFFIX)]
-        found.append((path, name in unfinished and name.startswith(f"{station_id}-archive-")))
+        marked = (not path.is_symlink() and path.is_dir()
+                  and (path / destinations.MARKER).is_file())
+        found.append((path, marked and name in unfinished
+                      and name.startswith(f"{station_id}-archive-")))
     return found
 
 
@@ -262,6 +267,7 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
     """Archive every recording of the tier that lacks a replica that counts (see the module)."""
     config, store_root = station.config, station.store.root
     result = ArchiveResult()
+    destinations.refuse_inside_station(request.directory, destinations.station_places(config))
     result.same_device = check_target(request.directory, store_root,
                                       same_device_ok=request.same_device_ok)
     key = service.load_station_key(config)  # no unsigned package: refuse before any copy
@@ -300,11 +306,9 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
     work = request.directory / partial_name(name)
     started = time.monotonic()
     try:
-        _write_package(station, request, result, chosen, work, key, progress)
-        os.rename(work, result.target)
-        fsync_dir(request.directory)
+        _fill_and_rename(work, result.target, lambda: _write_package(
+            station, request, result, chosen, work, key, progress))
     except BaseException as exc:
-        shutil.rmtree(work, ignore_errors=True)
         _log_failure(station, request, result, exc)
         raise
     result.seconds = time.monotonic() - started
@@ -312,11 +316,34 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
     return result
 
 
+def _fill_and_rename(work: Path, target: Path, fill: Callable[[], None]) -> None:
+    """Create ``work`` (never adopting an existing folder), mark it as this run's, ``fill`` it,
+    rename it onto ``target``; on failure remove it, and nothing that is not this run's."""
+    token = secrets.token_hex(8)
+    try:
+        work.mkdir()
+    except OSError as exc:
+        raise ArchiveTargetUnusable(path=work, reason=f"it cannot be created ({exc.strerror}); "
+                                    "if it exists it is not this run's: move it away") from None
+    unmarked = False
+    try:
+        destinations.mark(work, token)
+        fill()
+        destinations.unmark(work)
+        unmarked = True
+        os.rename(work, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        if unmarked and work.is_dir():  # the rename failed: still this run's folder
+            destinations.mark(work, token)
+        destinations.discard(work, token)  # only the folder this run created and marked
+        raise
+
+
 def _write_package(station: Station, request: ArchiveRequest, result: ArchiveResult,
                    chosen: list[Original], work: Path, key: Any,
                    progress: Progress | None) -> None:
     config = station.config
-    work.mkdir()
     total = sum(o.size for o in chosen)
     for original in chosen:
         problem = _copy(station.store.root / original.store_path, work / original.file,

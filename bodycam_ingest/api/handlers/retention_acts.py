@@ -38,6 +38,7 @@ from bodycam_ingest.errors import (
     NotFound,
     Refused,
     RetentionPlanChanged,
+    StorageError,
 )
 from bodycam_ingest.retention import holds, tiering
 from bodycam_ingest.retention.state import current_cases
@@ -315,8 +316,56 @@ def request_export(ctx: Ctx, recipient: Text, reason: Text, ids: list[Ident] | N
         return {"request": requests.request_json(request)}
 
 
+def _export_request(station: Station, row: RequestRow, act: Acting) -> Any:
+    from bodycam_ingest.custody import export
+
+    params = requests.params_of(row)
+    return export.ExportRequest(
+        recording_ids=list(params["recording_ids"]), dest=exports_dir(station) / str(row.id),
+        recipient=params["recipient"], recipient_name=params.get("recipient_name"),
+        requested_by=act.actor, approved_by=act.approved_by, reason=row.reason,
+        request_id=row.id)
+
+
+class _PreparedExport(requests.Prepared):
+    """The originals copied and hashed (no transaction open); ``finish`` logs the export in the
+    approval's transaction and returns the rename onto ``exports/<id>`` for after its commit."""
+
+    def __init__(self, station: Station, request: Any, sources: list[Any], work: Path,
+                 token: str, act: Acting) -> None:
+        self.station, self.request, self.sources = station, request, sources
+        self.work, self.token, self.act = work, token, act
+
+    def finish(self, session: Session) -> tuple[dict[str, Any], AfterCommit | None]:
+        from bodycam_ingest.custody import export
+        from bodycam_ingest.custody import service as custody
+
+        station, request = self.station, self.request
+        export.finish(session, request, self.sources, self.work,
+                      station_id=station.config.station.id,
+                      manifest_dir=custody.manifest_dir(station.config),
+                      key_dir=custody.key_dir(station.config), actor=self.act.actor,
+                      at=station.clock())
+
+        def publish() -> None:
+            export.publish(self.work, self.token, request.dest)
+
+        return {"package": str(request.dest), "recordings": request.recording_ids}, publish
+
+    def discard(self) -> None:
+        from bodycam_ingest.custody import export
+
+        export.discard(self.work, self.token)
+
+
 @request_kind("export", action="exports.request")
 class Export:
+    """The package's originals are copied and hashed before the approval's transaction, with
+    none open (``prepare``, issue 9 D5): docks during a long export commit as usual. The
+    approval's transaction then checks everything again and logs the export briefly. A crash
+    mid-copy leaves the request pending (approve it again) and a marked temporary folder that
+    the next attempt at the same request removes."""
+
     @staticmethod
     def preview(station: Station, session: Session, params: Mapping[str, Any],
                 requester: str) -> dict[str, Any]:
@@ -329,33 +378,39 @@ class Export:
                 "recipient": params["recipient"], "recipient_name": params.get("recipient_name")}
 
     @staticmethod
+    def prepare(station: Station, row: RequestRow, act: Acting) -> requests.Prepared:
+        from bodycam_ingest.custody import destinations, export
+
+        request = _export_request(station, row, act)
+        folder = request.dest.parent
+        with station.catalog.reading() as reading:
+            sources = export.plan(reading, request)
+        try:
+            folder.mkdir(mode=0o750, parents=True, exist_ok=True)
+            for earlier in folder.glob(f".{row.id}.*.partial"):  # this request, a crashed run
+                if not earlier.is_symlink() and (earlier / destinations.MARKER).is_file():
+                    shutil.rmtree(earlier, ignore_errors=True)
+            work, token = destinations.make_workdir(folder, str(row.id))
+        except OSError as exc:
+            raise StorageError(path=str(folder), reason=f"the package folder cannot be created "
+                               f"({exc.strerror})") from None
+        try:
+            export.copy_payload(sources, work, station.store.root)
+        except BaseException as exc:
+            export.discard(work, token)
+            if isinstance(exc, OSError):
+                raise StorageError(path=str(work), reason=f"writing the package failed ({exc}); "
+                                   "nothing was disclosed") from None
+            raise
+        return _PreparedExport(station, request, sources, work, token, act)
+
+    @staticmethod
     def execute(station: Station, session: Session | None, row: RequestRow, act: Acting
                 ) -> tuple[dict[str, Any], AfterCommit | None]:
-        from bodycam_ingest.custody import export
-        from bodycam_ingest.custody import service as custody
-
-        assert session is not None
-        params = requests.params_of(row)
-        folder = exports_dir(station)
-        folder.mkdir(mode=0o750, parents=True, exist_ok=True)
-        dest = folder / str(row.id)
-        if dest.exists():  # a package of this request left by a crash after its commit
-            shutil.rmtree(dest)
-        request = export.ExportRequest(
-            recording_ids=list(params["recording_ids"]), dest=dest,
-            recipient=params["recipient"], recipient_name=params.get("recipient_name"),
-            requested_by=act.actor, approved_by=act.approved_by, reason=row.reason,
-            request_id=row.id)
-        work = export.build(session, request, station_id=station.config.station.id,
-                            store_root=station.store.root,
-                            manifest_dir=custody.manifest_dir(station.config),
-                            key_dir=custody.key_dir(station.config), actor=act.actor,
-                            at=station.clock())
-
-        def publish() -> None:
-            export.publish(work, dest)
-
-        return {"package": str(dest), "recordings": request.recording_ids}, publish
+        """Reached only when ``prepare`` did not run (the approver's account changed between
+        its check and the transaction): never copy inside the transaction."""
+        raise Refused(reason=f"request {row.id}'s package was not built (what approving it "
+                      "checks changed meanwhile); nothing was done: approve it again")
 
 
 # --------------------------------------------------------------------------- retention policy
