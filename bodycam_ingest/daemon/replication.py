@@ -17,7 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import select, update
 
@@ -31,8 +31,12 @@ from bodycam_ingest.retention.state import load_states
 from bodycam_ingest.storage import queue
 from bodycam_ingest.storage.errors import LocalCopyChanged, ObjectLocked
 from bodycam_ingest.storage.interface import EvidenceStore, retain_text
+from bodycam_ingest.storage.local import LocalStore
 from bodycam_ingest.storage.locks import Lock, backoff, desired_lock, merge
 from bodycam_ingest.storage.settings import ObjectStoreConfig
+
+if TYPE_CHECKING:
+    from bodycam_ingest.station import Station
 
 log = logging.getLogger("bodycam.replication")
 JOB = "replication"
@@ -271,23 +275,27 @@ class ReplicationThread:
         self.thread.join()
 
 
-def start_for(station: object) -> ReplicationThread | None:
-    """The daemon's hook: a running replication thread when ``[storage.object_store]`` is set."""
+def build(station: Station, opener: Opener | None = None) -> Replicator | None:
+    """The station's replicator (None without ``[storage.object_store]``); ``opener`` reads a
+    stored file by digest (default: the local store; tests pass one that holds mid-way)."""
     from bodycam_ingest.jobs.alerts import raise_alerts
-    from bodycam_ingest.station import Station
-    from bodycam_ingest.storage.local import LocalStore
     from bodycam_ingest.storage.s3 import S3Store
 
-    assert isinstance(station, Station)
     settings = station.config.storage.object_store
     if settings is None:
         return None
-    local = LocalStore(station.store)
-    replicator = Replicator(
-        station.catalog, S3Store(settings), local.open_file, settings,
-        station.config.retention.policy(), station.clock, station.actor,
+    return Replicator(
+        station.catalog, S3Store(settings), opener or LocalStore(station.store).open_file,
+        settings, station.config.retention.policy(), station.clock, station.actor,
         alert=lambda alerts: raise_alerts(station, JOB, alerts))
-    worker = ReplicationThread(replicator, settings.poll_seconds)
+
+
+def start_for(station: Station) -> ReplicationThread | None:
+    """The daemon's hook: a running replication thread when ``[storage.object_store]`` is set."""
+    replicator = build(station)
+    if replicator is None:
+        return None
+    worker = ReplicationThread(replicator, replicator.config.poll_seconds)
     worker.start()
     log.info("replicating verified recordings to %s", replicator.remote.name)
     return worker

@@ -61,6 +61,19 @@ def composite_etag(part_md5s: list[bytes]) -> str:
     return f"{joined}-{len(part_md5s)}"
 
 
+def read_full(source: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes, fewer only at the end of ``source`` (a read may return less)."""
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        chunk = source.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def read_credentials(path: Path, profile: str) -> tuple[str, str]:
     """Access key and secret from an AWS-style credentials file that only its owner may read."""
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -205,7 +218,7 @@ class S3Store:
             if meta.get("Metadata", {}).get("sha256") == digest:
                 return self._lock_and_check(digest, existing, lock, existing.checksum)
         if size <= self.config.multipart_threshold:
-            data = source.read(size + 1)
+            data = read_full(source, size + 1)
             if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
                 raise LocalCopyChanged(digest=digest, problem=f"read {len(data)} bytes of {size}")
             reply = self._call("PUT", key, self.client.put_object, Key=key, Body=data,
@@ -269,7 +282,7 @@ class S3Store:
 
         try:
             while sent < size:
-                data = source.read(min(part_size, size - sent))
+                data = read_full(source, min(part_size, size - sent))
                 if not data:
                     break
                 number += 1
