@@ -88,7 +88,7 @@ def start_ceph(memstore_bytes: int = 1 << 30) -> Ceph:
     env = {**os.environ, "D": str(directory), "RGW_PORT": str(rgw), "MON_PORT": str(mon),
            "MON_V1_PORT": str(mon_v1), "MEMSTORE_BYTES": str(memstore_bytes)}
     result = subprocess.run(["bash", str(REPO / "scripts" / "ceph-up.sh")], env=env,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:
         stop_ceph(directory)
         raise AssertionError(f"ceph-up.sh failed:\n{result.stdout}\n{result.stderr}")
@@ -99,7 +99,8 @@ def start_ceph(memstore_bytes: int = 1 << 30) -> Ceph:
 
 def stop_ceph(directory: Path) -> None:
     subprocess.run(["bash", str(REPO / "scripts" / "ceph-down.sh")],
-                   env={**os.environ, "D": str(directory)}, capture_output=True, timeout=300)
+                   env={**os.environ, "D": str(directory)}, capture_output=True, timeout=300,
+                   check=False)
 
 
 def s3_client(endpoint: str) -> Any:

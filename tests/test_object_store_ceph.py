@@ -118,7 +118,9 @@ def test_compliance_retention_cannot_be_shortened(ceph: Ceph, bucket: str) -> No
     after = store.set_lock(digest, stored.version, Lock(until - timedelta(minutes=30), False))
     assert after is not None and after.retain_until == until
     # ... and the server refuses when asked directly, even with the governance bypass
-    with pytest.raises(Exception, match="AccessDenied|InvalidRequest|denied"):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match=r"AccessDenied|InvalidRequest|denied"):
         store.client.put_object_retention(
             Bucket=bucket, Key=store.key(digest), VersionId=stored.version,
             BypassGovernanceRetention=True,
@@ -158,7 +160,9 @@ def test_an_object_can_be_deleted_once_its_period_is_over(ceph: Ceph, bucket: st
 def test_a_corrupted_part_is_refused_by_the_server(ceph: Ceph, bucket: str) -> None:
     """Content-MD5 is what RGW verifies (it ignores x-amz-checksum-sha256): a wrong one fails."""
     store = store_for(ceph, bucket)
-    with pytest.raises(Exception, match="BadDigest"):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="BadDigest"):
         store.client.put_object(Bucket=bucket, Key="x", Body=b"abc",
                                 ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
 
@@ -333,3 +337,72 @@ def test_kill_9_of_the_uploading_worker_at_random_points_loses_nothing(
 
     findings = [f for f in json.loads(audit.stdout)["findings"] if f["section"] != "continuity"]
     assert findings == [], audit.stdout  # random bytes are not video: continuity flags them
+
+
+def test_a_network_cut_mid_upload_leaves_the_row_queued_and_the_queue_resumes(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    import threading
+    from contextlib import contextmanager
+
+    from bodycam_ingest.daemon import replication
+    from bodycam_ingest.station import Station
+    from bodycam_ingest.storage.local import LocalStore
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    ingest_camera(station, [12 * MiB, 1 * MiB], seed=21)
+    big = max(queue_view(station), key=lambda d: queue_view(station)[d][0] == 1)
+    opened = Station.open(station.config)
+    held: list[HeldReader] = []
+    clock_shift = [timedelta(0)]
+
+    @contextmanager
+    def opener(digest: str) -> Iterator[Any]:
+        with LocalStore(opened.store).open_file(digest) as handle:
+            if digest == big and not held:
+                held.append(HeldReader(handle, hold_at=7 * MiB))
+                yield held[0]
+            else:
+                yield handle
+
+    try:
+        replicator = replication.build(opened, opener)
+        assert replicator is not None
+        replicator.clock = lambda: datetime.now(UTC) + clock_shift[0]
+        first = threading.Thread(target=replicator.run_once)
+        first.start()
+        for _ in range(3000):
+            if held and held[0].reached.is_set():
+                break
+            time.sleep(0.1)
+        assert held and held[0].reached.is_set()
+        ceph.stop_rgw()
+        held[0].release()
+        first.join(900)
+        view = queue_view(station)
+        assert view[big][1] == "queued"  # not lost, not done: still queued
+        assert all(state in ("queued", "done") for _r, state, _v in view.values())
+        ceph.start_rgw()
+        clock_shift[0] = timedelta(hours=1)  # past the backoff, as after a restart of the daemon
+        replicator.drain()
+        view = queue_view(station)
+        assert {state for _r, state, _v in view.values()} == {"done"}
+        store = store_for(ceph, bucket)
+        for digest, (_rid, _state, version) in view.items():
+            assert store.verify(digest, version)
+        # the tier rises: the lock follows (extended, never shortened); a hold: S3 legal hold
+        rid = view[big][0]
+        before = store.lock_of(big, view[big][2])
+        assert before is not None and not before.legal_hold
+        station.run("retain", str(rid), "--tier", "evidence", "--reason", "case C-12",
+                    check=True)
+        station.run("hold", "add", str(rid), "--reason", "order 12", "--owner", "legal",
+                    check=True)
+        report = replicator.run_once()
+        assert report.relocked == 1
+        after = store.lock_of(big, view[big][2])
+        assert after is not None and after.legal_hold
+        assert after.retain_until - before.retain_until > timedelta(days=365 * 25)
+        with pytest.raises(ObjectLocked):
+            store.delete(big, view[big][2])
+    finally:
+        opened.close()

@@ -11,7 +11,7 @@ Active holds map to the S3 legal hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bodycam_ingest.retention.policy import RetentionPolicy, expires_at
@@ -25,6 +25,8 @@ _REFRESH_FRACTION = 0.5
 class Lock:
     retain_until: datetime
     legal_hold: bool
+    # the recording's period has no end: the date is a window ahead, re-extended while kept
+    open_ended: bool = field(default=False, compare=False)
 
 
 def desired_lock(state: RecordingState, policy: RetentionPolicy, now: datetime,
@@ -32,9 +34,9 @@ def desired_lock(state: RecordingState, policy: RetentionPolicy, now: datetime,
     """The lock ``state``'s object should carry at ``now`` (before merging with the server's)."""
     tier, _source, _reason = state.effective_tier()
     end = expires_at(policy, tier, state.clock_start)
-    if end is None:
-        end = now.astimezone(UTC) + timedelta(days=open_ended_days)
     held = any(hold.active_at(now) for hold in state.holds)
+    if end is None:
+        return Lock(now.astimezone(UTC) + timedelta(days=open_ended_days), held, open_ended=True)
     return Lock(retain_until=end.astimezone(UTC), legal_hold=held)
 
 
@@ -49,8 +51,7 @@ def merge(current: Lock | None, wanted: Lock, now: datetime, open_ended_days: in
     until = current.retain_until
     if wanted.retain_until > until:
         window = timedelta(days=open_ended_days)
-        open_ended = wanted.retain_until >= now + window - timedelta(days=1)
-        if not open_ended or until - now < window * _REFRESH_FRACTION:
+        if not wanted.open_ended or until - now < window * _REFRESH_FRACTION:
             until = wanted.retain_until
     if until == current.retain_until and wanted.legal_hold == current.legal_hold:
         return None
