@@ -337,10 +337,13 @@ def test_kill_9_of_the_uploading_worker_at_random_points_loses_nothing(
 
     findings = [f for f in json.loads(audit.stdout)["findings"] if f["section"] != "continuity"]
     assert findings == [], audit.stdout  # random bytes are not video: continuity flags them
+    notes = json.loads(audit.stdout)["notes"]
+    assert f"object store: all {len(sizes)} live recording(s) verified there" in notes, notes
 
 
 def test_a_network_cut_mid_upload_leaves_the_row_queued_and_the_queue_resumes(
         tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    import json
     import threading
     from contextlib import contextmanager
 
@@ -389,6 +392,8 @@ def test_a_network_cut_mid_upload_leaves_the_row_queued_and_the_queue_resumes(
         store = store_for(ceph, bucket)
         for digest, (_rid, _state, version) in view.items():
             assert store.verify(digest, version)
+        status = json.loads(station.run("status", "--json", check=True).stdout)["object_store"]
+        assert (status["verified"], status["waiting"], status["failed"]) == (2, 0, 0)
         # the tier rises: the lock follows (extended, never shortened); a hold: S3 legal hold
         rid = view[big][0]
         before = store.lock_of(big, view[big][2])
