@@ -228,3 +228,15 @@ def test_a_recording_past_the_deadline_raises_one_alert(catalog: Any) -> None:
     assert "has not reached the object store" in alerts[0][0] and "24 h" in alerts[0][0]
     replicator.run_once()
     assert len(alerts) == 1  # alerted once per recording, not on every pass
+
+
+def test_the_example_config_documents_every_object_store_key() -> None:
+    import tomllib
+
+    from bodycam_ingest.storage.settings import ObjectStoreConfig
+
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    block = text.split("# [storage.object_store]\n", 1)[1].split("\n\n", 1)[0]
+    example = tomllib.loads("\n".join(line[2:] for line in block.splitlines()))
+    assert set(example) == set(ObjectStoreConfig.model_fields)
+    ObjectStoreConfig.model_validate(example)

@@ -104,17 +104,17 @@ def make_client(config: ObjectStoreConfig, credentials: tuple[str, str] | None =
         s3={"addressing_style": config.addressing_style}, region_name=config.region,
         retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10,
         read_timeout=config.timeout_seconds, request_checksum_calculation="when_required",
-        response_checksum_validation="when_required", max_pool_connections=16)
+        response_checksum_validation="when_required", max_pool_connections=max(10, config.concurrency + 2))
     return boto3.client("s3", endpoint_url=config.endpoint, config=client_config, **keys)
 
 
 class S3Store:
     def __init__(self, config: ObjectStoreConfig, client: Any | None = None,
-                 concurrency: int = 4) -> None:
+                 concurrency: int | None = None) -> None:
         self.config = config
         self.client = client if client is not None else make_client(config)
         self.bucket = config.bucket
-        self.concurrency = concurrency
+        self.concurrency = concurrency or config.concurrency
         self.name = f"s3://{config.bucket}/{config.prefix}"
 
     # --- naming and error mapping --------------------------------------------------------------

@@ -34,9 +34,11 @@ class ObjectStoreConfig(BaseModel):
     # Recordings without an end (long_term, a permanent period) are locked this far ahead and
     # extended while they are kept (a lock must have a date).
     open_ended_lock_days: int = Field(default=365, ge=1, le=36500)
-    # Multipart upload above this size, in parts of this size (bounded memory: one part at a time).
-    multipart_threshold: int = Field(default=64 * 2**20, ge=5 * 2**20)
-    part_size: int = Field(default=16 * 2**20, ge=5 * 2**20, le=512 * 2**20)
+    # Multipart upload above this size, in parts of this size, at most `concurrency` parts in
+    # flight (bounded memory: about (concurrency + 1) x part_size).
+    multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20)
+    part_size: int = Field(default=8 * 2**20, ge=5 * 2**20, le=512 * 2**20)
+    concurrency: int = Field(default=6, ge=1, le=32)
     # Seconds between the replication worker's passes when there is nothing to do.
     poll_seconds: float = Field(default=30.0, gt=0)
     # Longest wait between two attempts of a failing upload (backoff doubles up to this).
