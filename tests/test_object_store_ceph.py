@@ -200,6 +200,17 @@ def test_a_network_cut_mid_upload_resumes_the_parts_the_server_has(ceph: Ceph,
     thread = threading.Thread(target=upload)
     thread.start()
     assert held.reached.wait(300)
+
+    def parts_on_server() -> list[int]:
+        listing = store.client.list_multipart_uploads(Bucket=bucket, Prefix=store.key(digest))
+        upload_id = listing["Uploads"][0]["UploadId"]
+        return [p["PartNumber"] for p in store.client.list_parts(
+            Bucket=bucket, Key=store.key(digest), UploadId=upload_id)["Parts"]]
+
+    for _ in range(3000):  # part 2 may still be on its way while part 3 is read: let it land
+        if parts_on_server() == [1, 2]:
+            break
+        time.sleep(0.1)
     ceph.stop_rgw()
     held.release()
     thread.join(600)
@@ -411,3 +422,31 @@ def test_a_network_cut_mid_upload_leaves_the_row_queued_and_the_queue_resumes(
             store.delete(big, view[big][2])
     finally:
         opened.close()
+
+
+def test_the_daemon_replicates_what_it_has_stored(tmp_path: Path, ceph: Ceph,
+                                                  bucket: str) -> None:
+    from helpers import start_daemon
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    text = station.config_path.read_text().replace(
+        f"part_size = {5 * MiB}\n", f"part_size = {5 * MiB}\npoll_seconds = 0.5\n")
+    assert "poll_seconds" in text  # a short idle wait between the worker's passes
+    station.config_path.write_text(text)
+    ingest_camera(station, [6 * MiB, 300_000], seed=31)
+    daemon, log = start_daemon(station)
+    try:
+        for _ in range(6000):  # until the queue is done (or the daemon dies): a condition
+            if {s for _r, s, _v in queue_view(station).values()} == {"done"}:
+                break
+            assert daemon.poll() is None, log.read_text()
+            time.sleep(0.1)
+        view = queue_view(station)
+        assert {s for _r, s, _v in view.values()} == {"done"}, log.read_text()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(120)
+    assert daemon.returncode == 0, log.read_text()
+    store = store_for(ceph, bucket)
+    for digest, (_rid, _state, version) in view.items():
+        assert store.verify(digest, version)

@@ -265,7 +265,9 @@ class S3Store:
             reply = self._call("CreateMultipartUpload", key, self.client.create_multipart_upload,
                                Key=key, Metadata={"sha256": digest}, **self._lock_headers(lock))
             upload_id = reply["UploadId"]
-        hasher, md5s, parts = hashlib.sha256(), [], []
+        hasher = hashlib.sha256()
+        md5s: dict[int, bytes] = {}
+        parts: list[dict[str, Any]] = []
         failure: list[BaseException] = []
         sent = 0
         number = 0
@@ -273,12 +275,19 @@ class S3Store:
         in_flight: set[Future[None]] = set()
         guard = threading.Lock()
 
-        def send(part_number: int, data: bytes, md5_b64: str) -> None:
-            reply = self._call("UploadPart", key, self.client.upload_part, Key=key,
-                               UploadId=upload_id, PartNumber=part_number, Body=data,
-                               ContentMD5=md5_b64)
+        def send(part_number: int, data: bytes) -> None:
+            # MD5 here, on the part's thread (hashlib releases the GIL), while the reader
+            # thread goes on with the SHA-256 of the next part
+            md5 = hashlib.md5(data, usedforsecurity=False).digest()
+            etag = f'"{md5.hex()}"'
+            if have.get(part_number) != (md5.hex(), len(data)):
+                reply = self._call("UploadPart", key, self.client.upload_part, Key=key,
+                                   UploadId=upload_id, PartNumber=part_number, Body=data,
+                                   ContentMD5=base64.b64encode(md5).decode())
+                etag = reply["ETag"]
             with guard:
-                parts.append({"PartNumber": part_number, "ETag": reply["ETag"]})
+                md5s[part_number] = md5
+                parts.append({"PartNumber": part_number, "ETag": etag})
 
         try:
             while sent < size:
@@ -288,17 +297,11 @@ class S3Store:
                 number += 1
                 sent += len(data)
                 hasher.update(data)
-                md5 = hashlib.md5(data, usedforsecurity=False).digest()
-                md5s.append(md5)
-                known = have.get(number)
-                if known is not None and known == (md5.hex(), len(data)):
-                    parts.append({"PartNumber": number, "ETag": f'"{md5.hex()}"'})
-                    continue
                 while len(in_flight) >= self.concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         future.result()
-                in_flight.add(pool.submit(send, number, data, base64.b64encode(md5).decode()))
+                in_flight.add(pool.submit(send, number, data))
                 del data
             for future in in_flight:
                 future.result()
@@ -314,7 +317,7 @@ class S3Store:
         parts.sort(key=lambda item: int(item["PartNumber"]))
         reply = self._call("CompleteMultipartUpload", key, self.client.complete_multipart_upload,
                            Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-        return reply.get("VersionId"), composite_etag(md5s)
+        return reply.get("VersionId"), composite_etag([md5s[n] for n in sorted(md5s)])
 
     def _resumable(self, key: str, size: int) -> tuple[str | None, dict[int, tuple[str, int]]]:
         """An unfinished upload of ``key`` to resume (newest), with the parts it has; the others
