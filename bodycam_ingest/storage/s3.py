@@ -105,7 +105,22 @@ def make_client(config: ObjectStoreConfig, credentials: tuple[str, str] | None =
         retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10,
         read_timeout=config.timeout_seconds, request_checksum_calculation="when_required",
         response_checksum_validation="when_required", max_pool_connections=max(10, config.concurrency + 2))
-    return boto3.client("s3", endpoint_url=config.endpoint, config=client_config, **keys)
+    client = boto3.client("s3", endpoint_url=config.endpoint, config=client_config, **keys)
+    for operation in ("PutObject", "UploadPart"):
+        client.meta.events.register(f"before-sign.s3.{operation}", _unsigned_when_md5)
+    return client
+
+
+def _unsigned_when_md5(request: Any, **_kwargs: Any) -> None:
+    """Skip SigV4's payload SHA-256 on uploads that carry Content-MD5.
+
+    Over plain HTTP botocore hashes every body for the signature, but RGW 16.2 does not check that
+    hash against the body (a wrong x-amz-content-sha256 was accepted); the Content-MD5 it does
+    check. So that pass is pure cost (a third hash of every byte); AWS and MinIO accept
+    UNSIGNED-PAYLOAD, and over HTTPS botocore already sends it for these uploads.
+    """
+    if "Content-MD5" in request.headers:
+        request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
 
 
 class S3Store:

@@ -38,7 +38,7 @@ class ObjectStoreConfig(BaseModel):
     # flight (bounded memory: about (concurrency + 1) x part_size).
     multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20)
     part_size: int = Field(default=8 * 2**20, ge=5 * 2**20, le=512 * 2**20)
-    concurrency: int = Field(default=6, ge=1, le=32)
+    concurrency: int = Field(default=4, ge=1, le=32)
     # Seconds between the replication worker's passes when there is nothing to do.
     poll_seconds: float = Field(default=30.0, gt=0)
     # Longest wait between two attempts of a failing upload (backoff doubles up to this).
