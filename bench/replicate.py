@@ -14,6 +14,7 @@ Prints MB/s (10^6 bytes) per method and round, the ratio product / boto3 (target
 product's peak RSS (target < 150 MB), with ok/MISS and the load average.
 
     .venv/bin/python bench/replicate.py [--size-gib 2] [--files 8] [--repeat 1] [--keep]
+                                        [--concurrency N] [--part-mib N]
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from bodycam_ingest.storage.locks import Lock
 from bodycam_ingest.storage.s3 import S3Store, make_client
 from bodycam_ingest.storage.settings import ObjectStoreConfig
 
-method, endpoint, bucket, listing = sys.argv[1:5]
+method, endpoint, bucket, listing, tuning = sys.argv[1:6]
 files = json.loads(Path(listing).read_text())
-config = ObjectStoreConfig(endpoint=endpoint, bucket=bucket)
+config = ObjectStoreConfig(endpoint=endpoint, bucket=bucket, **json.loads(tuning))
 client = make_client(config, ("AKTEST", "SKTEST"))
 start = time.perf_counter()
 total = 0
@@ -90,9 +91,11 @@ def make_files(workdir: Path, size: int, count: int) -> list[dict[str, object]]:
     return files
 
 
-def run_child(method: str, endpoint: str, bucket: str, listing: Path) -> dict[str, float]:
+def run_child(method: str, endpoint: str, bucket: str, listing: Path,
+              tuning: dict[str, int]) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", CHILD, method, endpoint, bucket, str(listing)],
+    out = subprocess.run([sys.executable, "-c", CHILD, method, endpoint, bucket, str(listing),
+                          json.dumps(tuning)],
                          env=env, capture_output=True, text=True, check=True, timeout=7200)
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -103,7 +106,11 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--concurrency", type=int, help="parts in flight (default: the config's)")
+    parser.add_argument("--part-mib", type=int, help="part size (default: the config's)")
     args = parser.parse_args()
+    tuning = {key: value for key, value in (("concurrency", args.concurrency),
+              ("part_size", args.part_mib and args.part_mib << 20)) if value}
     size = int(args.size_gib * 2**30)
     workdir = Path(tempfile.mkdtemp(prefix="bodycam-repl-", dir="/var/tmp"))
     ceph_dir = Path(tempfile.mkdtemp(prefix="bc-ceph-", dir="/tmp"))
@@ -135,7 +142,7 @@ def main() -> int:
                 bucket = f"{method}-{uuid.uuid4().hex[:8]}"
                 ensure_bucket(client, bucket)
                 subprocess.run(["sync"], check=False)
-                result = run_child(method, endpoint, bucket, listing)
+                result = run_child(method, endpoint, bucket, listing, tuning)
                 results[method].append(result)
                 print(f"round {round_ + 1} {method:8s} {result['bytes'] / result['seconds'] / 1e6:7.1f}"
                       f" MB/s  peak RSS {result['rss'] / 1e6:6.1f} MB  load {os.getloadavg()[0]:.1f}",

@@ -15,8 +15,9 @@ How an upload comes to count (found on Ceph RGW 16.2, the recipe's server):
   unlocked and deletable), so the lock is always applied by PutObjectRetention / PutObjectLegalHold
   on the new version and read back; a bucket default retention (README) closes the short window.
 
-Memory is bounded: parts are read one at a time (``part_size`` bytes) and at most
-``concurrency`` parts are in flight. An interrupted multipart upload is resumed: the parts the
+Memory is bounded: parts are read one at a time (``part_size`` bytes), at most ``concurrency``
+parts are in flight and 2 wait for the whole-file SHA-256, which runs on its own thread beside the
+uploads. An interrupted multipart upload is resumed: the parts the
 server already has (listed, with matching MD5) are not sent again.
 """
 
@@ -291,19 +292,16 @@ class S3Store:
         guard = threading.Lock()
 
         def send(part_number: int, data: bytes) -> None:
-            # MD5 here, on the part's thread (hashlib releases the GIL), while the reader
-            # thread goes on with the SHA-256 of the next part
-            md5 = hashlib.md5(data, usedforsecurity=False).digest()
-            etag = f'"{md5.hex()}"'
-            if have.get(part_number) != (md5.hex(), len(data)):
-                reply = self._call("UploadPart", key, self.client.upload_part, Key=key,
-                                   UploadId=upload_id, PartNumber=part_number, Body=data,
-                                   ContentMD5=base64.b64encode(md5).decode())
-                etag = reply["ETag"]
+            md5, etag = self._upload_part(key, upload_id, part_number, data,
+                                          have.get(part_number))
             with guard:
                 md5s[part_number] = md5
                 parts.append({"PartNumber": part_number, "ETag": etag})
 
+        # The SHA-256 of the whole recording is one serial stream: it runs on its own thread, in
+        # part order, beside the uploads (not before them); at most 2 parts wait for it.
+        hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sha256")
+        hashed: list[Future[None]] = []
         try:
             while sent < size:
                 data = read_full(source, min(part_size, size - sent))
@@ -311,20 +309,23 @@ class S3Store:
                     break
                 number += 1
                 sent += len(data)
-                hasher.update(data)
+                hashed.append(hashing.submit(hasher.update, data))
+                while len(hashed) > 2:
+                    hashed.pop(0).result()
                 while len(in_flight) >= self.concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         future.result()
                 in_flight.add(pool.submit(send, number, data))
                 del data
-            for future in in_flight:
+            for future in [*in_flight, *hashed]:
                 future.result()
         except BaseException as exc:
             failure.append(exc)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=bool(failure))
+            hashing.shutdown(wait=True)
         if sent != size or source.read(1) or hasher.hexdigest() != digest:
             self._abort(key, upload_id)
             raise LocalCopyChanged(digest=digest, problem=f"read {sent} bytes of {size} hashing to "
@@ -333,6 +334,18 @@ class S3Store:
         reply = self._call("CompleteMultipartUpload", key, self.client.complete_multipart_upload,
                            Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
         return reply.get("VersionId"), composite_etag([md5s[n] for n in sorted(md5s)])
+
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes,
+                     known: tuple[str, int] | None) -> tuple[bytes, str]:
+        """Send one part unless the server has it already; (its MD5, its ETag). The MD5 is
+        computed here, on the part's thread (hashlib releases the GIL)."""
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        if known == (md5.hex(), len(data)):
+            return md5, f'"{md5.hex()}"'
+        reply = self._call("UploadPart", key, self.client.upload_part, Key=key,
+                           UploadId=upload_id, PartNumber=number, Body=data,
+                           ContentMD5=base64.b64encode(md5).decode())
+        return md5, str(reply["ETag"])
 
     def _resumable(self, key: str, size: int) -> tuple[str | None, dict[int, tuple[str, int]]]:
         """An unfinished upload of ``key`` to resume (newest), with the parts it has; the others
