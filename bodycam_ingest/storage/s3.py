@@ -27,7 +27,6 @@ import base64
 import configparser
 import contextlib
 import hashlib
-import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -406,7 +405,3 @@ def ensure_bucket(client: Any, bucket: str) -> None:
         client.head_bucket(Bucket=bucket)
     except ClientError:
         client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-
-
-def file_size(path: Path) -> int:
-    return os.stat(path).st_size
