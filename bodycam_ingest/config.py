@@ -33,6 +33,7 @@ from bodycam_ingest.errors import ConfigError, ConfigNotFound
 from bodycam_ingest.jobs.settings import JobsConfig
 from bodycam_ingest.naming import NamePattern, compile_pattern, preset
 from bodycam_ingest.retention.settings import RetentionConfig
+from bodycam_ingest.storage.settings import ObjectStoreConfig
 from bodycam_ingest.web.settings import WebConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/bodycam/config.toml")
@@ -84,6 +85,8 @@ class StorageConfig(_Section):
     runtime_dir: Path | None = None
     database_url: str | None = None
     free_space_reserve: ByteSize = 2 * 2**30
+    # [storage.object_store]: replicate verified recordings to S3 with Object Lock (issue 12)
+    object_store: ObjectStoreConfig | None = None
 
     @field_validator("state_dir", "store_dir", "staging_dir", "runtime_dir")
     @classmethod

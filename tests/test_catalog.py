@@ -38,7 +38,8 @@ def test_the_migrations_build_exactly_the_schema_the_models_declare(tmp_path: Pa
     import bodycam_ingest.catalog.access_models
     import bodycam_ingest.catalog.analysis_models
     import bodycam_ingest.catalog.custody_models
-    import bodycam_ingest.catalog.retention_models  # noqa: F401  (their tables join Base.metadata)
+    import bodycam_ingest.catalog.retention_models
+    import bodycam_ingest.catalog.storage_models  # noqa: F401  (their tables join Base.metadata)
     from bodycam_ingest.catalog.models import Base
 
     catalog = open_catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}", lock_dir=tmp_path)

@@ -239,6 +239,8 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False,
         if data["recent"]:
             render.out.print(render.docks_table(data["recent"], "Recent docks"))
         render.out.print(render.jobs_table(data["jobs"]))
+        if data.get("object_store"):
+            render.out.print(data["object_store"]["line"])
         if not watch:
             return
         time.sleep(1)

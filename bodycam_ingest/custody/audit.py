@@ -29,12 +29,13 @@ from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex
 from bodycam_ingest.errors import BodycamError
 
 SECTIONS = ("fixity", "manifests", "custody log", "identity", "labels", "continuity", "deadlines",
-            "retention", "holds", "replicas", "scrub")
+            "retention", "holds", "replicas", "scrub", "object store")
 # Sections of issue 5, each owned by its own module: (section, module with ``check``).
 RETENTION_CHECKS = (("retention", "bodycam_ingest.retention.deletion_audit"),
                     ("holds", "bodycam_ingest.retention.hold_audit"),
                     ("replicas", "bodycam_ingest.retention.replica_audit"),
-                    ("scrub", "bodycam_ingest.jobs.scrub_audit"))
+                    ("scrub", "bodycam_ingest.jobs.scrub_audit"),
+                    ("object store", "bodycam_ingest.storage.audit"))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bodycam_ingest.config import Config
 from bodycam_ingest.custody import service as custody
-from bodycam_ingest.daemon import dock_alerts
+from bodycam_ingest.daemon import dock_alerts, replication
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
 from bodycam_ingest.detection.udev import BlockDock, UdevDetector, udevd_answers
@@ -73,6 +73,7 @@ class Daemon:
         self.jobs: JobScheduler | None = None  # the station's scheduled jobs, from start()
         self.api: ApiServer | None = None  # the local API socket, from start()
         self.web: WebServer | None = None  # the console, when [web] is configured
+        self.replication: replication.ReplicationThread | None = None
 
     # --- producers call these ----------------------------------------------------------------
     def on_block(self, dock: BlockDock) -> None:
@@ -144,6 +145,7 @@ class Daemon:
             log.warning("%s", calendar_problem)
         self.jobs = JobScheduler(self.station, self.cancel)  # runs missed while stopped: once now
         self.jobs.start()
+        self.replication = replication.start_for(self.station)  # [storage.object_store] only
         if self.config.cameras and not udevd_answers():
             log.error("systemd-udevd is not running: docked cameras are not announced and will not "
                       "be ingested until it runs (systemctl start systemd-udevd); watch folders "
@@ -172,6 +174,8 @@ class Daemon:
                  "current file")
         if self.jobs is not None:
             self.jobs.stop()  # a running scrub or backup stops at its next step (cancel)
+        if self.replication is not None:
+            self.replication.stop()  # an upload in flight is resumed by the next start
         self.udev.stop()
         self.watcher.stop()
         self.pool.shutdown(wait=True)

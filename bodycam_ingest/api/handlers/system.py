@@ -37,9 +37,13 @@ def status(ctx: Ctx) -> dict[str, Any]:
     with ctx.station.catalog.reading() as session:
         running, recent = running_docks(session), recent_docks(session)
         jobs = job_statuses(session, ctx.station.config)
+        from bodycam_ingest.storage.status import object_store_json
+
         return {"running": [dock_json(d) for d in running],
                 "recent": [dock_json(d) for d in recent],
-                "jobs": [status_json(j) for j in jobs]}
+                "jobs": [status_json(j) for j in jobs],
+                "object_store": object_store_json(session, ctx.station.config,
+                                                  ctx.station.clock())}
 
 
 @handler("jobs.list")

@@ -7,7 +7,8 @@ from alembic import context
 import bodycam_ingest.catalog.access_models
 import bodycam_ingest.catalog.analysis_models
 import bodycam_ingest.catalog.custody_models
-import bodycam_ingest.catalog.retention_models  # noqa: F401  (their tables join Base.metadata)
+import bodycam_ingest.catalog.retention_models
+import bodycam_ingest.catalog.storage_models  # noqa: F401  (their tables join Base.metadata)
 from bodycam_ingest.catalog.models import Base
 
 config = context.config

@@ -1,0 +1,301 @@
+"""The replication worker: verified local recordings go to the object store, and stay locked there.
+
+One pass (``Replicator.run_once``): queue what is new (``storage.queue.enqueue``), upload and verify
+what is due, one recording at a time, each outcome committed in its own short transaction (never
+across an upload); extend locks whose tier or holds changed; delete objects of recordings the
+retention sweep deleted (the server refuses while the lock lasts); alert on recordings past the
+replication deadline. The daemon runs passes on a thread (``ReplicationThread``); a failed upload
+(network away, server refusing) is retried with a doubling backoff, and a restart resumes where the
+queue stands, because the queue is the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, BinaryIO
+
+from sqlalchemy import select, update
+
+from bodycam_ingest.catalog.db import Catalog
+from bodycam_ingest.catalog.events import record_event
+from bodycam_ingest.catalog.models import Recording
+from bodycam_ingest.catalog.storage_models import Replication
+from bodycam_ingest.errors import BodycamError
+from bodycam_ingest.retention.policy import RetentionPolicy
+from bodycam_ingest.retention.state import load_states
+from bodycam_ingest.storage import queue
+from bodycam_ingest.storage.errors import LocalCopyChanged, ObjectLocked
+from bodycam_ingest.storage.interface import EvidenceStore, retain_text
+from bodycam_ingest.storage.local import LocalStore
+from bodycam_ingest.storage.locks import Lock, backoff, desired_lock, merge
+from bodycam_ingest.storage.settings import ObjectStoreConfig
+
+if TYPE_CHECKING:
+    from bodycam_ingest.station import Station
+
+log = logging.getLogger("bodycam.replication")
+JOB = "replication"
+
+Opener = Callable[[str], AbstractContextManager[BinaryIO]]
+
+
+@dataclass
+class PassReport:
+    queued: int = 0
+    stored: int = 0
+    retried: list[str] = field(default_factory=list)
+    failed: int = 0
+    relocked: int = 0
+    deleted: int = 0
+    alerts: list[str] = field(default_factory=list)
+
+
+class Replicator:
+    def __init__(self, catalog: Catalog, remote: EvidenceStore, opener: Opener,
+                 config: ObjectStoreConfig, policy: RetentionPolicy, clock: Callable[[], datetime],
+                 actor: str, alert: Callable[[list[str]], object] | None = None) -> None:
+        self.catalog = catalog
+        self.remote = remote
+        self.opener = opener
+        self.config = config
+        self.policy = policy
+        self.clock = clock
+        self.actor = actor
+        self.alert = alert
+
+    # --- one pass ------------------------------------------------------------------------------
+    def run_once(self, cancel: threading.Event | None = None) -> PassReport:
+        report = PassReport()
+        now = self.clock()
+        with self.catalog.session() as session:
+            report.queued = queue.enqueue(session, self.remote.name, now)
+        with self.catalog.reading() as session:
+            rows = [(r.id, r.recording_id, r.sha256, r.size, r.attempts)
+                    for r in queue.due(session, now)]
+        for row in rows:
+            if cancel is not None and cancel.is_set():
+                return report
+            self._replicate(*row, report=report)
+        self._sync_locks(report)
+        self._delete_expired(report)
+        self._alert_overdue(report)
+        return report
+
+    def drain(self, cancel: threading.Event | None = None, passes: int = 100) -> PassReport:
+        """Passes until nothing is due now (tests, and ``bodycam`` commands that replicate)."""
+        total = PassReport()
+        for _ in range(passes):
+            report = self.run_once(cancel)
+            total.stored += report.stored
+            total.queued += report.queued
+            total.retried += report.retried
+            total.failed += report.failed
+            if not report.stored and not report.queued:
+                break
+        return total
+
+    def _lock_for(self, recording_id: int, now: datetime) -> Lock:
+        with self.catalog.reading() as session:
+            states = load_states(session, [recording_id])
+        if not states:  # cannot happen for a live row; lock for the open-ended window then
+            return Lock(now + timedelta(days=self.config.open_ended_lock_days), False)
+        return desired_lock(states[0], self.policy, now, self.config.open_ended_lock_days)
+
+    def _replicate(self, row_id: int, recording_id: int, digest: str, size: int, attempts: int,
+                   *, report: PassReport) -> None:
+        now = self.clock()
+        lock = self._lock_for(recording_id, now)
+        try:
+            with self.opener(digest) as source:
+                stored = self.remote.put(digest, source, size, lock)
+        except (LocalCopyChanged, FileNotFoundError) as exc:
+            reason = exc.message() if isinstance(exc, BodycamError) else (
+                f"the local copy of {digest} is missing ({exc}); run `bodycam audit`")
+            log.error("recording %d cannot be replicated: %s", recording_id, reason)
+            with self.catalog.session() as session:
+                session.execute(update(Replication).where(Replication.id == row_id).values(
+                    state=queue.FAILED, attempts=attempts + 1, last_error=reason))
+                record_event(session, at=now, actor=self.actor, action="replication_failed",
+                             recording_id=recording_id, subject=self.remote.name, reason=reason)
+            report.failed += 1
+            return
+        except (BodycamError, OSError) as exc:  # network away, server refusing, bad checksum
+            reason = exc.message() if isinstance(exc, BodycamError) else str(exc)
+            wait = backoff(attempts + 1, cap=self.config.max_backoff_seconds)
+            log.warning("recording %d not replicated yet (attempt %d, next in %ds): %s",
+                        recording_id, attempts + 1, wait.total_seconds(), reason)
+            with self.catalog.session() as session:
+                session.execute(update(Replication).where(Replication.id == row_id).values(
+                    attempts=attempts + 1, last_error=reason[:2000],
+                    next_attempt_at=self.clock() + wait))
+            report.retried.append(reason)
+            return
+        done_at = self.clock()
+        with self.catalog.session() as session:
+            session.execute(update(Replication).where(Replication.id == row_id).values(
+                state=queue.DONE, verified_at=done_at, attempts=attempts + 1, last_error=None,
+                version_id=stored.version, etag=stored.checksum,
+                retain_until=stored.lock.retain_until if stored.lock else None,
+                legal_hold=bool(stored.lock and stored.lock.legal_hold)))
+            record_event(session, at=done_at, actor=self.actor, action="object_stored",
+                         recording_id=recording_id, subject=self.remote.name, details={
+                             "sha256": digest, "size": size, "version": stored.version,
+                             "etag": stored.checksum,
+                             "retain_until": retain_text(stored.lock.retain_until)
+                             if stored.lock else None,
+                             "legal_hold": bool(stored.lock and stored.lock.legal_hold)})
+        report.stored += 1
+        log.info("recording %d verified on %s (version %s)", recording_id, self.remote.name,
+                 stored.version)
+
+    # --- locks follow retention ------------------------------------------------------------------
+    def _sync_locks(self, report: PassReport) -> None:
+        now = self.clock()
+        with self.catalog.reading() as session:
+            rows = list(session.execute(
+                select(Replication.id, Replication.recording_id, Replication.sha256,
+                       Replication.version_id, Replication.retain_until, Replication.legal_hold)
+                .join(Recording, Recording.id == Replication.recording_id)
+                .where(Replication.state == queue.DONE, Recording.deleted_at.is_(None))))
+            states = {s.id: s for s in load_states(session, [r.recording_id for r in rows])}
+        days = self.config.open_ended_lock_days
+        for row in rows:
+            state = states.get(row.recording_id)
+            if state is None:
+                continue
+            current = (Lock(row.retain_until, bool(row.legal_hold))
+                       if row.retain_until is not None else None)
+            wanted = merge(current, desired_lock(state, self.policy, now, days), now, days)
+            if wanted is None:
+                continue
+            try:
+                on_server = self.remote.set_lock(row.sha256, row.version_id, wanted)
+            except BodycamError as exc:
+                log.warning("lock of recording %d not updated yet: %s", row.recording_id,
+                            exc.message())
+                continue
+            if on_server is None:
+                continue
+            with self.catalog.session() as session:
+                session.execute(update(Replication).where(Replication.id == row.id).values(
+                    retain_until=on_server.retain_until, legal_hold=on_server.legal_hold))
+                record_event(session, at=now, actor=self.actor, action="object_lock_changed",
+                             recording_id=row.recording_id, subject=self.remote.name, details={
+                                 "retain_until": retain_text(on_server.retain_until),
+                                 "legal_hold": on_server.legal_hold})
+            report.relocked += 1
+
+    # --- deletion follows the retention sweep ----------------------------------------------------
+    def _delete_expired(self, report: PassReport) -> None:
+        now = self.clock()
+        with self.catalog.reading() as session:
+            rows = list(session.execute(
+                select(Replication.id, Replication.recording_id, Replication.sha256,
+                       Replication.version_id, Replication.retain_until)
+                .join(Recording, Recording.id == Replication.recording_id)
+                .where(Replication.state == queue.DONE, Recording.deleted_at.is_not(None))))
+        for row in rows:
+            if row.retain_until is not None and row.retain_until > now:
+                continue  # the server would refuse; the sweep's grace normally outlasts the lock
+            try:
+                self.remote.delete(row.sha256, row.version_id)
+            except ObjectLocked as exc:
+                log.warning("object of deleted recording %d still locked: %s", row.recording_id,
+                            exc.message())
+                continue
+            except BodycamError as exc:
+                log.warning("object of deleted recording %d not deleted yet: %s",
+                            row.recording_id, exc.message())
+                continue
+            with self.catalog.session() as session:
+                session.execute(update(Replication).where(Replication.id == row.id).values(
+                    state=queue.DELETED, deleted_at=now))
+                record_event(session, at=now, actor=self.actor, action="object_deleted",
+                             recording_id=row.recording_id, subject=self.remote.name,
+                             details={"sha256": row.sha256, "version": row.version_id})
+            report.deleted += 1
+
+    # --- the deadline ------------------------------------------------------------------------------
+    def _alert_overdue(self, report: PassReport) -> None:
+        now = self.clock()
+        deadline = timedelta(seconds=self.config.deadline_seconds)
+        with self.catalog.session() as session:
+            rows = queue.overdue_unalerted(session, now, deadline)
+            if not rows:
+                return
+            hours = self.config.replication_deadline_hours
+            report.alerts = [
+                f"recording {row.recording_id} ({row.sha256[:12]}) has not reached the object "
+                f"store {self.remote.name} within {hours:g} h of its ingest"
+                + (f": {row.last_error}" if row.last_error else "") for row in rows]
+            queue.mark_alerted(session, [row.id for row in rows], now)
+        if self.alert is not None:
+            self.alert(report.alerts)
+
+
+class ReplicationThread:
+    """Runs ``Replicator`` passes on a thread until stopped (the daemon's part)."""
+
+    def __init__(self, replicator: Replicator, poll_seconds: float) -> None:
+        self.replicator = replicator
+        self.poll = poll_seconds
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="replication", daemon=False)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.replicator.run_once(self.stopping)
+            except Exception:  # a bug must not stop replication for good; the next pass retries
+                log.exception("replication pass failed with an internal error")
+            wait = self.poll
+            try:
+                with self.replicator.catalog.reading() as session:
+                    upcoming = queue.next_attempt(session)
+                if upcoming is not None:
+                    until = (upcoming - datetime.now(UTC)).total_seconds()
+                    wait = max(0.5, min(wait, until))
+            except Exception:
+                log.exception("cannot read the replication queue")
+            self.wake.wait(wait)
+            self.wake.clear()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.thread.join()
+
+
+def build(station: Station, opener: Opener | None = None) -> Replicator | None:
+    """The station's replicator (None without ``[storage.object_store]``); ``opener`` reads a
+    stored file by digest (default: the local store; tests pass one that holds mid-way)."""
+    from bodycam_ingest.jobs.alerts import raise_alerts
+    from bodycam_ingest.storage.s3 import S3Store
+
+    settings = station.config.storage.object_store
+    if settings is None:
+        return None
+    return Replicator(
+        station.catalog, S3Store(settings), opener or LocalStore(station.store).open_file,
+        settings, station.config.retention.policy(), station.clock, station.actor,
+        alert=lambda alerts: raise_alerts(station, JOB, alerts))
+
+
+def start_for(station: Station) -> ReplicationThread | None:
+    """The daemon's hook: a running replication thread when ``[storage.object_store]`` is set."""
+    replicator = build(station)
+    if replicator is None:
+        return None
+    worker = ReplicationThread(replicator, replicator.config.poll_seconds)
+    worker.start()
+    log.info("replicating verified recordings to %s", replicator.remote.name)
+    return worker
