@@ -11,7 +11,7 @@ import fnmatch
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -250,6 +250,36 @@ def matches_glob(relpath: str, globs: tuple[str, ...]) -> bool:
         if "**/" in pattern_l and fnmatch.fnmatchcase(lowered, pattern_l.replace("**/", "")):
             return True
     return False
+
+
+def station_dirs(config: Config) -> dict[str, Path]:
+    """The station's own places, by config key: nothing in them is ever a camera's recording."""
+    storage = config.storage
+    places = {"storage.state_dir": storage.state_dir, "storage.store_dir": storage.store,
+              "storage.staging_dir": storage.staging, "storage.runtime_dir": storage.runtime,
+              "custody.key_dir": config.custody.key_path(storage.state_dir),
+              "custody.manifest_dir": config.custody.manifest_path(storage.state_dir)}
+    if storage.db_url.startswith("sqlite:///"):
+        places["storage.database_url"] = Path(storage.db_url.removeprefix("sqlite:///"))
+    return places
+
+
+def watch_folder_overlaps(config: Config,
+                          resolve: Callable[[Path], Path] = lambda p: p.resolve()) -> str | None:
+    """One sentence naming the first watch folder that is inside one of the station's own places
+    or holds one (compared after ``resolve``, which follows symlinks), else None.
+
+    With ``recordings = ["**/*"]`` a watch folder over ``state_dir`` ingested the station's own
+    ``station.key`` as evidence (issue 9, D12)."""
+    own = {key: resolve(path) for key, path in station_dirs(config).items()}
+    for index, watch in enumerate(config.ingest.watch_folders):
+        folder = resolve(watch.path)
+        for key, place in own.items():
+            if folder == place or place.is_relative_to(folder) or folder.is_relative_to(place):
+                return (f"watch folder {index + 1} ({str(watch.path)!r}) overlaps {key} "
+                        f"({place}): the daemon would ingest the station's own files as "
+                        "evidence; watch a folder outside the station's directories")
+    return None
 
 
 def _format_errors(exc: ValidationError) -> str:
