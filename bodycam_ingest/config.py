@@ -84,6 +84,9 @@ class StorageConfig(_Section):
     runtime_dir: Path | None = None
     database_url: str | None = None
     free_space_reserve: ByteSize = 2 * 2**30
+    # How long a command waits for another process's write transaction on the catalog (a long
+    # dock commit, a backup) before it gives up with exit 5; each wait is logged (issue 9, D9).
+    busy_timeout: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("state_dir", "store_dir", "staging_dir", "runtime_dir")
     @classmethod

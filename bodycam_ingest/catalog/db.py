@@ -6,9 +6,13 @@ which the ingest journal relies on. PostgreSQL works through the same URL settin
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,12 +27,22 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-from bodycam_ingest.errors import CatalogError
+from bodycam_ingest.errors import BodycamError, CatalogBusy, CatalogError, StorageFault
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("bodycam.catalog")
+
+BUSY_SLICE_MS = 5000  # SQLite's own wait per attempt; between attempts the wait is logged
+DEFAULT_BUSY_TIMEOUT = 60.0  # seconds (storage.busy_timeout)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_ms: int) -> Any:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        _set_pragmas(dbapi_connection, busy_ms)
+    return pragmas
+
+
+def _set_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     # Take transaction control away from pysqlite, which would auto-commit DDL (a kill during a
     # migration could then leave tables without the version stamp); _sqlite_begin opens them.
     dbapi_connection.isolation_level = None
@@ -36,15 +50,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    """Writers take the write lock up front (BEGIN IMMEDIATE), so two docks committing at once wait
-    for each other (busy_timeout) instead of failing with SQLITE_BUSY on a lock upgrade."""
-    readonly = connection.get_execution_options().get("readonly", False)
-    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+def _is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and \
+        getattr(orig, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _sqlite_begin_bounded(url: str, limit: float) -> Any:
+    def begin(connection: Any) -> None:
+        """Writers take the write lock up front (BEGIN IMMEDIATE), so two docks committing at once
+        wait for each other instead of failing with SQLITE_BUSY on a lock upgrade. The wait is
+        bounded (``storage.busy_timeout``) and logged every ``BUSY_SLICE_MS``; at its end the
+        command stops with ``CatalogBusy`` (exit 5), never a traceback (issue 9, D9)."""
+        readonly = connection.get_execution_options().get("readonly", False)
+        statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+        started = time.monotonic()
+        while True:
+            try:
+                connection.exec_driver_sql(statement)
+                return
+            except SQLAlchemyError as exc:
+                waited = time.monotonic() - started
+                if not _is_busy(exc):
+                    raise
+                if waited >= limit:
+                    log.error("catalog %s: still busy after %.0f s (storage.busy_timeout = %g s); "
+                              "giving up", _redact(url), waited, limit)
+                    raise CatalogBusy(url=_redact(url), limit=limit) from None
+                log.warning("catalog %s is busy: another process holds its write lock; waited "
+                            "%.0f s of at most %g s (storage.busy_timeout)", _redact(url), waited,
+                            limit)
+    return begin
 
 
 def _alembic_config() -> AlembicConfig:
@@ -83,7 +123,8 @@ class Catalog:
         self.engine.dispose()
 
 
-def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True) -> Catalog:
+def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True,
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Catalog:
     """Open (and, by default, migrate) the catalog at ``url``.
 
     Migration is serialised with an advisory file lock in ``lock_dir`` so that the daemon and a CLI
@@ -97,8 +138,9 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
         raise CatalogError(url=_redact(url), reason=f"cannot be opened ({exc}); "
                            "check storage.database_url") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        slice_ms = max(1, min(BUSY_SLICE_MS, int(busy_timeout * 1000)))
+        event.listen(engine, "connect", _sqlite_pragmas(slice_ms))
+        event.listen(engine, "begin", _sqlite_begin_bounded(url, busy_timeout))
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                       readers=sessionmaker(engine.execution_options(readonly=True),
                                            expire_on_commit=False), url=url)
@@ -205,3 +247,43 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+# --- faults of the disk under the catalog or the store, as documented exits ---------------------
+_FIXES = {
+    "full": "Free space on that filesystem (or move storage.state_dir to a larger one).",
+    "read-only": "Make it writable for the service account: remount the filesystem read-write, "
+                 "or clear the immutable flag (lsattr; chattr -i).",
+    "denied": "Run the command as the station's service account (sudo -u bodycam bodycam ...) "
+              "or through the daemon; other users have no access to the station's state.",
+    "cantopen": "Check that the catalog's folder exists and that the service account may write it "
+                "(not a read-only mount, no immutable flag: lsattr; chattr -i).",
+    "io": "The medium reported an I/O error: check it (dmesg, smartctl) before anything else.",
+}
+
+
+def translate_fault(exc: BaseException, url: str | None = None) -> BodycamError | None:
+    """A documented error for a fault of the disk or of the catalog file that reached the front
+    door as an ``OSError`` or a database error (ENOSPC, EROFS, EACCES, an immutable or read-only
+    catalog, SQLITE_BUSY), or None when ``exc`` is something else (a bug: traceback, exit 70)."""
+    if isinstance(exc, OSError):
+        kind = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only",
+                errno.EACCES: "denied", errno.EPERM: "denied", errno.EIO: "io"}.get(exc.errno or 0)
+        if kind is None:
+            return None
+        where = exc.filename if exc.filename is not None else "(station state)"
+        return StorageFault(what="Station file", path=where, reason=exc.strerror or str(exc),
+                            fix=_FIXES[kind])
+    orig = getattr(exc, "orig", exc) if isinstance(exc, SQLAlchemyError) else exc
+    if not isinstance(orig, sqlite3.Error):
+        return None
+    shown = _redact(url) if url else "(catalog)"
+    if _is_busy(orig):
+        return CatalogBusy(url=shown, limit=BUSY_SLICE_MS / 1000)
+    code = getattr(orig, "sqlite_errorcode", 0) & 0xFF
+    kind = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "read-only",
+            sqlite3.SQLITE_CANTOPEN: "cantopen", sqlite3.SQLITE_PERM: "denied",
+            sqlite3.SQLITE_AUTH: "denied", sqlite3.SQLITE_IOERR: "io"}.get(code)
+    if kind is None:
+        return None
+    return StorageFault(what="Catalog", path=shown, reason=str(orig), fix=_FIXES[kind])
