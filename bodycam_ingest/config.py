@@ -274,14 +274,16 @@ def watch_folder_overlaps(config: Config,
 
     With ``recordings = ["**/*"]`` a watch folder over ``state_dir`` ingested the station's own
     ``station.key`` as evidence (issue 9, D12)."""
-    own = {key: resolve(path) for key, path in station_dirs(config).items()}
+    own = sorted(((key, resolve(path)) for key, path in station_dirs(config).items()),
+                 key=lambda item: -len(item[1].parts))  # the most specific place first
     for index, watch in enumerate(config.ingest.watch_folders):
         folder = resolve(watch.path)
-        for key, place in own.items():
-            if folder == place or place.is_relative_to(folder) or folder.is_relative_to(place):
-                return (f"watch folder {index + 1} ({str(watch.path)!r}) overlaps {key} "
-                        f"({place}): the daemon would ingest the station's own files as "
-                        "evidence; watch a folder outside the station's directories")
+        inside = [(key, place) for key, place in own if folder.is_relative_to(place)]
+        holds = [(key, place) for key, place in reversed(own) if place.is_relative_to(folder)]
+        for key, place in inside[:1] or holds[:1]:
+            return (f"watch folder {index + 1} ({str(watch.path)!r}) overlaps {key} "
+                    f"({place}): the daemon would ingest the station's own files as "
+                    "evidence; watch a folder outside the station's directories")
     return None
 
 

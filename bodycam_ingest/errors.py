@@ -92,13 +92,13 @@ class CatalogError(BodycamError):
 
 
 class CatalogBusy(BodycamError):
-    """Catalog {url} is busy: another process held its write lock for all of the {limit:g} s this command waits (storage.busy_timeout); nothing was changed. Run the command again when that process has finished (bodycam status shows running docks and jobs), or raise storage.busy_timeout."""  # noqa: E501
+    """The catalog {url} is busy: another process held its write lock for all of the {limit:g} s this command waits (storage.busy_timeout); nothing was changed. Run the command again when that process has finished (bodycam status shows running docks and jobs), or raise storage.busy_timeout."""  # noqa: E501
 
     exit_code = ExitCode.REFUSED
 
 
 class StorageFault(BodycamError):
-    """{what} {path} cannot be written: {reason}. {fix} Nothing half-done was kept: run the command again once that is fixed."""  # noqa: E501
+    """{what} cannot be written: {reason}. {fix} Nothing half-done was kept: run the command again once that is fixed."""  # noqa: E501
 
     exit_code = ExitCode.STORAGE
 

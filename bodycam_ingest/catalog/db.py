@@ -138,7 +138,8 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
         raise CatalogError(url=_redact(url), reason=f"cannot be opened ({exc}); "
                            "check storage.database_url") from None
     if engine.dialect.name == "sqlite":
-        slice_ms = max(1, min(BUSY_SLICE_MS, int(busy_timeout * 1000)))
+        # at least two attempts, so that every wait is logged before the command gives up
+        slice_ms = max(1, min(BUSY_SLICE_MS, int(busy_timeout * 1000) // 2))
         event.listen(engine, "connect", _sqlite_pragmas(slice_ms))
         event.listen(engine, "begin", _sqlite_begin_bounded(url, busy_timeout))
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
@@ -192,7 +193,10 @@ def _stored_revision(catalog: Catalog) -> str | None:
     try:
         with catalog.engine.execution_options(readonly=True).connect() as connection:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        fault = translate_fault(exc, catalog.url)  # a full, read-only or busy disk says so
+        if fault is not None:                      # (not "migration failed")
+            raise fault from None
         return None
 
 
@@ -205,6 +209,9 @@ def upgrade(catalog: Catalog) -> None:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
+        fault = translate_fault(exc, catalog.url)
+        if fault is not None:
+            raise fault from None
         raise CatalogError(url=_redact(catalog.url), reason=f"migration failed: {exc}") from None
 
 
@@ -254,12 +261,23 @@ _FIXES = {
     "full": "Free space on that filesystem (or move storage.state_dir to a larger one).",
     "read-only": "Make it writable for the service account: remount the filesystem read-write, "
                  "or clear the immutable flag (lsattr; chattr -i).",
-    "denied": "Run the command as the station's service account (sudo -u bodycam bodycam ...) "
-              "or through the daemon; other users have no access to the station's state.",
+    "denied": "Run the command as the station's service account (the owner of "
+              "storage.state_dir: sudo -u bodycam bodycam ...), and make sure that account owns "
+              "every file under it (a file made by root is not: chown -R bodycam: STATE_DIR).",
     "cantopen": "Check that the catalog's folder exists and that the service account may write it "
                 "(not a read-only mount, no immutable flag: lsattr; chattr -i).",
     "io": "The medium reported an I/O error: check it (dmesg, smartctl) before anything else.",
 }
+
+
+def _nearly_full(url: str) -> bool:
+    if not url.startswith("sqlite:///"):
+        return False
+    try:
+        info = os.statvfs(Path(url.removeprefix("sqlite:///")).parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 1024 * 1024
 
 
 def translate_fault(exc: BaseException, url: str | None = None) -> BodycamError | None:
@@ -271,19 +289,20 @@ def translate_fault(exc: BaseException, url: str | None = None) -> BodycamError 
                 errno.EACCES: "denied", errno.EPERM: "denied", errno.EIO: "io"}.get(exc.errno or 0)
         if kind is None:
             return None
-        where = exc.filename if exc.filename is not None else "(station state)"
-        return StorageFault(what="Station file", path=where, reason=exc.strerror or str(exc),
-                            fix=_FIXES[kind])
+        what = f"Station file {exc.filename}" if exc.filename is not None else "Station state"
+        return StorageFault(what=what, reason=exc.strerror or str(exc), fix=_FIXES[kind])
     orig = getattr(exc, "orig", exc) if isinstance(exc, SQLAlchemyError) else exc
     if not isinstance(orig, sqlite3.Error):
         return None
-    shown = _redact(url) if url else "(catalog)"
     if _is_busy(orig):
-        return CatalogBusy(url=shown, limit=BUSY_SLICE_MS / 1000)
+        return CatalogBusy(url=_redact(url) if url else "", limit=BUSY_SLICE_MS / 1000)
     code = getattr(orig, "sqlite_errorcode", 0) & 0xFF
     kind = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "read-only",
             sqlite3.SQLITE_CANTOPEN: "cantopen", sqlite3.SQLITE_PERM: "denied",
             sqlite3.SQLITE_AUTH: "denied", sqlite3.SQLITE_IOERR: "io"}.get(code)
     if kind is None:
         return None
-    return StorageFault(what="Catalog", path=shown, reason=str(orig), fix=_FIXES[kind])
+    if kind == "io" and url and _nearly_full(url):  # SQLite says "disk I/O error" when the
+        kind = "full"                               # -shm or -wal cannot grow on a full disk
+    what = f"The catalog {_redact(url)}" if url else "The catalog"
+    return StorageFault(what=what, reason=str(orig), fix=_FIXES[kind])
