@@ -23,7 +23,7 @@ import pytest
 from conftest_media import FolderCamera, requires_root
 from helpers import BODYCAM, StationEnv, start_daemon, write_config
 
-from bodycam_ingest.config import parse_config, watch_folder_overlaps
+from bodycam_ingest.config import parse_config
 from bodycam_ingest.errors import ConfigError, ExitCode
 from bodycam_ingest.naming import parse_name
 
@@ -388,6 +388,8 @@ def test_d12_what_a_linear_engine_cannot_do_is_refused_with_the_reason(regex: st
 
 def test_d12_watch_folders_overlapping_the_stations_own_places_are_found(
         tmp_path: Path) -> None:
+    from bodycam_ingest.config import watch_folder_overlaps
+
     state = tmp_path / "state"
     (state / "keys").mkdir(parents=True)
     (tmp_path / "to-keys").symlink_to(state / "keys")
