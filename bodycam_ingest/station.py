@@ -89,7 +89,7 @@ class Station:
         from bodycam_ingest.custody import service as custody
 
         try:
-            if not self.read_only:
+            if not self.read_only and not self.catalog.busy.gave_up:  # never wait twice
                 custody.after_command(self)
         finally:
             self.catalog.close()

@@ -160,6 +160,7 @@ def test_d9_a_busy_catalog_is_waited_for_with_a_bounded_logged_retry_then_exit_5
     assert "storage.busy_timeout" in result.stderr
     assert re.search(r"WARNING bodycam\.catalog: catalog .* is busy: .* waited \d+ s of at most "
                      r"2 s", result.stderr), result.stderr  # each wait is logged
+    assert result.stderr.count("giving up") == 1, result.stderr  # bounded: never a second wait
     again = ingested.run("tag", "1", "--case", "C-BUSY")  # the lock released: it goes through
     assert again.returncode == 0, again.stderr
     shown = ingested.run("show", "1", "--json", check=True)

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,15 @@ def _is_busy(exc: BaseException) -> bool:
         getattr(orig, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def _sqlite_begin_bounded(url: str, limit: float) -> Any:
+@dataclass
+class BusyState:
+    """Whether the last transaction of this catalog waited its whole ``busy_timeout`` in vain:
+    then the command's closing work (a checkpoint) does not wait a second time."""
+
+    gave_up: bool = False
+
+
+def _sqlite_begin_bounded(url: str, limit: float, busy: BusyState) -> Any:
     def begin(connection: Any) -> None:
         """Writers take the write lock up front (BEGIN IMMEDIATE), so two docks committing at once
         wait for each other instead of failing with SQLITE_BUSY on a lock upgrade. The wait is
@@ -72,6 +80,7 @@ def _sqlite_begin_bounded(url: str, limit: float) -> Any:
         while True:
             try:
                 connection.exec_driver_sql(statement)
+                busy.gave_up = False
                 return
             except SQLAlchemyError as exc:
                 waited = time.monotonic() - started
@@ -80,6 +89,7 @@ def _sqlite_begin_bounded(url: str, limit: float) -> Any:
                 if waited >= limit:
                     log.error("catalog %s: still busy after %.0f s (storage.busy_timeout = %g s); "
                               "giving up", _redact(url), waited, limit)
+                    busy.gave_up = True
                     raise CatalogBusy(url=_redact(url), limit=limit) from None
                 log.warning("catalog %s is busy: another process holds its write lock; waited "
                             "%.0f s of at most %g s (storage.busy_timeout)", _redact(url), waited,
@@ -101,6 +111,7 @@ class Catalog:
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
     url: str
+    busy: BusyState = field(default_factory=BusyState)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -137,14 +148,15 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise CatalogError(url=_redact(url), reason=f"cannot be opened ({exc}); "
                            "check storage.database_url") from None
+    busy = BusyState()
     if engine.dialect.name == "sqlite":
         # at least two attempts, so that every wait is logged before the command gives up
         slice_ms = max(1, min(BUSY_SLICE_MS, int(busy_timeout * 1000) // 2))
         event.listen(engine, "connect", _sqlite_pragmas(slice_ms))
-        event.listen(engine, "begin", _sqlite_begin_bounded(url, busy_timeout))
+        event.listen(engine, "begin", _sqlite_begin_bounded(url, busy_timeout, busy))
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                       readers=sessionmaker(engine.execution_options(readonly=True),
-                                           expire_on_commit=False), url=url)
+                                           expire_on_commit=False), url=url, busy=busy)
     if migrate and _stored_revision(catalog) != schema_head():
         with _migration_lock(lock_dir):
             upgrade(catalog)
