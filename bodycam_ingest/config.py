@@ -11,7 +11,7 @@ import fnmatch
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,6 +87,9 @@ class StorageConfig(_Section):
     free_space_reserve: ByteSize = 2 * 2**30
     # [storage.object_store]: replicate verified recordings to S3 with Object Lock (issue 12)
     object_store: ObjectStoreConfig | None = None
+    # How long a command waits for another process's write transaction on the catalog (a long
+    # dock commit, a backup) before it gives up with exit 5; each wait is logged (issue 9, D9).
+    busy_timeout: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("state_dir", "store_dir", "staging_dir", "runtime_dir")
     @classmethod
@@ -253,6 +256,38 @@ def matches_glob(relpath: str, globs: tuple[str, ...]) -> bool:
         if "**/" in pattern_l and fnmatch.fnmatchcase(lowered, pattern_l.replace("**/", "")):
             return True
     return False
+
+
+def station_dirs(config: Config) -> dict[str, Path]:
+    """The station's own places, by config key: nothing in them is ever a camera's recording."""
+    storage = config.storage
+    places = {"storage.state_dir": storage.state_dir, "storage.store_dir": storage.store,
+              "storage.staging_dir": storage.staging, "storage.runtime_dir": storage.runtime,
+              "custody.key_dir": config.custody.key_path(storage.state_dir),
+              "custody.manifest_dir": config.custody.manifest_path(storage.state_dir)}
+    if storage.db_url.startswith("sqlite:///"):
+        places["storage.database_url"] = Path(storage.db_url.removeprefix("sqlite:///"))
+    return places
+
+
+def watch_folder_overlaps(config: Config,
+                          resolve: Callable[[Path], Path] = lambda p: p.resolve()) -> str | None:
+    """One sentence naming the first watch folder that is inside one of the station's own places
+    or holds one (compared after ``resolve``, which follows symlinks), else None.
+
+    With ``recordings = ["**/*"]`` a watch folder over ``state_dir`` ingested the station's own
+    ``station.key`` as evidence (issue 9, D12)."""
+    own = sorted(((key, resolve(path)) for key, path in station_dirs(config).items()),
+                 key=lambda item: -len(item[1].parts))  # the most specific place first
+    for index, watch in enumerate(config.ingest.watch_folders):
+        folder = resolve(watch.path)
+        inside = [(key, place) for key, place in own if folder.is_relative_to(place)]
+        holds = [(key, place) for key, place in reversed(own) if place.is_relative_to(folder)]
+        for key, place in inside[:1] or holds[:1]:
+            return (f"watch folder {index + 1} ({str(watch.path)!r}) overlaps {key} "
+                    f"({place}): the daemon would ingest the station's own files as "
+                    "evidence; watch a folder outside the station's directories")
+    return None
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -91,6 +91,18 @@ class CatalogError(BodycamError):
     exit_code = ExitCode.STORAGE
 
 
+class CatalogBusy(BodycamError):
+    """The catalog {url} is busy: another process held its write lock for all of the {limit:g} s this command waits (storage.busy_timeout); nothing was changed. Run the command again when that process has finished (bodycam status shows running docks and jobs), or raise storage.busy_timeout."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
+class StorageFault(BodycamError):
+    """{what} cannot be written: {reason}. {fix} Nothing half-done was kept: run the command again once that is fixed."""  # noqa: E501
+
+    exit_code = ExitCode.STORAGE
+
+
 # --- custody (chain of custody: keys, manifests, approvals) ------------------------------------
 class KeyFileTooOpen(BodycamError):
     """Private key {path} has mode {mode}, so other users can read or change it; run `chmod 600 {path}` and try again."""  # noqa: E501

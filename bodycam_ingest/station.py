@@ -53,7 +53,8 @@ class Station:
         if not read_only:
             harden_state(config)
         storage.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-        catalog = open_catalog(storage.db_url, lock_dir=storage.runtime)
+        catalog = open_catalog(storage.db_url, lock_dir=storage.runtime,
+                               busy_timeout=storage.busy_timeout)
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
         if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)
@@ -88,7 +89,7 @@ class Station:
         from bodycam_ingest.custody import service as custody
 
         try:
-            if not self.read_only:
+            if not self.read_only and not self.catalog.busy.gave_up:  # never wait twice
                 custody.after_command(self)
         finally:
             self.catalog.close()

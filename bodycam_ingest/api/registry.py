@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bodycam_ingest.access.authz import Scope, authorize
 from bodycam_ingest.access.principal import Principal
-from bodycam_ingest.errors import BadRequest
+from bodycam_ingest.errors import BadRequest, NotFound
 
 if TYPE_CHECKING:
     from bodycam_ingest.station import Station
@@ -134,7 +134,43 @@ def dispatch(station: Station, principal: Principal, method: str,
     try:
         checked = entry.validated(**(params or {}))
     except ValidationError as exc:
+        missing = _id_out_of_range(exc.errors())
+        if missing is not None:
+            raise missing from None
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
                              for err in exc.errors())
         raise BadRequest(problem=f"{method}: {problems}") from None
     return entry.function(ctx, **checked)
+
+
+# An id no catalog can hold (below 1, 2**63 and above) is an id that does not exist: exit 4 with
+# the listing that shows the real ones, as for any unknown id (issue 9, D9 and item 6).
+_ID_NOUNS: dict[str, tuple[str, str]] = {
+    "recording_id": ("Recording", "List recordings with: bodycam list"),
+    "ids": ("Recording", "List recordings with: bodycam list"),
+    "recording": ("Recording", "List recordings with: bodycam list"),
+    "recording_ids": ("Recording", "List recordings with: bodycam list"),
+    "hold_id": ("Hold", "List holds with: bodycam hold list"),
+    "request_id": ("Request", "List requests with: bodycam requests list"),
+    "finding_id": ("Finding", "List findings with: bodycam findings"),
+    "dock_id": ("Dock", "See docks with: bodycam status"),
+    "export_id": ("Export", "See exports with: bodycam log"),
+    "run_id": ("Retention run", "See runs with: bodycam retention runs"),
+}
+_RANGE_ERRORS = frozenset({"less_than_equal", "greater_than_equal", "greater_than", "less_than"})
+
+
+def _id_out_of_range(errors: list[Any]) -> NotFound | None:
+    """``NotFound`` when every validation error is an id outside the range of catalog keys."""
+    found: NotFound | None = None
+    for err in errors:
+        name = next((str(p) for p in err["loc"] if isinstance(p, str)), "")
+        noun = _ID_NOUNS.get(name)
+        if noun is None and not name.endswith("_id"):
+            return None
+        if err["type"] not in _RANGE_ERRORS or not isinstance(err.get("input"), int):
+            return None
+        what, hint = noun or (name.removesuffix("_id").replace("_", " ").capitalize(),
+                              "It is outside the range of ids (1 to 2**63-1).")
+        found = found or NotFound(what=what, ident=err["input"], hint=hint)
+    return found

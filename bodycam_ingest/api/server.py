@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from bodycam_ingest.access.identity import principal_for_uid
 from bodycam_ingest.api import protocol
 from bodycam_ingest.api.registry import dispatch
+from bodycam_ingest.catalog.db import translate_fault
 from bodycam_ingest.custody import service as custody
 from bodycam_ingest.errors import BodycamError, ExitCode, StorageError
 
@@ -165,7 +166,11 @@ class ApiServer:
             return {"ok": True, "result": result}
         except BodycamError as exc:
             return error_response(exc)
-        except Exception:
+        except Exception as exc:
+            fault = translate_fault(exc, self.station.catalog.url)
+            if fault is not None:  # a full or read-only disk, a busy catalog (issue 9, D9)
+                log.error("local API: %s failed: %s", method, fault.message())
+                return error_response(fault)
             log.exception("local API: %s failed", method)
             return {"ok": False, "error": {"type": "InternalError", "exit_code": int(ExitCode.BUG),
                                            "message": f"internal error in the station daemon "

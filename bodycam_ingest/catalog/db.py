@@ -6,12 +6,16 @@ which the ingest journal relies on. PostgreSQL works through the same URL settin
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +27,22 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-from bodycam_ingest.errors import CatalogError
+from bodycam_ingest.errors import BodycamError, CatalogBusy, CatalogError, StorageFault
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("bodycam.catalog")
+
+BUSY_SLICE_MS = 5000  # SQLite's own wait per attempt; between attempts the wait is logged
+DEFAULT_BUSY_TIMEOUT = 60.0  # seconds (storage.busy_timeout)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_ms: int) -> Any:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        _set_pragmas(dbapi_connection, busy_ms)
+    return pragmas
+
+
+def _set_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     # Take transaction control away from pysqlite, which would auto-commit DDL (a kill during a
     # migration could then leave tables without the version stamp); _sqlite_begin opens them.
     dbapi_connection.isolation_level = None
@@ -36,15 +50,51 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    """Writers take the write lock up front (BEGIN IMMEDIATE), so two docks committing at once wait
-    for each other (busy_timeout) instead of failing with SQLITE_BUSY on a lock upgrade."""
-    readonly = connection.get_execution_options().get("readonly", False)
-    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+def _is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and \
+        getattr(orig, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+@dataclass
+class BusyState:
+    """Whether the last transaction of this catalog waited its whole ``busy_timeout`` in vain:
+    then the command's closing work (a checkpoint) does not wait a second time."""
+
+    gave_up: bool = False
+
+
+def _sqlite_begin_bounded(url: str, limit: float, busy: BusyState) -> Any:
+    def begin(connection: Any) -> None:
+        """Writers take the write lock up front (BEGIN IMMEDIATE), so two docks committing at once
+        wait for each other instead of failing with SQLITE_BUSY on a lock upgrade. The wait is
+        bounded (``storage.busy_timeout``) and logged every ``BUSY_SLICE_MS``; at its end the
+        command stops with ``CatalogBusy`` (exit 5), never a traceback (issue 9, D9)."""
+        readonly = connection.get_execution_options().get("readonly", False)
+        statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+        started = time.monotonic()
+        while True:
+            try:
+                connection.exec_driver_sql(statement)
+                busy.gave_up = False
+                return
+            except SQLAlchemyError as exc:
+                waited = time.monotonic() - started
+                if not _is_busy(exc):
+                    raise
+                if waited >= limit:
+                    log.error("catalog %s: still busy after %.0f s (storage.busy_timeout = %g s); "
+                              "giving up", _redact(url), waited, limit)
+                    busy.gave_up = True
+                    raise CatalogBusy(url=_redact(url), limit=limit) from None
+                log.warning("catalog %s is busy: another process holds its write lock; waited "
+                            "%.0f s of at most %g s (storage.busy_timeout)", _redact(url), waited,
+                            limit)
+    return begin
 
 
 def _alembic_config() -> AlembicConfig:
@@ -61,6 +111,7 @@ class Catalog:
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
     url: str
+    busy: BusyState = field(default_factory=BusyState)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -83,7 +134,8 @@ class Catalog:
         self.engine.dispose()
 
 
-def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True) -> Catalog:
+def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True,
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Catalog:
     """Open (and, by default, migrate) the catalog at ``url``.
 
     Migration is serialised with an advisory file lock in ``lock_dir`` so that the daemon and a CLI
@@ -96,12 +148,15 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise CatalogError(url=_redact(url), reason=f"cannot be opened ({exc}); "
                            "check storage.database_url") from None
+    busy = BusyState()
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        # at least two attempts, so that every wait is logged before the command gives up
+        slice_ms = max(1, min(BUSY_SLICE_MS, int(busy_timeout * 1000) // 2))
+        event.listen(engine, "connect", _sqlite_pragmas(slice_ms))
+        event.listen(engine, "begin", _sqlite_begin_bounded(url, busy_timeout, busy))
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                       readers=sessionmaker(engine.execution_options(readonly=True),
-                                           expire_on_commit=False), url=url)
+                                           expire_on_commit=False), url=url, busy=busy)
     if migrate and _stored_revision(catalog) != schema_head():
         with _migration_lock(lock_dir):
             upgrade(catalog)
@@ -150,7 +205,10 @@ def _stored_revision(catalog: Catalog) -> str | None:
     try:
         with catalog.engine.execution_options(readonly=True).connect() as connection:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        fault = translate_fault(exc, catalog.url)  # a full, read-only or busy disk says so
+        if fault is not None:                      # (not "migration failed")
+            raise fault from None
         return None
 
 
@@ -163,6 +221,9 @@ def upgrade(catalog: Catalog) -> None:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
+        fault = translate_fault(exc, catalog.url)
+        if fault is not None:
+            raise fault from None
         raise CatalogError(url=_redact(catalog.url), reason=f"migration failed: {exc}") from None
 
 
@@ -205,3 +266,55 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
+
+
+# --- faults of the disk under the catalog or the store, as documented exits ---------------------
+_FIXES = {
+    "full": "Free space on that filesystem (or move storage.state_dir to a larger one).",
+    "read-only": "Make it writable for the service account: remount the filesystem read-write, "
+                 "or clear the immutable flag (lsattr; chattr -i).",
+    "denied": "Run the command as the station's service account (the owner of "
+              "storage.state_dir: sudo -u bodycam bodycam ...), and make sure that account owns "
+              "every file under it (a file made by root is not: chown -R bodycam: STATE_DIR).",
+    "cantopen": "Check that the catalog's folder exists and that the service account may write it "
+                "(not a read-only mount, no immutable flag: lsattr; chattr -i).",
+    "io": "The medium reported an I/O error: check it (dmesg, smartctl) before anything else.",
+}
+
+
+def _nearly_full(url: str) -> bool:
+    if not url.startswith("sqlite:///"):
+        return False
+    try:
+        info = os.statvfs(Path(url.removeprefix("sqlite:///")).parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 1024 * 1024
+
+
+def translate_fault(exc: BaseException, url: str | None = None) -> BodycamError | None:
+    """A documented error for a fault of the disk or of the catalog file that reached the front
+    door as an ``OSError`` or a database error (ENOSPC, EROFS, EACCES, an immutable or read-only
+    catalog, SQLITE_BUSY), or None when ``exc`` is something else (a bug: traceback, exit 70)."""
+    if isinstance(exc, OSError):
+        kind = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only",
+                errno.EACCES: "denied", errno.EPERM: "denied", errno.EIO: "io"}.get(exc.errno or 0)
+        if kind is None:
+            return None
+        what = f"Station file {exc.filename}" if exc.filename is not None else "Station state"
+        return StorageFault(what=what, reason=exc.strerror or str(exc), fix=_FIXES[kind])
+    orig = getattr(exc, "orig", exc) if isinstance(exc, SQLAlchemyError) else exc
+    if not isinstance(orig, sqlite3.Error):
+        return None
+    if _is_busy(orig):
+        return CatalogBusy(url=_redact(url) if url else "", limit=BUSY_SLICE_MS / 1000)
+    code = getattr(orig, "sqlite_errorcode", 0) & 0xFF
+    kind = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "read-only",
+            sqlite3.SQLITE_CANTOPEN: "cantopen", sqlite3.SQLITE_PERM: "denied",
+            sqlite3.SQLITE_AUTH: "denied", sqlite3.SQLITE_IOERR: "io"}.get(code)
+    if kind is None:
+        return None
+    if kind == "io" and url and _nearly_full(url):  # SQLite says "disk I/O error" when the
+        kind = "full"                               # -shm or -wal cannot grow on a full disk
+    what = f"The catalog {_redact(url)}" if url else "The catalog"
+    return StorageFault(what=what, reason=str(orig), fix=_FIXES[kind])

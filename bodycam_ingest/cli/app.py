@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -350,20 +350,35 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except BodycamError as exc:
-        from rich.markup import escape
-
-        if _state["verbose"]:
-            traceback.print_exc()
-        render.err.print(f"[bold red]error:[/] {escape(exc.message())}", highlight=False,
-                         soft_wrap=True)
-        sys.exit(int(exc.exit_status()))
+        _fail(exc)
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
         from rich.markup import escape
 
+        fault = _documented_fault(exc)
+        if fault is not None:  # a full or read-only disk, a busy catalog: not a bug
+            _fail(fault, exc)
         traceback.print_exc()
         render.err.print(f"[bold red]internal error (a bug; please report it with the traceback "
                          f"above):[/] {escape(repr(exc))}", highlight=False)
         sys.exit(int(ExitCode.BUG))
+
+
+def _fail(exc: BodycamError, cause: BaseException | None = None) -> NoReturn:
+    if _state["verbose"]:
+        traceback.print_exception(cause or exc)
+    render.err.print(f"[bold red]error:[/] {render.markup_safe(exc.message())}", highlight=False,
+                     soft_wrap=True)
+    sys.exit(int(exc.exit_status()))
+
+
+def _documented_fault(exc: BaseException) -> BodycamError | None:
+    """ENOSPC, EROFS, EACCES or a busy, read-only or full catalog as its documented error (issue
+    9, D9); None for anything else. The database module is imported only if it already was."""
+    if "bodycam_ingest.catalog.db" not in sys.modules and not isinstance(exc, OSError):
+        return None
+    from bodycam_ingest.catalog.db import translate_fault
+
+    return translate_fault(exc)
 
 
 def app_command_names() -> set[str]:

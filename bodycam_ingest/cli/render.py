@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -29,9 +31,40 @@ def emit_json(data: Any) -> None:
     print(json.dumps(data, default=_default, sort_keys=True, indent=2, ensure_ascii=False))
 
 
-def plain(value: object) -> Text:
-    """Data (camera file names, reasons) is never rich markup: a file named "[red]x" stays as is."""
-    return Text("-" if value is None else str(value))
+# Characters that steer a terminal instead of showing: C0 and C1 controls and DEL (ESC starts ANSI
+# colours, cursor moves and OSC 52, which writes the clipboard; BEL rings), and the bidirectional
+# formatting characters, which make a label read differently from what it is (U+202E turns
+# "C-7[U+202E]fdp.exe" into "C-7exe.pdf"). Each is shown as its \\x or \\u escape.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+_UNSAFE_BUT_LINES = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI}]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(value: object, *, lines: bool = False) -> str:
+    """``value`` as text a terminal shows literally: every control, escape and bidi character
+    becomes a visible escape (``\\x1b``, ``\\u202e``). The one helper every renderer uses for what a
+    person or a camera supplied (labels, notes, reasons, file names, error messages). With
+    ``lines`` a newline stays a newline (a multi-line text shown exactly, e.g. a request's
+    preview)."""
+    pattern = _UNSAFE_BUT_LINES if lines else _UNSAFE
+    return pattern.sub(_escape_char, "-" if value is None else str(value))
+
+
+def markup_safe(value: object) -> str:
+    """``safe(value)`` for a place that reads Rich markup (an f-string with ``[bold]``): its
+    brackets are escaped too, so a label "[bold]x" prints as typed."""
+    return escape(safe(value))
+
+
+def plain(value: object, *, lines: bool = False) -> Text:
+    """Data (camera file names, reasons) is never rich markup nor terminal control: a file named
+    "[red]x" stays as is, and an ESC in a note is shown as \\x1b (``safe``)."""
+    return Text(safe(value, lines=lines))
 
 
 def when(value: datetime | str | None) -> str:
@@ -58,7 +91,7 @@ def recordings_table(rows: Sequence[Mapping[str, Any]], title: str = "Recordings
                      keep: Mapping[int, str] | None = None) -> Table:
     """Recordings as the API gives them; ``keep``: id -> retention mark (std/evid/LT, H held,
     due; deleted)."""
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for column in ("id", "officer", "device", "start (camera local)", "seq", "duration", "size",
                    "status", "sha256", *(("keep",) if keep is not None else ())):
         table.add_column(column, no_wrap=True)
@@ -74,7 +107,7 @@ def recordings_table(rows: Sequence[Mapping[str, Any]], title: str = "Recordings
 
 
 def docks_table(docks: Iterable[Mapping[str, Any]], title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for column in ("dock", "source", "trigger", "started", "outcome", "files", "progress",
                    "current file / reason"):
         table.add_column(column, overflow="fold")
@@ -94,7 +127,7 @@ def docks_table(docks: Iterable[Mapping[str, Any]], title: str) -> Table:
 
 def jobs_table(items: Iterable[Mapping[str, Any]], title: str = "Jobs") -> Table:
     """Every job's schedule, next run (from the daemon's job store) and last result."""
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for column in ("job", "schedule", "next run (UTC)", "last run (UTC)", "trigger", "outcome",
                    "summary"):
         table.add_column(column, overflow="fold")
@@ -114,7 +147,7 @@ def jobs_table(items: Iterable[Mapping[str, Any]], title: str = "Jobs") -> Table
 
 
 def key_values(title: str, pairs: Sequence[tuple[str, Any]]) -> Table:
-    table = Table(title=title, show_header=False)
+    table = Table(title=plain(title), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in pairs:
@@ -135,7 +168,7 @@ def when_z(value: datetime | str | None) -> str:
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     """A folding table of plain values (never markup)."""
-    result = Table(title=title)
+    result = Table(title=plain(title))
     for column in columns:
         result.add_column(column, overflow="fold")
     for row in rows:
@@ -165,12 +198,12 @@ def progress_bars() -> Iterator[None]:
 
 def audit_report(data: Mapping[str, Any], title: str) -> None:
     """An audit or verify report as the API gives it: checks, problems, notes, throughput."""
-    summary = Table(title=title)
+    summary = Table(title=plain(title))
     for column in ("check", "checked", "problems"):
         summary.add_column(column)
     for section in data["sections"]:
         problems = sum(1 for f in data["findings"] if f["section"] == section)
-        summary.add_row(section.replace("_", " "), str(data["checked"].get(section, 0)),
+        summary.add_row(plain(section.replace("_", " ")), plain(data["checked"].get(section, 0)),
                         plain(problems) if problems == 0 else f"[bold red]{problems}[/]")
     out.print(summary)
     if data["findings"]:

@@ -97,7 +97,7 @@ def show_cmd(request_id: IdArg, config: common.ConfigOpt = None,
     render.out.print(render.key_values(f"Request {r['id']}", pairs))
     render.out.print(render.plain("Preview (what approving it does; the digest is SHA-256 of "
                                   "this canonical JSON):"))
-    render.out.print(render.plain(r["preview_text"]), soft_wrap=True)  # exactly, unwrapped
+    render.out.print(render.plain(r["preview_text"], lines=True), soft_wrap=True)  # exactly, unwrapped
     render.out.print(render.plain(f"digest: {r['digest']}"))
     if r["state"] == "pending":
         render.out.print(render.plain(f"approve: bodycam requests approve {r['id']} --digest "

@@ -19,14 +19,14 @@ from types import FrameType
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bodycam_ingest.config import Config
+from bodycam_ingest.config import Config, watch_folder_overlaps
 from bodycam_ingest.custody import service as custody
 from bodycam_ingest.daemon import dock_alerts, replication
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
 from bodycam_ingest.detection.udev import BlockDock, UdevDetector, udevd_answers
 from bodycam_ingest.detection.watch import FolderDock, FolderWatcher
-from bodycam_ingest.errors import BodycamError, ExitCode
+from bodycam_ingest.errors import BodycamError, ConfigError, ExitCode
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.pipeline import DockReport
 from bodycam_ingest.jobs.alerts import raise_alerts
@@ -183,6 +183,9 @@ class Daemon:
 
 
 def run_daemon(config: Config) -> int:
+    overlap = watch_folder_overlaps(config)
+    if overlap:  # checked before anything is opened or watched (exit 3)
+        raise ConfigError(path="ingest.watch_folders", problem=overlap)
     custody.load_station_key(config)  # no usable key: refuse to start, with the fix (exit 5 or 3)
     station = Station.open(config)
     daemon = Daemon(station)
