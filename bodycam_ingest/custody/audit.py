@@ -299,6 +299,12 @@ def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_d
     problems += verify_anchors(rows, files)
     problems += verify_anchor_chain(files)
     problems += verify_heads(entries, anchors.recorded_heads(manifest_dir, keyring))
+    anchored = max((cp.seq for _, cp in files), default=0)
+    last = max((e.seq for e in entries), default=0)
+    if last > anchored:
+        report.notes.append(f"custody log: entries {anchored + 1} to {last} come after the last "
+                            "signed checkpoint; they are anchored by the next one (signed after "
+                            "every command that logs)")
     return problems
 
 
