@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from access_support import approve_request
 from helpers import StationEnv, write_config
 
 from bodycam_ingest.custody import keys
-from bodycam_ingest.custody.chain import CHECKPOINT_FORMAT_V1, entry_digest
+from bodycam_ingest.custody.chain import entry_digest
 from bodycam_ingest.custody.logfields import event_fields
 from bodycam_ingest.custody.manifest import format_timestamp
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
@@ -210,7 +211,7 @@ def test_d3_a_manifest_head_that_the_log_no_longer_holds_is_found(docked: Statio
           f"custody entry {head['seq']} differs", "rewritten")
 
 
-def test_d3_a_deleted_checkpoint_file_is_found(docked: StationEnv) -> None:
+def test_a_deleted_checkpoint_file_is_found(docked: StationEnv) -> None:
     files = checkpoint_files(docked)
     middle = files[len(files) // 2]
     for path in (middle, middle.with_suffix(".sig")):
@@ -219,7 +220,7 @@ def test_d3_a_deleted_checkpoint_file_is_found(docked: StationEnv) -> None:
     assert any("does not chain" in p for p in problems), problems
 
 
-def test_d3_an_altered_checkpoint_row_is_found(docked: StationEnv) -> None:
+def test_an_altered_checkpoint_row_is_named_against_its_file(docked: StationEnv) -> None:
     sql(docked, "UPDATE custody_checkpoints SET at = '2020-01-01 00:00:00.000000' WHERE id = 1")
     found(docked, "custody_log", "the catalog's checkpoint of entry", "the row was altered")
 
@@ -240,6 +241,8 @@ def test_a_checkpoint_file_whose_row_a_crash_lost_is_taken_back(docked: StationE
 def test_an_upgraded_station_gets_files_for_its_existing_checkpoints(docked: StationEnv) -> None:
     """A station from before anchors: unchained (/1) checkpoint rows and no files. The first
     checkpoint after the upgrade writes a /1 file for each row and chains to them."""
+    from bodycam_ingest.custody.chain import CHECKPOINT_FORMAT_V1, checkpoint_bytes
+
     shutil.rmtree(checkpoint_dir(docked))
     sql(docked, "DELETE FROM custody_checkpoints")
     key = keys.load_private(docked.root / "state" / "keys" / "station.key")
@@ -247,8 +250,6 @@ def test_an_upgraded_station_gets_files_for_its_existing_checkpoints(docked: Sta
     legacy = []
     for seq, digest in sql(docked, "SELECT seq, digest FROM events WHERE seq IN (3, 5)"):
         at = datetime(2026, 1, 1, 8, seq, tzinfo=UTC)
-        from bodycam_ingest.custody.chain import checkpoint_bytes
-
         signature = keys.sign(key, checkpoint_bytes(seq, digest, at, ident,
                                                     format=CHECKPOINT_FORMAT_V1))
         sql(docked, "INSERT INTO custody_checkpoints (seq, head_digest, at, key_id, signature) "
@@ -296,3 +297,52 @@ def test_anchor_files_lists_checkpoints_and_signed_manifests(docked: StationEnv)
         assert {path.name, path.with_suffix(".sig").name} <= listed
     assert any(n.endswith(".sha256") for n in listed)
     assert all(os.path.exists(p) for p in anchor_files(docked.root / "state" / "manifests"))
+
+
+def test_d3_a_deletion_manifest_records_the_head_and_catches_a_rewrite_before_it(
+        tmp_path: Path) -> None:
+    """A retention run's signed deletion manifest carries the custody log's head: with every
+    checkpoint gone (rows and files), a log rewritten before the run is still found by it."""
+    sys.path.insert(0, str(Path(__file__).parent / "retention_integration"))
+    from sweep_support import DAY, Clock, dock, make_env, open_station, utc
+
+    from bodycam_ingest.custody import service as custody
+    from bodycam_ingest.custody.audit import AuditInputs, audit
+    from bodycam_ingest.retention import deletion_manifest
+    from bodycam_ingest.retention.service import run_sweep
+
+    start = utc(2024, 3, 1, 9, 0)
+    clock = Clock(start)
+    env = make_env(tmp_path / "station")
+    station = open_station(env, clock)
+    try:
+        ids = dock(station, tmp_path / "cams", segments=1)
+        clock.now = start + 731 * DAY
+        run_sweep(station, trigger="test")
+        clock.now = start + 739 * DAY
+        assert run_sweep(station, trigger="test").deleted == ids
+        custody.checkpoint(station)
+    finally:
+        station.close()
+    folder = deletion_manifest.directory_of(env.root / "state" / "manifests")
+    [manifest] = folder.glob("*.json")
+    head = json.loads(manifest.read_bytes())["custody_log_head"]
+    assert sql(env, "SELECT digest FROM events WHERE seq = ?", head["seq"]) == [(head["sha256"],)]
+    [(dock_signed,)] = sql(env, "SELECT min(seq) FROM events WHERE action = 'manifest_signed'")
+    assert head["seq"] > dock_signed + 1  # after the dock manifest's own head: only it covers this
+
+    rewrite_log(env, "UPDATE events SET reason = 'never deleted' WHERE seq = ?", head["seq"] - 1)
+    sql(env, "DELETE FROM custody_checkpoints")
+    shutil.rmtree(checkpoint_dir(env))
+    reopened = open_station(env, clock)
+    try:
+        with reopened.catalog.reading() as session:
+            report = audit(session, AuditInputs(
+                store_root=reopened.store.root,
+                manifest_dir=custody.manifest_dir(reopened.config),
+                key_dir=custody.key_dir(reopened.config)))
+    finally:
+        reopened.catalog.close()
+    problems = [f"{f.section}: {f.problem}" for f in report.findings]
+    assert any(f"deletion manifest {manifest.name}" in p and
+               f"custody entry {head['seq']} differs" in p for p in problems), problems
