@@ -70,8 +70,9 @@ def write_checkpoint(directory: Path, cp: Checkpoint) -> Path:
     """Write ``cp`` as ``N-H.json`` + ``N-H.sig`` (atomic, durable); returns the .json path."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     stem = file_stem(cp)
-    write_atomic(directory / f"{stem}.json", signed_bytes(cp), FILE_MODE, sync_dir=False)
-    write_atomic(directory / f"{stem}.sig", cp.signature, FILE_MODE)
+    # the .sig first: a checkpoint exists once its .json does (a lone .sig is never listed)
+    write_atomic(directory / f"{stem}.sig", cp.signature, FILE_MODE, sync_dir=False)
+    write_atomic(directory / f"{stem}.json", signed_bytes(cp), FILE_MODE)
     return directory / f"{stem}.json"
 
 
