@@ -346,3 +346,13 @@ def test_d3_a_deletion_manifest_records_the_head_and_catches_a_rewrite_before_it
     problems = [f"{f.section}: {f.problem}" for f in report.findings]
     assert any(f"deletion manifest {manifest.name}" in p and
                f"custody entry {head['seq']} differs" in p for p in problems), problems
+
+
+def test_a_checkpoint_folder_that_cannot_be_written_is_named_not_a_traceback(
+        docked: StationEnv) -> None:
+    shutil.rmtree(checkpoint_dir(docked))
+    checkpoint_dir(docked).write_text("not a folder")
+    result = docked.run("log", "1")
+    assert result.returncode == 0, result.stderr  # the command's own work is done and logged
+    assert "cannot write a checkpoint file" in result.stderr and "Traceback" not in result.stderr
+    found(docked, "custody_log", "checkpoint files", "cannot be read")

@@ -285,7 +285,12 @@ def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_d
                      keyring: Mapping[str, Ed25519PublicKey],
                      report: AuditReport) -> list[ChainProblem]:
     folder = anchors.directory_of(manifest_dir)
-    files, unreadable = anchors.read_all(folder)
+    try:
+        files, unreadable = anchors.read_all(folder)
+    except OSError as exc:
+        report.add("custody log", "checkpoint files", f"{folder} cannot be read ({exc.strerror}): "
+                   "the custody log cannot be checked against its anchors; restore the folder")
+        files, unreadable = [], []
     for name, problem in unreadable:
         report.add("custody log", f"checkpoint file {name}", f"{problem}: restore it from a copy "
                    "of the station's checkpoints")
