@@ -22,8 +22,17 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
 from bodycam_ingest.catalog.models import Event, Recording
-from bodycam_ingest.custody import eventlog, keys, labels
-from bodycam_ingest.custody.chain import verify_log, verify_manifest_chain
+from bodycam_ingest.custody import anchors, eventlog, keys, labels
+from bodycam_ingest.custody.chain import (
+    ChainProblem,
+    Checkpoint,
+    LogEntry,
+    verify_anchor_chain,
+    verify_anchors,
+    verify_heads,
+    verify_log,
+    verify_manifest_chain,
+)
 from bodycam_ingest.custody.fixity import FileHash, HashPool
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
 from bodycam_ingest.errors import BodycamError
@@ -250,10 +259,20 @@ def check_coverage(recordings: list[Stored], manifests: list[Manifest], report: 
                            f"lists SHA-256 {digest}, which no catalogued recording has")
 
 
-def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report: AuditReport) -> None:
+def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report: AuditReport,
+              manifest_dir: Path | None = None) -> None:
+    """The custody log's chain, checked against every anchor outside the catalog (the signed
+    checkpoint files and the heads recorded by signed manifests in ``manifest_dir``): a rewritten
+    or cut log, a deleted or altered checkpoint row or file, a broken file chain are findings.
+    Without ``manifest_dir`` only the catalog's own checkpoint rows are checked."""
     entries = eventlog.entries(session)
     report.checked["custody log"] = len(entries)
-    for problem in verify_log(entries, eventlog.checkpoints(session), keyring):
+    rows = eventlog.checkpoints(session)
+    if manifest_dir is None:
+        problems = verify_log(entries, rows, keyring)
+    else:
+        problems = _anchor_problems(entries, rows, manifest_dir, keyring, report)
+    for problem in problems:
         report.add("custody log", f"custody entry {problem.seq}", problem.message)
     head = session.get(ChainHead, eventlog.HEAD_ID)
     last = max((e.seq for e in entries), default=0)
@@ -261,6 +280,38 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
         report.add("custody log", f"custody entry {last + 1}",
                    f"the log ends at entry {last}, but entry {head.seq} was written: entries were "
                    "removed from the end")
+
+
+def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_dir: Path,
+                     keyring: Mapping[str, Ed25519PublicKey],
+                     report: AuditReport) -> list[ChainProblem]:
+    folder = anchors.directory_of(manifest_dir)
+    try:
+        files, unreadable = anchors.read_all(folder)
+    except OSError as exc:
+        report.add("custody log", "checkpoint files", f"{folder} cannot be read ({exc.strerror}): "
+                   "the custody log cannot be checked against its anchors; restore the folder")
+        files, unreadable = [], []
+    for name, problem in unreadable:
+        report.add("custody log", f"checkpoint file {name}", f"{problem}: restore it from a copy "
+                   "of the station's checkpoints")
+    if rows and not folder.exists():
+        report.add("custody log", "checkpoint files",
+                   f"{folder} does not exist, though the catalog holds {len(rows)} checkpoint(s): "
+                   "the folder was deleted, or this station was upgraded and has not signed a "
+                   "checkpoint since (any command that logs writes them; audit again)")
+    # Signatures and the log's agreement come from the signed files; rows must match the files.
+    problems = verify_log(entries, [cp for _, cp in files], keyring)
+    problems += verify_anchors(rows, files)
+    problems += verify_anchor_chain(files)
+    problems += verify_heads(entries, anchors.recorded_heads(manifest_dir, keyring))
+    anchored = max((cp.seq for _, cp in files), default=0)
+    last = max((e.seq for e in entries), default=0)
+    if last > anchored:
+        report.notes.append(f"custody log: entries {anchored + 1} to {last} come after the last "
+                            "signed checkpoint; they are anchored by the next one (signed after "
+                            "every command that logs)")
+    return problems
 
 
 def check_identity(session: Session, report: AuditReport) -> None:
@@ -350,7 +401,7 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
         manifests = load_manifests(session, inputs, keyring, rest)
         check_coverage(recordings, manifests, rest, reverse=whole_station)
         if whole_station:
-            check_log(session, keyring, rest)
+            check_log(session, keyring, rest, inputs.manifest_dir)
             check_identity(session, rest)
             check_labels(session, rest)
             check_continuity(session, rest)

@@ -17,8 +17,14 @@ its end; hashes alone cannot stop that. Signed checkpoints can: the station peri
 ``(seq, head digest, time, key id)`` with its Ed25519 key, and a rewritten or truncated log no
 longer contains the entry a checkpoint vouches for. Checkpoint signatures are over::
 
-    JCS({"format": "bodycam-checkpoint/1", "seq": seq, "head_digest": head,
-         "at": RFC 3339 UTC, "key_id": key_id})
+    JCS({"format": "bodycam-checkpoint/2", "seq": seq, "head_digest": head,
+         "at": RFC 3339 UTC, "key_id": key_id,
+         "previous_checkpoint_sha256": SHA-256 of the previous checkpoint's signed bytes or null})
+
+(``bodycam-checkpoint/1``, signed before checkpoints were chained, lacks the last key.) Each
+checkpoint is also a signed file outside the catalog (``custody.anchors``): the catalog's rows
+must agree with the files, the files must chain, and every custody-log head a signed dock or
+deletion manifest recorded must still be in the log (``verify_anchors``, ``verify_heads``).
 
 Verification gathers every problem with the entry it concerns, as bagit does, rather than
 stopping at the first: an auditor needs the whole picture.
@@ -44,7 +50,9 @@ from bodycam_ingest.custody.manifest import (
 )
 
 ENTRY_FORMAT = "bodycam-custody-entry/1"
-CHECKPOINT_FORMAT = "bodycam-checkpoint/1"
+CHECKPOINT_FORMAT = "bodycam-checkpoint/2"  # chained: carries the previous checkpoint's digest
+CHECKPOINT_FORMAT_V1 = "bodycam-checkpoint/1"  # before anchors: unchained
+CHECKPOINT_FORMATS = (CHECKPOINT_FORMAT_V1, CHECKPOINT_FORMAT)
 GENESIS = "0" * 64
 
 
@@ -60,6 +68,10 @@ class ProblemKind(StrEnum):
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # the log no longer has the signed head
     TRUNCATED = "truncated"  # the log ends before a signed checkpoint
     MANIFEST_LINK = "manifest_link"  # a dock manifest does not chain to the one before it
+    ANCHOR_MISSING = "anchor_missing"  # a checkpoint row without its signed file
+    ANCHOR_UNRECORDED = "anchor_unrecorded"  # a signed checkpoint file without its row
+    ANCHOR_LINK = "anchor_link"  # a checkpoint file does not chain to the one before it
+    HEAD_MISMATCH = "head_mismatch"  # a signed manifest's custody-log head is not in the log
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,17 @@ class Checkpoint:
     at: datetime
     key_id: str
     signature: bytes
+    previous_digest: str | None = None  # the previous checkpoint's ``checkpoint_digest``
+    format: str = CHECKPOINT_FORMAT
+
+
+@dataclass(frozen=True)
+class RecordedHead:
+    """A custody-log head (``seq``, ``digest``) that a signed document (``source``) recorded."""
+
+    source: str
+    seq: int
+    digest: str
 
 
 # --------------------------------------------------------------------------- building
@@ -113,24 +136,48 @@ def next_entry(previous: LogEntry | None, fields: Mapping[str, JsonValue]) -> Lo
     return LogEntry(seq=seq, prev_digest=prev, fields=fields, digest=entry_digest(prev, seq, fields))
 
 
-def checkpoint_bytes(seq: int, head_digest: str, at: datetime, key_id: str) -> bytes:
-    """The exact bytes a checkpoint signature covers."""
-    return canonical_json(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "seq": seq,
-            "head_digest": head_digest,
-            "at": format_timestamp(at),
-            "key_id": key_id,
-        }
-    )
+def checkpoint_document(seq: int, head_digest: str, at: datetime, key_id: str, *,
+                        previous: str | None = None,
+                        format: str = CHECKPOINT_FORMAT) -> dict[str, JsonValue]:
+    """The document a checkpoint signature covers (``format`` /1 has no previous link)."""
+    if format not in CHECKPOINT_FORMATS:
+        raise ValueError(f"checkpoint format {format!r} is not one of {CHECKPOINT_FORMATS}")
+    document: dict[str, JsonValue] = {
+        "format": format,
+        "seq": seq,
+        "head_digest": head_digest,
+        "at": format_timestamp(at),
+        "key_id": key_id,
+    }
+    if format != CHECKPOINT_FORMAT_V1:
+        document["previous_checkpoint_sha256"] = previous
+    return document
 
 
-def make_checkpoint(head: LogEntry, at: datetime, private_key: Ed25519PrivateKey) -> Checkpoint:
-    """Sign the log as it stands at ``head``; ``at`` is passed in (no clock in the core)."""
+def checkpoint_bytes(seq: int, head_digest: str, at: datetime, key_id: str, *,
+                     previous: str | None = None, format: str = CHECKPOINT_FORMAT) -> bytes:
+    """The exact bytes a checkpoint signature covers (and a checkpoint file holds)."""
+    return canonical_json(checkpoint_document(seq, head_digest, at, key_id, previous=previous,
+                                              format=format))
+
+
+def signed_bytes(cp: Checkpoint) -> bytes:
+    return checkpoint_bytes(cp.seq, cp.head_digest, cp.at, cp.key_id, previous=cp.previous_digest,
+                            format=cp.format)
+
+
+def checkpoint_digest(cp: Checkpoint) -> str:
+    """SHA-256 of the checkpoint's signed bytes: what the next checkpoint chains to."""
+    return sha256_hex(signed_bytes(cp))
+
+
+def make_checkpoint(head: LogEntry, at: datetime, private_key: Ed25519PrivateKey,
+                    previous: str | None = None) -> Checkpoint:
+    """Sign the log as it stands at ``head``, chained to the checkpoint whose digest is
+    ``previous`` (None: the first); ``at`` is passed in (no clock in the core)."""
     ident = keys.key_id(private_key.public_key())
-    signature = keys.sign(private_key, checkpoint_bytes(head.seq, head.digest, at, ident))
-    return Checkpoint(head.seq, head.digest, at, ident, signature)
+    data = checkpoint_bytes(head.seq, head.digest, at, ident, previous=previous)
+    return Checkpoint(head.seq, head.digest, at, ident, keys.sign(private_key, data), previous)
 
 
 # --------------------------------------------------------------------------- verifying
@@ -264,8 +311,11 @@ def verify_checkpoints(
                 )
             )
             continue
-        signed = checkpoint_bytes(cp.seq, cp.head_digest, cp.at, cp.key_id)
-        if not keys.verify(public, signed, cp.signature):
+        try:
+            signed = signed_bytes(cp)
+        except ValueError:
+            signed = b""
+        if not signed or not keys.verify(public, signed, cp.signature):
             problems.append(
                 ChainProblem(
                     ProblemKind.BAD_SIGNATURE,
@@ -311,6 +361,98 @@ def verify_log(
 ) -> list[ChainProblem]:
     """Both checks together: what ``bodycam audit`` reports for the custody log."""
     return verify_chain(entries) + verify_checkpoints(entries, checkpoints, keyring)
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+def _identity(cp: Checkpoint) -> tuple[int, str, datetime, str, bytes]:
+    return (cp.seq, cp.head_digest, cp.at, cp.key_id, cp.signature)
+
+
+def verify_anchors(rows: Sequence[Checkpoint],
+                   files: Sequence[tuple[str, Checkpoint]]) -> list[ChainProblem]:
+    """Every checkpoint row without its signed file and every signed file without its row.
+
+    ``rows`` are the catalog's checkpoints (format and previous link are not stored there: only
+    seq, head, time, key and signature are compared); ``files`` are (file name, checkpoint).
+    """
+    by_identity = {_identity(cp): name for name, cp in files}
+    file_seqs = {cp.seq: name for name, cp in files}
+    held = {_identity(cp) for cp in rows}
+    problems: list[ChainProblem] = []
+    for cp in rows:
+        if _identity(cp) in by_identity:
+            continue
+        name = f"the catalog's checkpoint of entry {cp.seq} signed at {format_timestamp(cp.at)}"
+        if cp.seq in file_seqs:
+            what = (f"differs from the signed checkpoint file {file_seqs[cp.seq]}: the row was "
+                    "altered")
+        else:
+            what = ("has no signed checkpoint file: the file was deleted, or the row was put "
+                    "into the catalog by hand")
+        problems.append(ChainProblem(ProblemKind.ANCHOR_MISSING, cp.seq, f"{name} {what}"))
+    for name, cp in files:
+        if _identity(cp) not in held:
+            problems.append(ChainProblem(
+                ProblemKind.ANCHOR_UNRECORDED, cp.seq,
+                f"the signed checkpoint file {name} (entry {cp.seq}) has no row in the catalog: "
+                "the catalog's checkpoints were deleted or altered"))
+    return problems
+
+
+def verify_anchor_chain(files: Sequence[tuple[str, Checkpoint]]) -> list[ChainProblem]:
+    """Every break in the chain of checkpoint files, given in signing order.
+
+    A chained (``/2``) checkpoint must name the digest of the file before it (None for the first
+    file); unchained (``/1``) files, signed before anchors existed, may only come first.
+    """
+    problems: list[ChainProblem] = []
+    previous: tuple[str, Checkpoint] | None = None
+    for name, cp in files:
+        if cp.format == CHECKPOINT_FORMAT_V1:
+            if previous is not None and previous[1].format != CHECKPOINT_FORMAT_V1:
+                problems.append(ChainProblem(
+                    ProblemKind.ANCHOR_LINK, cp.seq,
+                    f"the checkpoint file {name} is unchained (format /1) but follows the "
+                    f"chained file {previous[0]}: it was put back from an older copy"))
+        else:
+            expected = None if previous is None else checkpoint_digest(previous[1])
+            if cp.previous_digest != expected:
+                after = "the first" if previous is None else f"after {previous[0]}"
+                problems.append(ChainProblem(
+                    ProblemKind.ANCHOR_LINK, cp.seq,
+                    f"the checkpoint file {name} does not chain to the checkpoint file before it "
+                    f"(it is {after}): a checkpoint file was removed, reordered or replaced"))
+        previous = (name, cp)
+    return problems
+
+
+def verify_heads(entries: Sequence[LogEntry], heads: Sequence[RecordedHead]) -> list[ChainProblem]:
+    """Every custody-log head recorded in a signed manifest that the log no longer holds."""
+    by_seq: dict[int, LogEntry] = {}
+    for entry in entries:
+        by_seq.setdefault(entry.seq, entry)
+    last = max(by_seq, default=0)
+    problems: list[ChainProblem] = []
+    for head in heads:
+        held = by_seq.get(head.seq)
+        if held is None and head.seq > last:
+            problems.append(ChainProblem(
+                ProblemKind.TRUNCATED, head.seq,
+                f"the custody log ends at entry {last} but {head.source} recorded entry "
+                f"{head.seq} as its head when it was signed: entries were removed from the end"))
+        elif held is None:
+            problems.append(ChainProblem(
+                ProblemKind.MISSING, head.seq,
+                f"custody entry {head.seq}, recorded by {head.source} as the log's head when it "
+                "was signed, is missing"))
+        elif held.digest != head.digest:
+            problems.append(ChainProblem(
+                ProblemKind.HEAD_MISMATCH, head.seq,
+                f"custody entry {head.seq} differs from the head {head.source} recorded when it "
+                f"was signed: the log up to entry {head.seq} was rewritten"))
+    return problems
 
 
 # --------------------------------------------------------------------------- manifests

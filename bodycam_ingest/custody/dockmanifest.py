@@ -7,9 +7,11 @@ Files, in the manifest directory, for dock D of station S::
                  openssl pkeyutl -verify -pubin -inkey station.pub -rawin -in S-D.json -sigfile S-D.sig
     S-D.sha256   ``sha256sum -c`` listing of the dock's files, by manifest camera path
 
-Each is written atomically (temp + fsync + rename + dir fsync) before the transaction that records
-the manifest and its ``manifest_signed`` event commits; the chain position is taken with the
-custody-log head locked, so two docks finishing together never both chain to the same manifest.
+The manifest records the custody log's head at its signing (``custody_log_head``, an anchor the
+audit checks the log against). Each is written atomically (temp + fsync + rename + dir fsync)
+before the transaction that records the manifest and its ``manifest_signed`` event commits; the
+chain position is taken with the custody-log head locked, so two docks finishing together never
+both chain to the same manifest.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ManifestRow
 from bodycam_ingest.catalog.events import record_event
-from bodycam_ingest.catalog.models import Device, Dock, Recording, Sighting
+from bodycam_ingest.catalog.models import Device, Dock, Event, Recording, Sighting
 from bodycam_ingest.custody import keys
 from bodycam_ingest.custody.eventlog import lock_head
 from bodycam_ingest.custody.files import write_atomic
 from bodycam_ingest.custody.manifest import (
+    LogHead,
     Manifest,
     ManifestEntry,
     canonical_bytes,
@@ -56,8 +59,15 @@ def _finished(session: Session, dock_id: int) -> bool:
     return session.scalar(select(Dock.outcome).where(Dock.id == dock_id)) is not None
 
 
+def log_head(session: Session) -> LogHead | None:
+    """The custody log's last entry as the caller's transaction sees it (None: an empty log)."""
+    row = session.execute(select(Event.seq, Event.digest).order_by(Event.seq.desc())
+                          .limit(1)).first()
+    return None if row is None else LogHead(row.seq, row.digest)
+
+
 def build(session: Session, station_id: str, dock_id: int, previous_digest: str | None,
-          now: datetime) -> Manifest:
+          now: datetime, head: LogHead | None = None) -> Manifest:
     dock = session.get_one(Dock, dock_id)
     device = session.get(Device, dock.device_id) if dock.device_id is not None else None
     device_key = device.key if device is not None else f"dock-{dock_id}"
@@ -72,7 +82,7 @@ def build(session: Session, station_id: str, dock_id: int, previous_digest: str 
         for sighting, recording in rows)
     return Manifest(station_id=station_id, dock_id=str(dock_id), device=device_key,
                     started=dock.started_at, finished=dock.finished_at or now, entries=entries,
-                    previous_digest=previous_digest)
+                    previous_digest=previous_digest, custody_head=head)
 
 
 def sign_dock(session: Session, *, directory: Path, station_id: str, dock_id: int,
@@ -83,7 +93,7 @@ def sign_dock(session: Session, *, directory: Path, station_id: str, dock_id: in
         return None
     last = session.scalar(select(ManifestRow).order_by(ManifestRow.id.desc()).limit(1))
     previous = last.digest if last is not None else None
-    manifest = build(session, station_id, dock_id, previous, now)
+    manifest = build(session, station_id, dock_id, previous, now, log_head(session))
     data = canonical_bytes(manifest)
     digest = sha256_hex(data)
     stem = file_stem(station_id, dock_id)

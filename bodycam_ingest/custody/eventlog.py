@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -15,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ChainHead, CheckpointRow
 from bodycam_ingest.catalog.models import Event
-from bodycam_ingest.custody.chain import GENESIS, Checkpoint, LogEntry, make_checkpoint
+from bodycam_ingest.custody import anchors
+from bodycam_ingest.custody.chain import (
+    GENESIS,
+    Checkpoint,
+    LogEntry,
+    checkpoint_digest,
+    make_checkpoint,
+)
 from bodycam_ingest.custody.logfields import event_fields
 from bodycam_ingest.custody.manifest import JsonValue
 
@@ -71,25 +79,51 @@ def checkpoints(session: Session) -> list[Checkpoint]:
 
 
 def sign_checkpoint(session: Session, private_key: Ed25519PrivateKey, at: datetime,
-                    *, only_if_moved: bool = True) -> Checkpoint | None:
-    """Sign the log's current head in the caller's write transaction; None when nothing to sign.
+                    directory: Path) -> Checkpoint | None:
+    """Sign the log's current head in the caller's write transaction if it moved since the last
+    checkpoint; None when nothing to sign.
 
     The head is read from the last event row itself, not from the head table: the signature must
-    vouch for what an auditor will read.
+    vouch for what an auditor will read. The checkpoint is chained to the last checkpoint file in
+    ``directory`` and written there (``anchors``) before the caller commits its row. A station
+    upgraded from before anchors first gets a file for each existing row; a file whose row a
+    crash lost (between the file's rename and the commit) is taken back into the catalog.
     """
     lock_head(session)
     last = session.scalar(select(Event).order_by(Event.seq.desc()).limit(1))
     if last is None:
         return None
-    if only_if_moved:
-        signed = session.scalar(select(CheckpointRow.seq).order_by(CheckpointRow.id.desc()).limit(1))
-        if signed is not None and signed >= last.seq:
-            return None
-    checkpoint = make_checkpoint(entry_of(last), at, private_key)
-    session.add(CheckpointRow(seq=checkpoint.seq, head_digest=checkpoint.head_digest,
-                              at=checkpoint.at, key_id=checkpoint.key_id,
-                              signature=checkpoint.signature.hex()))
+    if not directory.exists():
+        anchors.backfill(directory, checkpoints(session))
+    previous = anchors.latest(directory)
+    signed = session.scalar(select(CheckpointRow.seq).order_by(CheckpointRow.id.desc()).limit(1))
+    if previous is not None:
+        _adopt(session, previous[1])
+        signed = max(signed or 0, previous[1].seq)
+    if signed is not None and signed >= last.seq:
+        return None
+    checkpoint = make_checkpoint(entry_of(last), at, private_key,
+                                 None if previous is None else checkpoint_digest(previous[1]))
+    anchors.write_checkpoint(directory, checkpoint)
+    session.add(_row_of(checkpoint))
     return checkpoint
+
+
+def _row_of(cp: Checkpoint) -> CheckpointRow:
+    return CheckpointRow(seq=cp.seq, head_digest=cp.head_digest, at=cp.at, key_id=cp.key_id,
+                         signature=cp.signature.hex())
+
+
+def _adopt(session: Session, cp: Checkpoint) -> None:
+    """Record the last checkpoint file's row if a crash lost it, when the log holds its head."""
+    held = session.scalar(select(CheckpointRow.id).where(
+        CheckpointRow.seq == cp.seq, CheckpointRow.signature == cp.signature.hex()).limit(1))
+    if held is not None:
+        return
+    digest = session.scalar(select(Event.digest).where(Event.seq == cp.seq).limit(1))
+    if digest == cp.head_digest:
+        session.add(_row_of(cp))
+        session.flush()
 
 
 def details_of(row: Event) -> Mapping[str, object]:

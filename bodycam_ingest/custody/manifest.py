@@ -2,8 +2,11 @@
 
 A manifest is what the station signs after a dock: which files it took from which camera, with
 their SHA-256, and the digest of the station's previous manifest, so that a removed, swapped or
-reordered manifest breaks the chain. A defence expert must be able to check it years later with
-``sha256sum`` and ``openssl`` alone, so the signed bytes are plain, deterministic JSON.
+reordered manifest breaks the chain. Since ``bodycam-manifest/2`` it also records the custody
+log's head when it was signed (``custody_log_head``: ``{"seq": n, "sha256": digest}``), an anchor
+of the log outside the catalog; ``/1`` manifests, without it, stay valid. A defence expert must be
+able to check it years later with ``sha256sum`` and ``openssl`` alone, so the signed bytes are
+plain, deterministic JSON.
 
 Canonical form (the bytes that are hashed and signed)
 -----------------------------------------------------
@@ -47,6 +50,8 @@ from typing import Any, TypeAlias
 from bodycam_ingest.errors import ManifestInvalid
 
 FORMAT = "bodycam-manifest/1"
+FORMAT_V2 = "bodycam-manifest/2"  # /1 plus custody_log_head: the custody log's head at signing
+FORMATS = (FORMAT, FORMAT_V2)
 MAX_SAFE_INTEGER = 2**53 - 1
 
 JsonValue: TypeAlias = "str | int | bool | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
@@ -211,6 +216,19 @@ class ManifestEntry:
 
 
 @dataclass(frozen=True)
+class LogHead:
+    """The custody log's last entry (``seq``, its ``digest``) when a manifest was signed."""
+
+    seq: int
+    digest: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seq, bool) or not 1 <= self.seq <= MAX_SAFE_INTEGER:
+            raise ValueError(f"custody-log head {self.seq!r} is not a valid sequence number")
+        _check_sha256("custody-log head digest", self.digest)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What one dock delivered. Entries are kept sorted by camera path; paths are unique.
 
@@ -225,11 +243,14 @@ class Manifest:
     finished: datetime
     entries: tuple[ManifestEntry, ...]
     previous_digest: str | None
-    format: str = field(default=FORMAT)
+    custody_head: LogHead | None = None  # None: a /1 manifest, signed before anchors
+    format: str = field(default="")  # derived: /2 when it carries the custody head, else /1
 
     def __post_init__(self) -> None:
-        if self.format != FORMAT:
-            raise ValueError(f"format {self.format!r} is not supported; expected {FORMAT!r}")
+        derived = FORMAT if self.custody_head is None else FORMAT_V2
+        if self.format not in ("", derived):
+            raise ValueError(f"format {self.format!r} is not supported; expected {derived!r}")
+        object.__setattr__(self, "format", derived)
         for name in ("station_id", "dock_id", "device"):
             _check_name(name, getattr(self, name))
         object.__setattr__(self, "started", _utc("started", self.started))
@@ -270,7 +291,9 @@ def to_json(manifest: Manifest) -> dict[str, JsonValue]:
         "finished": format_timestamp(manifest.finished),
         "previous_manifest_sha256": manifest.previous_digest,
         "entries": [_entry_json(e) for e in manifest.entries],
-    }
+    } | ({} if manifest.custody_head is None else {
+        "custody_log_head": {"seq": manifest.custody_head.seq,
+                             "sha256": manifest.custody_head.digest}})
 
 
 def canonical_bytes(manifest: Manifest) -> bytes:
@@ -306,6 +329,8 @@ _TOP_KEYS = frozenset(
         "entries",
     }
 )
+_TOP_KEYS_V2 = _TOP_KEYS | {"custody_log_head"}
+_HEAD_KEYS = frozenset({"seq", "sha256"})
 _ENTRY_KEYS = frozenset(
     {"camera_path", "size", "sha256", "device", "officer", "recording_start", "ingested_at"}
 )
@@ -389,9 +414,16 @@ def _entry(where: str, value: Any) -> ManifestEntry:
 
 
 def _manifest(value: Any) -> Manifest:
-    obj = _object("the top level", value, _TOP_KEYS)
-    if obj["format"] != FORMAT:
-        raise _Bad(f"format is {obj['format']!r}; this version reads {FORMAT!r}")
+    version = value.get("format") if isinstance(value, dict) else None
+    if isinstance(value, dict) and "format" in value and version not in FORMATS:
+        raise _Bad(f"format is {version!r}; this version reads {' and '.join(FORMATS)}")
+    obj = _object("the top level", value, _TOP_KEYS_V2 if version == FORMAT_V2 else _TOP_KEYS)
+    head: LogHead | None = None
+    if version == FORMAT_V2:
+        raw = _object("custody_log_head", obj["custody_log_head"], _HEAD_KEYS)
+        if not isinstance(raw["seq"], int) or isinstance(raw["seq"], bool):
+            raise _Bad("custody_log_head.seq is not an integer")
+        head = LogHead(raw["seq"], _str("custody_log_head.sha256", raw["sha256"]))
     if not isinstance(obj["entries"], list):
         raise _Bad("entries is not a JSON array")
     entries = tuple(_entry(f"entries[{i}]", e) for i, e in enumerate(obj["entries"]))
@@ -406,6 +438,7 @@ def _manifest(value: Any) -> Manifest:
         finished=finished,
         entries=entries,
         previous_digest=_str("previous_manifest_sha256", obj["previous_manifest_sha256"], nullable=True),
+        custody_head=head,
     )
 
 

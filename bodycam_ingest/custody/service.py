@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from bodycam_ingest.catalog.custody_models import CheckpointRow
 from bodycam_ingest.config import Config
-from bodycam_ingest.custody import dockmanifest, keys
+from bodycam_ingest.custody import anchors, dockmanifest, keys
 from bodycam_ingest.custody.chain import Checkpoint
 from bodycam_ingest.custody.eventlog import sign_checkpoint
-from bodycam_ingest.errors import BodycamError, StationKeyMissing
+from bodycam_ingest.errors import BodycamError, StationKeyMissing, StorageError
 
 if TYPE_CHECKING:
     from bodycam_ingest.station import Station
@@ -86,7 +86,8 @@ def sign_pending_manifests(station: Station, *, key: Ed25519PrivateKey | None = 
 def checkpoint(station: Station, *, key: Ed25519PrivateKey | None = None,
                required: bool = True) -> Checkpoint | None:
     """Sign the custody log's head if it moved since the last checkpoint (after every command that
-    appended, periodically in the daemon, and at its shutdown)."""
+    appended, periodically in the daemon, and at its shutdown), as a catalog row and a signed
+    file in ``<manifest dir>/checkpoints/`` (``custody.anchors``)."""
     if key is None:
         try:
             key = load_station_key(station.config)
@@ -95,8 +96,18 @@ def checkpoint(station: Station, *, key: Ed25519PrivateKey | None = None,
                 raise
             log.warning("custody-log checkpoint not signed: %s", exc.message())
             return None
-    with station.catalog.session() as session:
-        return sign_checkpoint(session, key, station.clock())
+    directory = anchors.directory_of(manifest_dir(station.config))
+    try:
+        with station.catalog.session() as session:
+            return sign_checkpoint(session, key, station.clock(), directory)
+    except OSError as exc:  # the checkpoint file: its row is rolled back with it
+        error = StorageError(path=str(directory), reason=f"cannot write a checkpoint file "
+                             f"({exc.strerror}); free space there or make it writable, then run "
+                             "any command that logs")
+        if required:
+            raise error from exc
+        log.error("custody-log checkpoint not signed: %s", error.message())
+        return None
 
 
 def checkpoint_if_due(station: Station) -> Checkpoint | None:

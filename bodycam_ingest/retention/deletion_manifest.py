@@ -10,7 +10,9 @@ Files, in ``<manifest dir>/deletions/`` for run R of station S::
 
 The manifest holds ``format`` ("bodycam-deletion-manifest/1"), the station id, the run id, when
 it was signed, who ran the job, the policy the run applied (and its digest), the digest of the
-previous deletion manifest (``previous_manifest_sha256``: the chain) and one entry per tombstone,
+previous deletion manifest (``previous_manifest_sha256``: the chain), the custody log's head when
+it was signed (``custody_log_head``: ``{"seq", "sha256"}``, an anchor the audit checks the log
+against; absent from manifests signed before anchors) and one entry per tombstone,
 sorted by recording id. Each file is written atomically before the transaction that records the
 manifest, links its tombstones and logs ``deletion_manifest_signed`` commits; the chain position
 is taken with the custody-log head locked, so two signers never chain to the same manifest.
@@ -38,7 +40,8 @@ from bodycam_ingest.catalog.retention_models import (
     RetentionRun,
     Tombstone,
 )
-from bodycam_ingest.custody import keys
+from bodycam_ingest.custody import anchors, keys
+from bodycam_ingest.custody.dockmanifest import log_head
 from bodycam_ingest.custody.eventlog import lock_head
 from bodycam_ingest.custody.files import write_atomic
 from bodycam_ingest.custody.manifest import (
@@ -165,6 +168,9 @@ def sign_run(session: Session, *, manifest_dir: Path, station_id: str, run_id: i
         "policy": json.loads(policy_json) if policy_json is not None else None,
         "previous_manifest_sha256": previous,
     }
+    head = log_head(session)
+    if head is not None:
+        header[anchors.HEAD_KEY] = anchors.head_json(head.seq, head.digest)
     data = manifest_bytes(header, entries())
     if count == 0:
         return None

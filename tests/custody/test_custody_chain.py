@@ -16,15 +16,18 @@ from hypothesis import strategies as st
 
 from bodycam_ingest.custody import keys
 from bodycam_ingest.custody.chain import (
+    CHECKPOINT_FORMAT_V1,
     GENESIS,
     ChainProblem,
     Checkpoint,
     LogEntry,
     ProblemKind,
     checkpoint_bytes,
+    checkpoint_digest,
     entry_digest,
     make_checkpoint,
     next_entry,
+    signed_bytes,
     verify_chain,
     verify_checkpoints,
     verify_log,
@@ -272,16 +275,30 @@ def test_checkpoints_signed_before_a_key_rotation_still_verify(station_keys: Pat
 
 def test_checkpoint_signature_covers_the_documented_bytes(station_keys: Path) -> None:
     key = keys.load_private(station_keys / "station.key")
-    cp = make_checkpoint(build(2)[1], T0, key)
-    signed = checkpoint_bytes(cp.seq, cp.head_digest, cp.at, cp.key_id)
+    first = make_checkpoint(build(2)[1], T0, key)
+    cp = make_checkpoint(build(3)[2], T0, key, checkpoint_digest(first))
+    signed = checkpoint_bytes(cp.seq, cp.head_digest, cp.at, cp.key_id,
+                              previous=cp.previous_digest)
     assert json.loads(signed) == {
-        "format": "bodycam-checkpoint/1",
-        "seq": 2,
+        "format": "bodycam-checkpoint/2",
+        "seq": 3,
         "head_digest": cp.head_digest,
         "at": "2025-03-07T02:00:00Z",
         "key_id": cp.key_id,
+        "previous_checkpoint_sha256": hashlib.sha256(signed_bytes(first)).hexdigest(),
     }
     assert keys.verify(key.public_key(), signed, cp.signature)
+
+
+def test_a_checkpoint_signed_before_chaining_still_verifies(station_keys: Path) -> None:
+    key = keys.load_private(station_keys / "station.key")
+    log = build(2)
+    signed = checkpoint_bytes(2, log[1].digest, T0, keys.key_id(key.public_key()),
+                              format=CHECKPOINT_FORMAT_V1)
+    assert "previous_checkpoint_sha256" not in json.loads(signed)
+    legacy = Checkpoint(2, log[1].digest, T0, keys.key_id(key.public_key()),
+                        keys.sign(key, signed), None, CHECKPOINT_FORMAT_V1)
+    assert verify_log(log, [legacy], keys.load_keyring(station_keys)) == []
 
 
 # --------------------------------------------------------------------------- manifests
