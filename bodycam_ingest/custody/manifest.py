@@ -226,6 +226,9 @@ class Manifest:
     entries: tuple[ManifestEntry, ...]
     previous_digest: str | None
     format: str = field(default=FORMAT)
+    # A supplementary manifest (files recovery committed to dock ``dock_id`` after its manifest was
+    # signed) names the digest of that dock's latest manifest; None for a dock's own manifest.
+    supplements: str | None = None
 
     def __post_init__(self) -> None:
         if self.format != FORMAT:
@@ -236,6 +239,8 @@ class Manifest:
         object.__setattr__(self, "finished", _utc("finished", self.finished))
         if self.previous_digest is not None:
             _check_sha256("previous manifest digest", self.previous_digest)
+        if self.supplements is not None:
+            _check_sha256("supplemented manifest digest", self.supplements)
         entries = tuple(sorted(self.entries, key=lambda e: e.camera_path))
         for before, after in pairwise(entries):
             if before.camera_path == after.camera_path:
@@ -260,8 +265,10 @@ def _entry_json(entry: ManifestEntry) -> dict[str, JsonValue]:
 
 
 def to_json(manifest: Manifest) -> dict[str, JsonValue]:
-    """The manifest as a JSON-ready mapping (what ``canonical_bytes`` encodes)."""
-    return {
+    """The manifest as a JSON-ready mapping (what ``canonical_bytes`` encodes); the
+    ``supplements_manifest_sha256`` key only in a supplementary manifest, so a dock's own
+    manifest has the same bytes as before supplements existed."""
+    data: dict[str, JsonValue] = {
         "format": manifest.format,
         "station_id": manifest.station_id,
         "dock_id": manifest.dock_id,
@@ -271,6 +278,9 @@ def to_json(manifest: Manifest) -> dict[str, JsonValue]:
         "previous_manifest_sha256": manifest.previous_digest,
         "entries": [_entry_json(e) for e in manifest.entries],
     }
+    if manifest.supplements is not None:
+        data[_SUPPLEMENTS] = manifest.supplements
+    return data
 
 
 def canonical_bytes(manifest: Manifest) -> bytes:
@@ -306,6 +316,7 @@ _TOP_KEYS = frozenset(
         "entries",
     }
 )
+_SUPPLEMENTS = "supplements_manifest_sha256"  # optional top-level key
 _ENTRY_KEYS = frozenset(
     {"camera_path", "size", "sha256", "device", "officer", "recording_start", "ingested_at"}
 )
@@ -389,7 +400,9 @@ def _entry(where: str, value: Any) -> ManifestEntry:
 
 
 def _manifest(value: Any) -> Manifest:
-    obj = _object("the top level", value, _TOP_KEYS)
+    keys = _TOP_KEYS | {_SUPPLEMENTS} if isinstance(value, dict) and _SUPPLEMENTS in value \
+        else _TOP_KEYS
+    obj = _object("the top level", value, keys)
     if obj["format"] != FORMAT:
         raise _Bad(f"format is {obj['format']!r}; this version reads {FORMAT!r}")
     if not isinstance(obj["entries"], list):
@@ -406,6 +419,7 @@ def _manifest(value: Any) -> Manifest:
         finished=finished,
         entries=entries,
         previous_digest=_str("previous_manifest_sha256", obj["previous_manifest_sha256"], nullable=True),
+        supplements=_str(_SUPPLEMENTS, obj[_SUPPLEMENTS]) if _SUPPLEMENTS in obj else None,
     )
 
 
