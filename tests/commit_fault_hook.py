@@ -5,7 +5,7 @@ in it): the unit that either reaches the database or does not. Failing the commi
 statement inside it) is the harder case: everything the code did before committing (a manifest file
 written beside the catalog, a camera file deleted) has happened, the catalog's record of it has not.
 
-    BODYCAM_FAULT=count:FILE   count the writes, write the number to FILE at exit
+    BODYCAM_FAULT=count:FILE   count the writes (FILE holds the number so far)
     BODYCAM_FAULT=raise:N      the N-th write fails as SQLite fails on a full disk (once)
     BODYCAM_FAULT=crash:N      the process dies (os._exit(137), a kill -9) just before the N-th write
 
@@ -15,7 +15,6 @@ or ``install`` then the CLI's main in a forked child (the tests, to pay the impo
 
 from __future__ import annotations
 
-import atexit
 import os
 import sqlite3
 import sys
@@ -49,6 +48,8 @@ def install(spec: str) -> None:
         with lock:
             state["writes"] += 1
             number = state["writes"]
+            if mode == "count":  # kept current: the process may leave through os._exit
+                Path(arg).write_text(str(number))
         if number != at:
             return
         if mode == "crash":
@@ -62,9 +63,6 @@ def install(spec: str) -> None:
     event.listen(Engine, "before_cursor_execute", wrote)
     event.listen(Engine, "commit", commit)
     event.listen(Engine, "rollback", rolled_back)
-    if mode == "count":
-        out = Path(arg)
-        atexit.register(lambda: out.write_text(str(state["writes"])))
 
 
 def run_cli(argv: list[str]) -> int:

@@ -10,6 +10,8 @@ a crash is a real ``os._exit`` of a real ingest process.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import shutil
 import sqlite3
@@ -17,18 +19,25 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from commit_fault_hook import CRASH_STATUS, install, run_cli
-from conftest_media import sha256_of
+from conftest_media import FolderCamera, sha256_of
 from helpers import BODYCAM, StationEnv, write_config
 
 from bodycam_ingest.catalog.db import open_catalog
 from bodycam_ingest.custody import keys
-from bodycam_ingest.custody.manifest import parse_manifest
+from bodycam_ingest.custody.chain import ProblemKind, verify_manifest_chain
+from bodycam_ingest.custody.manifest import (
+    Manifest,
+    ManifestEntry,
+    canonical_bytes,
+    manifest_digest,
+    parse_manifest,
+)
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
 
 WIPE_ON = "wipe_after_ingest = true"
@@ -64,8 +73,23 @@ def _fresh(template: Template, root: Path) -> tuple[StationEnv, Path]:
     return StationEnv(root=root, config_path=write_config(root, WIPE_ON)), camera
 
 
-def _forked(station: StationEnv, argv: list[str], fault: str | None, log: Path) -> int:
-    """``bodycam ARGV`` in a forked child (with the fault hook when ``fault``); its status.
+_PRELOAD = ("bodycam_ingest.", "typer", "click", "rich", "sqlalchemy", "alembic", "cryptography",
+            "pydantic", "jinja2", "starlette")
+
+
+def _preload(modules: Path) -> None:
+    """Import here what a forked run imported (listed in ``modules``), so each later child
+    starts with it loaded; importing them starts no thread."""
+    for name in modules.read_text().split():
+        if name.startswith(_PRELOAD) and "__main__" not in name:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+
+def _forked(station: StationEnv, argv: list[str], fault: str | None, log: Path,
+            modules: Path | None = None) -> int:
+    """``bodycam ARGV`` in a forked child (with the fault hook when ``fault``); its status; with
+    ``modules``, the child lists the modules it imported there.
 
     The child never returns into pytest: it leaves through ``os._exit`` whatever happens."""
     pid = os.fork()
@@ -86,6 +110,8 @@ def _forked(station: StationEnv, argv: list[str], fault: str | None, log: Path) 
 
             traceback.print_exc()
         finally:
+            if modules is not None:
+                modules.write_text("\n".join(sorted(sys.modules)))
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
@@ -158,9 +184,15 @@ def writes(template: Template, tmp_path_factory: pytest.TempPathFactory) -> int:
     root = tmp_path_factory.mktemp("commit-count")
     count = root / "count"
     station, camera = _fresh(template, root / "station")
-    status = _forked(station, ["ingest", str(camera), "--json"], f"count:{count}", root / "log")
+    status = _forked(station, ["ingest", str(camera), "--json"], f"count:{count}", root / "log",
+                     modules=root / "ingest.modules")
     assert status == 0, (root / "log").read_text()
     assert not any((camera / p).exists() for p in template.digests), "wiping is on"
+    status = _forked(station, ["audit", "--json"], None, root / "audit.json",
+                     modules=root / "audit.modules")
+    assert status == 0, (root / "audit.json").read_text()
+    _preload(root / "ingest.modules")
+    _preload(root / "audit.modules")
     return int(count.read_text())
 
 
@@ -258,3 +290,49 @@ def test_d2_a_commit_failing_with_enospc_leaves_nothing_unsigned_and_wipes_nothi
         supplements = db.execute("SELECT count(*) FROM custody_manifests WHERE file_name "
                                  "LIKE '%-s1'").fetchone()[0]
     assert supplements == 1, f"when={when}: the recovered file is not in a supplementary manifest"
+
+
+# --- the wipe reads the signed manifests themselves; supplementary manifests chain -------------
+
+def test_a_camera_file_is_not_wiped_when_its_manifest_no_longer_verifies(
+        station: StationEnv, folder_camera: FolderCamera) -> None:
+    """The wipe trusts the signed files, not the catalog: with the dock's signature gone (or its
+    manifest not the signed one), nothing is wiped and each refusal says why."""
+    station.run("ingest", str(folder_camera.root), check=True)  # wipe off: manifest signed
+    manifests = station.config.custody.manifest_path(station.config.storage.state_dir)
+    (sig,) = manifests.glob("*.sig")
+    sig.write_bytes(bytes(64))  # a signature that verifies with no key
+    station.config_path.write_text(station.config_path.read_text().replace(
+        "[ingest]\n", f"[ingest]\n{WIPE_ON}\n"))
+    result = station.run("ingest", str(folder_camera.root), "--json")
+    assert result.returncode == 0, result.stderr
+    assert all(p.exists() for p in folder_camera.paths), "wiped without a verifying manifest"
+    with sqlite3.connect(station.db) as db:
+        refused = [r for (r,) in db.execute("SELECT reason FROM events WHERE action='wipe_refused'")]
+    assert len(refused) == len(folder_camera.paths)
+    assert all("no signed dock manifest lists" in r and "does not verify" in r for r in refused)
+
+
+def _manifest(dock: str, previous: str | None, paths: list[str],
+              supplements: str | None = None) -> Manifest:
+    at = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+    entries = tuple(ManifestEntry(camera_path=p, size=1, sha256=f"{i:064x}", device="cam",
+                                  officer=None, recording_start=None, ingested_at=at)
+                    for i, p in enumerate(paths, start=1 + 10 * int(dock)))
+    return Manifest(station_id="s", dock_id=dock, device="cam", started=at, finished=at,
+                    entries=entries, previous_digest=previous, supplements=supplements)
+
+
+def test_a_supplementary_manifest_round_trips_and_chains_to_its_dock() -> None:
+    first = _manifest("1", None, ["a.MP4", "b.MP4"])
+    supplement = _manifest("1", manifest_digest(first), ["c.MP4"],
+                           supplements=manifest_digest(first))
+    data = canonical_bytes(supplement)
+    assert b'"supplements_manifest_sha256":"' + manifest_digest(first).encode() + b'"' in data
+    assert parse_manifest(data) == supplement
+    assert b"supplements" not in canonical_bytes(first)  # a dock's own manifest is unchanged
+    assert verify_manifest_chain([first, supplement]) == []
+    again = _manifest("1", manifest_digest(first), ["c.MP4"])  # a second manifest, no supplement
+    assert [p.kind for p in verify_manifest_chain([first, again])] == [ProblemKind.DUPLICATE]
+    stray = _manifest("2", manifest_digest(first), ["d.MP4"], supplements=manifest_digest(first))
+    assert [p.kind for p in verify_manifest_chain([first, stray])] == [ProblemKind.MANIFEST_LINK]

@@ -83,6 +83,13 @@ def sign_pending_manifests(station: Station, *, key: Ed25519PrivateKey | None = 
                                              station_id=station.config.station.id,
                                              dock_id=dock_id, private_key=key,
                                              now=station.clock(), actor=station.actor)
+        except BodycamError as exc:
+            # an earlier manifest of this dock is unreadable or not the signed one: the audit
+            # names it; it must not stop other docks from being signed
+            if dock_id == current_dock:
+                raise
+            log.warning("dock %d: no supplementary manifest signed: %s", dock_id, exc.message())
+            continue
         except Exception as exc:
             if required or not catalog_full(exc):
                 raise

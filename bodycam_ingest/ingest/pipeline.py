@@ -243,9 +243,11 @@ class Ingester:
                 hook(report.dock_id)
             except Exception as exc:
                 step = getattr(getattr(hook, "func", hook), "__module__", repr(hook))
+                if catalog_full(exc):  # a documented end (IngestCatalogFull, exit 7), not a bug
+                    log.error("after-dock step %s stopped for dock %d: the catalog's disk is "
+                              "full", step, report.dock_id)
+                    raise
                 log.exception("after-dock step %s failed for dock %d", step, report.dock_id)
-                if catalog_full(exc):
-                    raise  # the dock cannot be closed either: IngestCatalogFull, exit 7
                 raise _StopDock("incomplete", f"the files are stored, but {exc}; nothing was "
                                 "wiped from the camera") from exc
 
