@@ -8,6 +8,10 @@ Per file, the commit order is the crash-safety argument:
   4. publish (link into the content address)       -> crash: recovery finds it stored, catalogues
   5. one transaction: recording + sighting + event, journal ``done``
 A ``Recording`` row therefore never exists for content that is not stored and verified.
+After the last file the dock's manifest is signed; a file is wiped from the camera only when a
+signed manifest lists it (``wipe``). A commit that fails (a full catalog: exit 7) or never happens
+(a crash) is finished by the next run's recovery, and signed then in a supplementary manifest if
+its dock's manifest was signed already.
 """
 
 from __future__ import annotations
