@@ -7,6 +7,7 @@ written beside the catalog, a camera file deleted) has happened, the catalog's r
 
     BODYCAM_FAULT=count:FILE   count the writes (FILE holds the number so far)
     BODYCAM_FAULT=raise:N      the N-th write fails as SQLite fails on a full disk (once)
+    BODYCAM_FAULT=full:N       the N-th write and every later one fail so (the disk stays full)
     BODYCAM_FAULT=crash:N      the process dies (os._exit(137), a kill -9) just before the N-th write
 
 Used as ``python tests/commit_fault_hook.py ingest CAM`` (the CLI's own main, after ``install``),
@@ -32,8 +33,8 @@ CRASH_STATUS = 137
 def install(spec: str) -> None:
     """Register the counting (and failing) hooks on every engine made from now on."""
     mode, _, arg = spec.partition(":")
-    if mode not in ("count", "raise", "crash"):
-        raise ValueError(f"BODYCAM_FAULT={spec!r}: mode is count, raise or crash")
+    if mode not in ("count", "raise", "full", "crash"):
+        raise ValueError(f"BODYCAM_FAULT={spec!r}: mode is count, raise, full or crash")
     lock = threading.Lock()
     state = {"writes": 0}
     at = int(arg) if mode != "count" else 0
@@ -50,7 +51,7 @@ def install(spec: str) -> None:
             number = state["writes"]
             if mode == "count":  # kept current: the process may leave through os._exit
                 Path(arg).write_text(str(number))
-        if number != at:
+        if number != at and not (mode == "full" and number > at):
             return
         if mode == "crash":
             os._exit(CRASH_STATUS)
