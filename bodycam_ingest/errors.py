@@ -103,6 +103,12 @@ class StorageFault(BodycamError):
     exit_code = ExitCode.STORAGE
 
 
+class IngestCatalogFull(BodycamError):
+    """The ingest stopped because the catalog's disk is full ({where}): what was stored is kept, and nothing that no signed manifest lists was wiped from the camera. Free space on that disk, then dock the camera again to finish."""  # noqa: E501
+
+    exit_code = ExitCode.INCOMPLETE
+
+
 # --- custody (chain of custody: keys, manifests, approvals) ------------------------------------
 class KeyFileTooOpen(BodycamError):
     """Private key {path} has mode {mode}, so other users can read or change it; run `chmod 600 {path}` and try again."""  # noqa: E501

@@ -22,13 +22,15 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # README's deploy block is run as written), stress-ng (the suite is also run under CPU load).
 # sqlite3 (the database floor bench/cli.py times beside the CLI), chromium and fonts-wqy-microhei
 # (the console's browser tests; a CJK font so Chinese renders), tesseract-ocr and
-# fonts-dejavu-core (reading cameras' burned-in overlays, and making them in tests), radosgw,
+# fonts-dejavu-core (reading cameras' burned-in overlays, and making them in tests), strace
+# (tests/test_commit_faults.py injects ENOSPC into the catalog's WAL, as issue 9's D2 was found),
+# radosgw,
 # ceph-mon and ceph-osd (the object store's tests start a throwaway Ceph with S3 Object Lock:
 # scripts/ceph-up.sh; a station never runs Ceph itself).
 # This is the developer's and CI's machine; a station installs with scripts/install-station.sh.
 PACKAGES=(ffmpeg udev fusefat dosfstools mtools exfat-fuse exfatprogs fuse3 util-linux
           e2fsprogs openssl python3 python3-venv postgresql-15 tesseract-ocr fonts-dejavu-core
-          python3-seccomp sudo stress-ng chromium fonts-wqy-microhei sqlite3
+          python3-seccomp sudo stress-ng chromium fonts-wqy-microhei sqlite3 strace
           radosgw ceph-mon ceph-osd)
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -41,12 +41,13 @@ class CheckpointRow(Base):
 
 
 class ManifestRow(Base):
-    """One signed dock manifest; ``id`` is its position in the station's manifest chain."""
+    """One signed dock manifest; ``id`` is its position in the station's manifest chain. A dock
+    has one, plus a supplementary one per recovery that committed files after it was signed."""
 
     __tablename__ = "custody_manifests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dock_id: Mapped[int] = mapped_column(ForeignKey("docks.id"), unique=True)
+    dock_id: Mapped[int] = mapped_column(ForeignKey("docks.id"), index=True)
     file_name: Mapped[str] = mapped_column(String(255))  # in the manifest dir, without suffix
     digest: Mapped[str] = mapped_column(String(64))
     previous_digest: Mapped[str | None] = mapped_column(String(64))

@@ -463,18 +463,28 @@ def verify_manifest_chain(manifests: Sequence[Manifest]) -> list[ChainProblem]:
 
     The first manifest must start the chain (no previous digest); each later one must name the
     digest of the one before it. A removed, reordered or swapped-in older manifest breaks at least
-    one link. ``seq`` in each problem is the manifest's position, counted from 1.
+    one link. ``seq`` in each problem is the manifest's position, counted from 1. A dock may
+    appear again only in a supplementary manifest (files recovery committed after its manifest).
     """
     problems: list[ChainProblem] = []
     previous: Manifest | None = None
-    seen: set[str] = set()
+    seen: dict[str, set[str]] = {}  # dock id -> digests of its manifests so far
     for position, manifest in enumerate(manifests, start=1):
         name = f"manifest {position} (dock {manifest.dock_id})"
-        if manifest.dock_id in seen:
+        earlier = seen.setdefault(manifest.dock_id, set())
+        if manifest.supplements is None and earlier:
             problems.append(
                 ChainProblem(ProblemKind.DUPLICATE, position, f"{name} repeats a dock already listed")
             )
-        seen.add(manifest.dock_id)
+        if manifest.supplements is not None and manifest.supplements not in earlier:
+            problems.append(
+                ChainProblem(
+                    ProblemKind.MANIFEST_LINK,
+                    position,
+                    f"{name} supplements a manifest that is not an earlier one of its dock",
+                )
+            )
+        earlier.add(manifest_digest(manifest))
         expected = None if previous is None else manifest_digest(previous)
         if manifest.previous_digest != expected:
             if previous is None:

@@ -245,6 +245,9 @@ class Manifest:
     previous_digest: str | None
     custody_head: LogHead | None = None  # None: a /1 manifest, signed before anchors
     format: str = field(default="")  # derived: /2 when it carries the custody head, else /1
+    # A supplementary manifest (files recovery committed to dock ``dock_id`` after its manifest was
+    # signed) names the digest of that dock's latest manifest; None for a dock's own manifest.
+    supplements: str | None = None
 
     def __post_init__(self) -> None:
         derived = FORMAT if self.custody_head is None else FORMAT_V2
@@ -257,6 +260,8 @@ class Manifest:
         object.__setattr__(self, "finished", _utc("finished", self.finished))
         if self.previous_digest is not None:
             _check_sha256("previous manifest digest", self.previous_digest)
+        if self.supplements is not None:
+            _check_sha256("supplemented manifest digest", self.supplements)
         entries = tuple(sorted(self.entries, key=lambda e: e.camera_path))
         for before, after in pairwise(entries):
             if before.camera_path == after.camera_path:
@@ -281,8 +286,10 @@ def _entry_json(entry: ManifestEntry) -> dict[str, JsonValue]:
 
 
 def to_json(manifest: Manifest) -> dict[str, JsonValue]:
-    """The manifest as a JSON-ready mapping (what ``canonical_bytes`` encodes)."""
-    return {
+    """The manifest as a JSON-ready mapping (what ``canonical_bytes`` encodes); the
+    ``supplements_manifest_sha256`` key only in a supplementary manifest, so a dock's own
+    manifest has the same bytes as before supplements existed."""
+    data: dict[str, JsonValue] = {
         "format": manifest.format,
         "station_id": manifest.station_id,
         "dock_id": manifest.dock_id,
@@ -294,6 +301,9 @@ def to_json(manifest: Manifest) -> dict[str, JsonValue]:
     } | ({} if manifest.custody_head is None else {
         "custody_log_head": {"seq": manifest.custody_head.seq,
                              "sha256": manifest.custody_head.digest}})
+    if manifest.supplements is not None:
+        data[_SUPPLEMENTS] = manifest.supplements
+    return data
 
 
 def canonical_bytes(manifest: Manifest) -> bytes:
@@ -331,6 +341,7 @@ _TOP_KEYS = frozenset(
 )
 _TOP_KEYS_V2 = _TOP_KEYS | {"custody_log_head"}
 _HEAD_KEYS = frozenset({"seq", "sha256"})
+_SUPPLEMENTS = "supplements_manifest_sha256"  # optional top-level key
 _ENTRY_KEYS = frozenset(
     {"camera_path", "size", "sha256", "device", "officer", "recording_start", "ingested_at"}
 )
@@ -417,7 +428,10 @@ def _manifest(value: Any) -> Manifest:
     version = value.get("format") if isinstance(value, dict) else None
     if isinstance(value, dict) and "format" in value and version not in FORMATS:
         raise _Bad(f"format is {version!r}; this version reads {' and '.join(FORMATS)}")
-    obj = _object("the top level", value, _TOP_KEYS_V2 if version == FORMAT_V2 else _TOP_KEYS)
+    keys = _TOP_KEYS_V2 if version == FORMAT_V2 else _TOP_KEYS
+    if isinstance(value, dict) and _SUPPLEMENTS in value:
+        keys = keys | {_SUPPLEMENTS}
+    obj = _object("the top level", value, keys)
     head: LogHead | None = None
     if version == FORMAT_V2:
         raw = _object("custody_log_head", obj["custody_log_head"], _HEAD_KEYS)
@@ -439,6 +453,7 @@ def _manifest(value: Any) -> Manifest:
         entries=entries,
         previous_digest=_str("previous_manifest_sha256", obj["previous_manifest_sha256"], nullable=True),
         custody_head=head,
+        supplements=_str(_SUPPLEMENTS, obj[_SUPPLEMENTS]) if _SUPPLEMENTS in obj else None,
     )
 
 

@@ -19,6 +19,7 @@ from bodycam_ingest.custody import anchors, dockmanifest, keys
 from bodycam_ingest.custody.chain import Checkpoint
 from bodycam_ingest.custody.eventlog import sign_checkpoint
 from bodycam_ingest.errors import BodycamError, StationKeyMissing, StorageError
+from bodycam_ingest.ingest.journal import catalog_full
 
 if TYPE_CHECKING:
     from bodycam_ingest.station import Station
@@ -56,10 +57,12 @@ def after_dock(station: Station, dock_id: int) -> None:
 def sign_pending_manifests(station: Station, *, key: Ed25519PrivateKey | None = None,
                            current_dock: int | None = None, required: bool = True) -> list[int]:
     """Sign the manifest of every dock that stored files and has none (docks closed by recovery,
-    docks cut short by an unplug); returns their dock ids. Idempotent.
+    docks cut short by an unplug), and a supplementary manifest for every signed dock that recovery
+    committed files to afterwards; returns their dock ids. Idempotent.
 
-    With ``required=False`` a missing or unusable key is logged instead of raised (ingest start:
-    the dock's own hook will refuse with the reason).
+    With ``required=False`` a missing or unusable key, or a catalog whose disk is full, is logged
+    instead of raised (ingest start, after a command: the dock's own hook will refuse with the
+    reason, and the next run signs what is left).
     """
     if key is None:
         try:
@@ -70,13 +73,28 @@ def sign_pending_manifests(station: Station, *, key: Ed25519PrivateKey | None = 
             log.warning("dock manifests not signed: %s", exc.message())
             return []
     with station.catalog.reading() as session:
-        pending = dockmanifest.docks_needing_manifest(session, current_dock)
+        pending = sorted({*dockmanifest.docks_needing_manifest(session, current_dock),
+                          *dockmanifest.docks_needing_supplement(session)})
     signed: list[int] = []
     for dock_id in pending:
-        with station.catalog.session() as session:
-            row = dockmanifest.sign_dock(session, directory=manifest_dir(station.config),
-                                         station_id=station.config.station.id, dock_id=dock_id,
-                                         private_key=key, now=station.clock(), actor=station.actor)
+        try:
+            with station.catalog.session() as session:
+                row = dockmanifest.sign_dock(session, directory=manifest_dir(station.config),
+                                             station_id=station.config.station.id,
+                                             dock_id=dock_id, private_key=key,
+                                             now=station.clock(), actor=station.actor)
+        except BodycamError as exc:
+            # an earlier manifest of this dock is unreadable or not the signed one: the audit
+            # names it; it must not stop other docks from being signed
+            if dock_id == current_dock:
+                raise
+            log.warning("dock %d: no supplementary manifest signed: %s", dock_id, exc.message())
+            continue
+        except Exception as exc:
+            if required or not catalog_full(exc):
+                raise
+            log.warning("dock manifests not signed: the catalog's disk is full")
+            return signed
         if row is not None:
             signed.append(dock_id)
             log.info("signed the manifest of dock %d (%d file(s))", dock_id, row.entries)
@@ -107,6 +125,11 @@ def checkpoint(station: Station, *, key: Ed25519PrivateKey | None = None,
         if required:
             raise error from exc
         log.error("custody-log checkpoint not signed: %s", error.message())
+        return None
+    except Exception as exc:
+        if required or not catalog_full(exc):
+            raise
+        log.warning("custody-log checkpoint not signed: the catalog's disk is full")
         return None
 
 

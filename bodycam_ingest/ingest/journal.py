@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,40 @@ from bodycam_ingest.catalog.retention_models import Tombstone
 from bodycam_ingest.naming import NamePattern, parse_name
 
 Clock = Callable[[], datetime]
+
+_SQLITE_FULL = 13  # sqlite3.SQLITE_FULL: "database or disk is full"
+_PG_DISK_FULL = "53100"  # PostgreSQL's disk_full SQLSTATE
+
+
+def catalog_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is the catalog's database refusing a write because its
+    disk is full (SQLITE_FULL, PostgreSQL's disk_full), however SQLAlchemy wrapped it."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, sqlite3.Error) and (
+                getattr(item, "sqlite_errorcode", None) == _SQLITE_FULL
+                or "database or disk is full" in str(item)):
+            return True
+        if getattr(item, "sqlstate", None) == _PG_DISK_FULL \
+                or getattr(item, "pgcode", None) == _PG_DISK_FULL:
+            return True
+        orig = getattr(item, "orig", None)  # sqlalchemy.exc.DBAPIError
+        todo += [orig if isinstance(orig, BaseException) else None, item.__cause__,
+                 item.__context__]
+    return False
+
+
+def catalog_where(catalog: Catalog) -> str:
+    """Where the catalog is, for people: the SQLite file's folder, or the server (no password)."""
+    url = catalog.url
+    if url.startswith("sqlite:///"):
+        return str(PurePosixPath(url.removeprefix("sqlite:///")).parent)
+    return url.split("@", 1)[-1]
 
 
 @dataclass(frozen=True)

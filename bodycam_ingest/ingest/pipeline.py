@@ -8,6 +8,10 @@ Per file, the commit order is the crash-safety argument:
   4. publish (link into the content address)       -> crash: recovery finds it stored, catalogues
   5. one transaction: recording + sighting + event, journal ``done``
 A ``Recording`` row therefore never exists for content that is not stored and verified.
+After the last file the dock's manifest is signed; a file is wiped from the camera only when a
+signed manifest lists it (``wipe``). A commit that fails (a full catalog: exit 7) or never happens
+(a crash) is finished by the next run's recovery, and signed then in a supplementary manifest if
+its dock's manifest was signed already.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.config import CameraRule, Config
-from bodycam_ingest.errors import ExitCode, Refused
+from bodycam_ingest.errors import ExitCode, IngestCatalogFull, Refused
 from bodycam_ingest.ingest import copier
 from bodycam_ingest.ingest.enumerate import (
     CameraFile,
@@ -39,7 +43,14 @@ from bodycam_ingest.ingest.enumerate import (
     list_camera,
     open_beneath,
 )
-from bodycam_ingest.ingest.journal import Clock, DeviceIdentity, FileMeta, Journal
+from bodycam_ingest.ingest.journal import (
+    Clock,
+    DeviceIdentity,
+    FileMeta,
+    Journal,
+    catalog_full,
+    catalog_where,
+)
 from bodycam_ingest.ingest.locks import device_lock_path, dock_lock_path, try_lock
 from bodycam_ingest.ingest.postprocess import Prober, apply_probe
 from bodycam_ingest.ingest.store import STAGING_SUFFIX, EvidenceStore
@@ -135,20 +146,41 @@ class Ingester:
         dock_lock = try_lock(dock_lock_path(self.runtime, token))
         assert dock_lock is not None, "a fresh random lock name cannot be held"
         with device_lock, dock_lock:
-            dock_id, device_id = self.journal.start_dock(
-                request.identity, rule=request.rule.name, trigger=request.trigger,
-                source=request.source, mount_method=request.mount_method, lock_token=token)
-            report = DockReport(dock_id=dock_id)
             try:
-                self._run(request, report, device_id)
-            except _StopDock as stop:
-                report.outcome, report.reason = stop.outcome, stop.reason
-            except BaseException as exc:
-                self.journal.finish_dock(dock_id, "failed", f"internal error: {exc!r}", {})
-                raise
-            self._finish(report)
+                report = self._ingest_locked(request, token)
+            except Exception as exc:
+                # A catalog write refused for space, wherever it happened: a documented end (7).
+                # The next dock finishes what this one left (recovery, supplementary manifest).
+                if not catalog_full(exc):
+                    raise
+                raise IngestCatalogFull(where=catalog_where(self.catalog)) from None
             dock_lock_path(self.runtime, token).unlink(missing_ok=True)
             return report
+
+    def _ingest_locked(self, request: DockRequest, token: str) -> DockReport:
+        dock_id, device_id = self.journal.start_dock(
+            request.identity, rule=request.rule.name, trigger=request.trigger,
+            source=request.source, mount_method=request.mount_method, lock_token=token)
+        report = DockReport(dock_id=dock_id)
+        try:
+            self._run(request, report, device_id)
+        except _StopDock as stop:
+            report.outcome, report.reason = stop.outcome, stop.reason
+        except BaseException as exc:
+            full = catalog_full(exc)
+            outcome, reason = ("incomplete", IngestCatalogFull(
+                where=catalog_where(self.catalog)).message()) if full \
+                else ("failed", f"internal error: {exc!r}")
+            try:
+                self.journal.finish_dock(dock_id, outcome, reason, {})
+            except Exception:
+                if not full:
+                    raise
+                # still full: the dock stays open; the next run's recovery closes it
+                log.warning("dock %d could not be closed: the catalog's disk is full", dock_id)
+            raise
+        self._finish(report)
+        return report
 
     # ------------------------------------------------------------------------------------------
     def _run(self, request: DockRequest, report: DockReport, device_id: int) -> None:
@@ -194,14 +226,7 @@ class Ingester:
                     future.result()
         if listing.truncated:
             raise _StopDock("incomplete", listing.truncated)
-        for hook in self.after_dock:
-            try:
-                hook(report.dock_id)
-            except Exception as exc:
-                step = getattr(getattr(hook, "func", hook), "__module__", repr(hook))
-                log.exception("after-dock step %s failed for dock %d", step, report.dock_id)
-                raise _StopDock("incomplete", f"the files are stored, but {exc}; nothing was "
-                                "wiped from the camera") from exc
+        self._after_dock(report)
         if report.failed:
             # Every cause, not just the first to happen: with two stages in flight, a full disk
             # can fail the file being verified after the next file was refused for space.
@@ -210,8 +235,25 @@ class Ingester:
             raise _StopDock("incomplete", f"{len(report.failed)} file(s) could not be ingested: "
                             f"{shown}{more}")
         if self.config.ingest.wipe_after_ingest:
+            state = self.config.storage.state_dir
             report.wiped = wipe_verified(self.catalog, self.store, self.journal, request,
-                                         report.dock_id, listing.files)
+                                         report.dock_id, listing.files,
+                                         manifest_dir=self.config.custody.manifest_path(state),
+                                         key_dir=self.config.custody.key_path(state))
+
+    def _after_dock(self, report: DockReport) -> None:
+        for hook in self.after_dock:
+            try:
+                hook(report.dock_id)
+            except Exception as exc:
+                step = getattr(getattr(hook, "func", hook), "__module__", repr(hook))
+                if catalog_full(exc):  # a documented end (IngestCatalogFull, exit 7), not a bug
+                    log.error("after-dock step %s stopped for dock %d: the catalog's disk is "
+                              "full", step, report.dock_id)
+                    raise
+                log.exception("after-dock step %s failed for dock %d", step, report.dock_id)
+                raise _StopDock("incomplete", f"the files are stored, but {exc}; nothing was "
+                                "wiped from the camera") from exc
 
     def _plan(self, listing: Listing, report: DockReport, device_id: int) -> list[CameraFile]:
         """Log refused entries; skip files this device already delivered (same path, size, mtime)."""

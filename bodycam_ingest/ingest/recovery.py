@@ -19,8 +19,15 @@ from sqlalchemy import select
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.catalog.models import Dock, Recording, Transfer
 from bodycam_ingest.config import Config
+from bodycam_ingest.errors import IngestCatalogFull
 from bodycam_ingest.ingest import copier
-from bodycam_ingest.ingest.journal import Clock, Journal, open_transfers
+from bodycam_ingest.ingest.journal import (
+    Clock,
+    Journal,
+    catalog_full,
+    catalog_where,
+    open_transfers,
+)
 from bodycam_ingest.ingest.locks import dock_lock_path, owner_alive
 from bodycam_ingest.ingest.postprocess import Prober, apply_probe
 from bodycam_ingest.ingest.store import EvidenceStore, relpath_for
@@ -45,6 +52,16 @@ class RecoveryReport:
 
 def recover(config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Clock, actor: str,
             prober: Prober) -> RecoveryReport:
+    try:
+        return _recover(config, catalog, store, clock=clock, actor=actor, prober=prober)
+    except Exception as exc:
+        if not catalog_full(exc):
+            raise
+        raise IngestCatalogFull(where=catalog_where(catalog)) from None
+
+
+def _recover(config: Config, catalog: Catalog, store: EvidenceStore, *, clock: Clock, actor: str,
+             prober: Prober) -> RecoveryReport:
     report = RecoveryReport()
     journal = Journal(catalog, clock, actor)
     runtime = config.storage.runtime

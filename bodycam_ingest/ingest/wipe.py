@@ -1,8 +1,11 @@
-"""Deleting from the camera: only when configured, only what is verified, catalogued and stored.
+"""Deleting from the camera: only when configured, only what is verified, catalogued, stored and
+listed in a signed dock manifest.
 
 Before a file is deleted it is read again from the camera medium, bypassing the page cache, and its
-digest must equal the catalogued one; the stored copy must be present. Anything else stays on the
-camera, with the reason logged.
+digest must equal the catalogued one; the stored copy must be present; and a manifest file of a dock
+that copied it must list that digest and verify with a station key (read here from the manifest
+files, whatever the catalog says: a commit that failed half-way must never cost a recording its
+last copy outside the station). Anything else stays on the camera, with the reason logged.
 """
 
 from __future__ import annotations
@@ -13,9 +16,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog.custody_models import ManifestRow
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.catalog.models import Recording, Sighting
+from bodycam_ingest.custody import keys
+from bodycam_ingest.custody.manifest import parse_manifest, sha256_hex
+from bodycam_ingest.errors import BodycamError
 from bodycam_ingest.ingest import copier
 from bodycam_ingest.ingest.enumerate import CameraFile, close_camera_fd, open_beneath
 from bodycam_ingest.ingest.journal import Journal
@@ -26,33 +34,15 @@ if TYPE_CHECKING:
 
 
 def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
-                  request: DockRequest, dock_id: int, files: list[CameraFile]) -> int:
+                  request: DockRequest, dock_id: int, files: list[CameraFile], *,
+                  manifest_dir: Path, key_dir: Path) -> int:
     if request.make_writable is None:
         journal.note("wipe_skipped", dock_id=dock_id, reason="wipe_after_ingest is on, but this "
                      f"source ({request.mount_method or 'folder'}) cannot be written safely; "
                      "files stay on the camera")
         return 0
-    candidates: list[tuple[CameraFile, int]] = []
-    refusals: list[tuple[CameraFile, int, str]] = []
-    with catalog.reading() as session:
-        for item in files:
-            row = session.execute(
-                select(Recording.id, Recording.sha256, Recording.store_path, Recording.deleted_at)
-                .join(Sighting, Sighting.recording_id == Recording.id)
-                .where(Sighting.dock_id == dock_id, Sighting.camera_path == item.relpath)
-            ).first()
-            if row is None:
-                continue
-            if row.deleted_at is not None:  # no stored copy any more: the camera's is not spare
-                reason: str | None = (f"recording {row.id} was deleted by retention on "
-                                      f"{row.deleted_at:%Y-%m-%d}; there is no stored copy, so "
-                                      "the camera's file is not wiped")
-            else:
-                reason = _refusal(request.root, item, row.sha256, store.root / row.store_path)
-            if reason is None:
-                candidates.append((item, row.id))
-            else:
-                refusals.append((item, row.id, reason))
+    candidates, refusals = _candidates(catalog, store, request, dock_id, files,
+                                       manifest_dir=manifest_dir, key_dir=key_dir)
     for item, recording_id, reason in refusals:  # after the read: one transaction at a time
         journal.note("wipe_refused", dock_id=dock_id, recording_id=recording_id,
                      subject=item.relpath, reason=reason)
@@ -84,6 +74,78 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
         wiped += 1
     fsync_dir(Path(writable))
     return wiped
+
+
+def _candidates(catalog: Catalog, store: EvidenceStore, request: DockRequest, dock_id: int,
+                files: list[CameraFile], *, manifest_dir: Path, key_dir: Path,
+                ) -> tuple[list[tuple[CameraFile, int]], list[tuple[CameraFile, int, str]]]:
+    """The dock's files that may be wiped (with their recording), and those refused, with why."""
+    candidates: list[tuple[CameraFile, int]] = []
+    refusals: list[tuple[CameraFile, int, str]] = []
+    with catalog.reading() as session:
+        found = []
+        for item in files:
+            row = session.execute(
+                select(Recording.id, Recording.sha256, Recording.store_path, Recording.deleted_at)
+                .join(Sighting, Sighting.recording_id == Recording.id)
+                .where(Sighting.dock_id == dock_id, Sighting.camera_path == item.relpath)
+            ).first()
+            if row is not None:
+                found.append((item, row))
+        signed, unsigned_why = _signed_digests(session, manifest_dir, key_dir,
+                                               [row.id for _, row in found])
+        for item, row in found:
+            if row.deleted_at is not None:  # no stored copy any more: the camera's is not spare
+                reason: str | None = (f"recording {row.id} was deleted by retention on "
+                                      f"{row.deleted_at:%Y-%m-%d}; there is no stored copy, so "
+                                      "the camera's file is not wiped")
+            elif row.sha256 not in signed:
+                reason = (f"no signed dock manifest lists recording {row.id} yet{unsigned_why}; "
+                          "it stays on the camera until one does (the next dock signs it)")
+            else:
+                reason = _refusal(request.root, item, row.sha256, store.root / row.store_path)
+            if reason is None:
+                candidates.append((item, row.id))
+            else:
+                refusals.append((item, row.id, reason))
+    return candidates, refusals
+
+
+def _signed_digests(session: Session, manifest_dir: Path, key_dir: Path,
+                    recording_ids: list[int]) -> tuple[set[str], str]:
+    """The SHA-256 values listed in the signed manifest files of the docks that copied these
+    recordings, counting only files that are the recorded ones and verify with a station key;
+    and, when some could not be read, why (for the refusal)."""
+    if not recording_ids:
+        return set(), ""
+    try:
+        keyring = keys.load_keyring(key_dir)
+    except BodycamError as exc:
+        return set(), f" ({exc.message()})"
+    docks = select(Sighting.dock_id).where(Sighting.recording_id.in_(recording_ids),
+                                           Sighting.copied.is_(True))
+    signed: set[str] = set()
+    problems: list[str] = []
+    for row in session.scalars(select(ManifestRow).where(ManifestRow.dock_id.in_(docks))):
+        base = manifest_dir / row.file_name
+        try:
+            data = base.with_name(f"{base.name}.json").read_bytes()
+            signature = base.with_name(f"{base.name}.sig").read_bytes()
+        except OSError as exc:
+            problems.append(f"{row.file_name}: {exc.strerror}")
+            continue
+        if sha256_hex(data) != row.digest or not any(
+                keys.verify(key, data, signature) for key in keyring.values()):
+            problems.append(f"{row.file_name}: does not verify")
+            continue
+        try:
+            manifest = parse_manifest(data, source=f"{row.file_name}.json")
+        except BodycamError as exc:
+            problems.append(exc.message())
+            continue
+        signed.update(entry.sha256 for entry in manifest.entries)
+    why = f" (manifest {'; '.join(problems)}; run `bodycam audit`)" if problems else ""
+    return signed, why
 
 
 def _refusal(root: Path, item: CameraFile, sha256: str, stored: Path) -> str | None:

@@ -2,7 +2,7 @@
 
 Existing recordings are queued by the replication worker's first pass (nothing to backfill here).
 
-Revision ID: 0011
+Revision ID: 0007
 Revises: 0006
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
