@@ -70,3 +70,31 @@ def test_a_fuse_mounted_camera_is_never_written_even_with_wipe_on(
     assert len(skipped) == 1 and "cannot be written safely" in skipped[0][0]
 
 
+
+
+def test_with_an_object_store_only_what_it_verified_is_wiped(
+        station: StationEnv, folder_camera: FolderCamera) -> None:
+    """Issue 12: a station with an object store wipes a camera file only once the object store
+    holds a verified copy. The CLI's ingest runs no replication worker, so the first dock wipes
+    nothing; the queue's rows marked verified (what the worker writes after its HEAD check, shown
+    on a real radosgw in test_object_store_ceph.py) let the next dock wipe."""
+    _enable_wipe(station)
+    with station.config_path.open("a") as config:
+        config.write('\n[storage.object_store]\nendpoint = "http://127.0.0.1:9"\n'
+                     'bucket = "evidence"\n')
+    first = json.loads(station.run("ingest", str(folder_camera.root), "--json", check=True).stdout)
+    assert (first["stored"], first["wiped"]) == (3, 0)
+    assert all(p.exists() for p in folder_camera.paths)
+    refused = _rows(station, "SELECT reason FROM events WHERE action='wipe_refused'")
+    assert len(refused) == 3 and all("not verified on the object store" in r for (r,) in refused)
+
+    with sqlite3.connect(station.db) as db:
+        db.execute("INSERT INTO replications (recording_id, sha256, size, target, state, "
+                   "queued_at, attempts, next_attempt_at, legal_hold) SELECT id, sha256, size, "
+                   "'s3://evidence/', 'queued', '2026-01-01 00:00:00', 0, '2026-01-01 00:00:00', "
+                   "0 FROM recordings WHERE id <> (SELECT min(id) FROM recordings)")
+        db.execute("UPDATE replications SET state='done', verified_at='2026-01-01 00:00:00'")
+    second = json.loads(station.run("ingest", str(folder_camera.root), "--json",
+                                    check=True).stdout)
+    assert second["wiped"] == 2, second
+    assert sum(p.exists() for p in folder_camera.paths) == 1

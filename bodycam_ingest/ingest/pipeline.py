@@ -239,7 +239,9 @@ class Ingester:
             report.wiped = wipe_verified(self.catalog, self.store, self.journal, request,
                                          report.dock_id, listing.files,
                                          manifest_dir=self.config.custody.manifest_path(state),
-                                         key_dir=self.config.custody.key_path(state))
+                                         key_dir=self.config.custody.key_path(state),
+                                         object_store=self.config.storage.object_store
+                                         is not None)
 
     def _after_dock(self, report: DockReport) -> None:
         for hook in self.after_dock:

@@ -1,11 +1,14 @@
 """Deleting from the camera: only when configured, only what is verified, catalogued, stored and
-listed in a signed dock manifest.
+listed in a signed dock manifest, and, on a station with an object store, verified there.
 
 Before a file is deleted it is read again from the camera medium, bypassing the page cache, and its
 digest must equal the catalogued one; the stored copy must be present; and a manifest file of a dock
 that copied it must list that digest and verify with a station key (read here from the manifest
 files, whatever the catalog says: a commit that failed half-way must never cost a recording its
-last copy outside the station). Anything else stays on the camera, with the reason logged.
+last copy outside the station). With ``[storage.object_store]`` configured, the object store must
+also hold a verified copy (issue 12): replication runs after the dock, so a dock's files usually
+stay on the camera until the next dock wipes them. Anything else stays on the camera, with the
+reason logged.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bodycam_ingest.ingest import copier
 from bodycam_ingest.ingest.enumerate import CameraFile, close_camera_fd, open_beneath
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.store import EvidenceStore, fsync_dir
+from bodycam_ingest.storage.queue import replicated
 
 if TYPE_CHECKING:
     from bodycam_ingest.ingest.pipeline import DockRequest
@@ -35,14 +39,15 @@ if TYPE_CHECKING:
 
 def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
                   request: DockRequest, dock_id: int, files: list[CameraFile], *,
-                  manifest_dir: Path, key_dir: Path) -> int:
+                  manifest_dir: Path, key_dir: Path, object_store: bool = False) -> int:
     if request.make_writable is None:
         journal.note("wipe_skipped", dock_id=dock_id, reason="wipe_after_ingest is on, but this "
                      f"source ({request.mount_method or 'folder'}) cannot be written safely; "
                      "files stay on the camera")
         return 0
     candidates, refusals = _candidates(catalog, store, request, dock_id, files,
-                                       manifest_dir=manifest_dir, key_dir=key_dir)
+                                       manifest_dir=manifest_dir, key_dir=key_dir,
+                                       object_store=object_store)
     for item, recording_id, reason in refusals:  # after the read: one transaction at a time
         journal.note("wipe_refused", dock_id=dock_id, recording_id=recording_id,
                      subject=item.relpath, reason=reason)
@@ -78,6 +83,7 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
 
 def _candidates(catalog: Catalog, store: EvidenceStore, request: DockRequest, dock_id: int,
                 files: list[CameraFile], *, manifest_dir: Path, key_dir: Path,
+                object_store: bool = False,
                 ) -> tuple[list[tuple[CameraFile, int]], list[tuple[CameraFile, int, str]]]:
     """The dock's files that may be wiped (with their recording), and those refused, with why."""
     candidates: list[tuple[CameraFile, int]] = []
@@ -94,6 +100,8 @@ def _candidates(catalog: Catalog, store: EvidenceStore, request: DockRequest, do
                 found.append((item, row))
         signed, unsigned_why = _signed_digests(session, manifest_dir, key_dir,
                                                [row.id for _, row in found])
+        offsite = {row.sha256 for _, row in found if not object_store
+                   or replicated(session, [row.sha256])}
         for item, row in found:
             if row.deleted_at is not None:  # no stored copy any more: the camera's is not spare
                 reason: str | None = (f"recording {row.id} was deleted by retention on "
@@ -102,6 +110,9 @@ def _candidates(catalog: Catalog, store: EvidenceStore, request: DockRequest, do
             elif row.sha256 not in signed:
                 reason = (f"no signed dock manifest lists recording {row.id} yet{unsigned_why}; "
                           "it stays on the camera until one does (the next dock signs it)")
+            elif row.sha256 not in offsite:
+                reason = (f"recording {row.id} is not verified on the object store yet; it stays "
+                          "on the camera until it is (a later dock wipes it)")
             else:
                 reason = _refusal(request.root, item, row.sha256, store.root / row.store_path)
             if reason is None:
