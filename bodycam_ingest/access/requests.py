@@ -371,11 +371,14 @@ def _execute_after(station: Station, row: RequestRow, acting: Acting) -> Request
     with station.catalog.session() as session:
         stored = session.get_one(RequestRow, row.id)
         stored.state, stored.result = state, text
+        # the approver carrying out what they approved is their own act (its approval is the
+        # request_approved entry): an approved_by equal to the actor would read as self-approval
         record_event(session, at=station.clock(), actor=acting.approved_by or acting.actor,
                      action="request_done" if state == DONE else "request_failed",
-                     subject=f"request {row.id}", approved_by=acting.approved_by,
+                     subject=f"request {row.id}", approved_by=None,
                      reason=error.message() if error else None,
-                     details={"request_id": row.id, "kind": row.kind})
+                     details={"request_id": row.id, "kind": row.kind,
+                              "requested_by": row.requested_by})
         session.flush()
         session.expunge(stored)
     if error is not None:

@@ -21,6 +21,7 @@ from bodycam_ingest.access.identity import principal_of
 from bodycam_ingest.access.principal import Principal
 from bodycam_ingest.api.registry import dispatch
 from bodycam_ingest.catalog.access_models import AccountRow
+from bodycam_ingest.custody.audit import AuditReport, check_identity
 from bodycam_ingest.errors import (
     BodycamError,
     NotAuthorized,
@@ -125,7 +126,13 @@ def test_acting_for_another_account_is_a_request_done_in_their_name_once_approve
     assert _events(station, "hold_added") == [("zhou.clerk", "wang.chief", None, "court order 3")]
     assert [e[0] for e in _events(station, "request_created")] == ["li.clerk"]
     assert [e[0] for e in _events(station, "request_approved")] == ["wang.chief"]
+    assert _events(station, "request_done") == [("wang.chief", None, f"request {made['id']}",
+                                                 None)]
     assert zhou.login == "zhou.clerk"
+    report = AuditReport()
+    with station.catalog.reading() as session:
+        check_identity(session, report)
+    assert report.findings == [], "carrying out an approved request reads as four eyes kept"
 
 
 def test_acting_for_someone_cannot_itself_make_a_request_or_wrap_a_decision(
