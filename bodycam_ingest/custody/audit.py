@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
 from bodycam_ingest.catalog.models import Event, Recording
-from bodycam_ingest.custody import eventlog, keys, labels
+from bodycam_ingest.custody import eventlog, keys, labels, replay
 from bodycam_ingest.custody.chain import verify_log, verify_manifest_chain
 from bodycam_ingest.custody.fixity import FileHash, HashPool
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
 from bodycam_ingest.errors import BodycamError
 
 SECTIONS = ("fixity", "manifests", "custody log", "identity", "labels", "continuity", "deadlines",
-            "retention", "holds", "replicas", "scrub")
+            "retention", "holds", "replicas", "scrub", "replay")
 # Sections of issue 5, each owned by its own module: (section, module with ``check``).
 RETENTION_CHECKS = (("retention", "bodycam_ingest.retention.deletion_audit"),
                     ("holds", "bodycam_ingest.retention.hold_audit"),
@@ -355,6 +355,7 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
             check_continuity(session, rest)
             for _section, module in RETENTION_CHECKS:
                 importlib.import_module(module).check(session, inputs, keyring, rest)
+            replay.check(session, manifests, rest)  # the tables against the log and manifests
         check_fixity(session, recordings, hashes, fixity)
     report = AuditReport(findings=[*first.findings, *fixity.findings, *rest.findings],
                          notes=[*fixity.notes, *rest.notes], bytes_hashed=fixity.bytes_hashed)
