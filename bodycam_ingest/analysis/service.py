@@ -384,6 +384,12 @@ def _store(station: Station, device: str, dock_id: int, judged: list[_Judged], t
                     analysis_version=version, analyzed_at=now, current=True))
             session.add_all(rows)
             session.flush()
+            prints = sorted(session.scalars(select(ContentFingerprintRow.digest).where(
+                ContentFingerprintRow.recording_id == rid)))
+            if j.fingerprint and not prints:  # written once, with the first analysis
+                prints = sorted(j.fingerprint)
+                session.add_all(ContentFingerprintRow(recording_id=rid, digest=d) for d in prints)
+                session.flush()
             verdict = "findings" if j.findings else "clean"
             record_event(session, at=now, actor=station.actor, action="analysis_completed",
                          dock_id=dock_id, recording_id=rid, subject=j.rec.camera_path,
@@ -392,11 +398,7 @@ def _store(station: Station, device: str, dock_id: int, judged: list[_Judged], t
                                   "profile_id": judged_by, "trigger": trigger,
                                   "kinds": sorted({f.kind.value for f in j.findings}),
                                   "analysis_id": run.id,
-                                  "analysis_sha256": replay.analysis_digest(run, rows)})
-            if j.fingerprint and not session.scalar(select(func.count()).where(
-                    ContentFingerprintRow.recording_id == rid)):
-                session.add_all(ContentFingerprintRow(recording_id=rid, digest=d)
-                                for d in sorted(j.fingerprint))
+                                  "analysis_sha256": replay.analysis_digest(run, rows, prints)})
             results.append(RunResult(rid, version, verdict, critical, warning, run.reader))
     for r in results:
         log.info("recording %d analysed (v%d): %s", r.recording_id, r.version, r.verdict)

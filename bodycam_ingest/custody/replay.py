@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog.models import clock_start_of
 from bodycam_ingest.custody.manifest import (
     JsonValue,
     Manifest,
@@ -79,20 +80,23 @@ def finding_content(row: Any) -> dict[str, JsonValue]:
             "analysis_version": row.analysis_version, "analyzed_at": _ts(row.analyzed_at)}
 
 
-def analysis_content(run: Any, findings: Iterable[Any]) -> dict[str, JsonValue]:
-    """What an ``analysis_completed`` entry vouches for: the run (its verdict) and its findings.
-    ``current`` is not content: which run is current is replayed from the log."""
+def analysis_content(run: Any, findings: Iterable[Any],
+                     fingerprints: Sequence[str]) -> dict[str, JsonValue]:
+    """What an ``analysis_completed`` entry vouches for: the run (its verdict), its findings and
+    the recording's content fingerprints (written once, with its first analysis). ``current`` is
+    not content: which run is current is replayed from the log."""
     return {"id": run.id, "recording_id": run.recording_id, "version": run.version,
             "analyzed_at": _ts(run.analyzed_at), "actor": run.actor, "trigger": run.trigger,
             "dock_id": run.dock_id, "device": run.device, "reader": run.reader,
             "problem": run.problem, "media_duration_s": _num(run.media_duration_s),
             "profile_id": run.profile_id, "thresholds": run.thresholds, "engine": run.engine,
             "critical": run.critical, "warning": run.warning,
-            "findings": [finding_content(f) for f in sorted(findings, key=lambda f: f.id)]}
+            "findings": [finding_content(f) for f in sorted(findings, key=lambda f: f.id)],
+            "fingerprints": sorted(fingerprints)}
 
 
-def analysis_digest(run: Any, findings: Iterable[Any]) -> str:
-    return sha256_hex(canonical_json(analysis_content(run, findings)))
+def analysis_digest(run: Any, findings: Iterable[Any], fingerprints: Sequence[str]) -> str:
+    return sha256_hex(canonical_json(analysis_content(run, findings, fingerprints)))
 
 
 def explanation_content(row: Any) -> dict[str, JsonValue]:
@@ -118,6 +122,10 @@ class Entry:
     subject: str | None
     reason: str | None
     details: Mapping[str, object]
+    dock_id: int | None = None
+    at: datetime | None = None
+    actor: str | None = None
+    approved_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,9 @@ class Replayed:
     legacy_analyses: set[tuple[int, int]] = field(default_factory=set)  # (rid, version)
     explanations: dict[int, Vouched] = field(default_factory=dict)
     legacy_explanations: set[int] = field(default_factory=set)  # finding ids
-    deleted: dict[int, int] = field(default_factory=dict)  # rid -> seq
+    deleted: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # rid -> seq, tomb
+    deleted_at: dict[int, datetime | None] = field(default_factory=dict)
+    ingested: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # rid -> seq, dock
 
 
 def _int(value: object) -> int | None:
@@ -218,14 +228,20 @@ def _explained(state: Replayed, e: Entry) -> None:
 
 def _deleted(state: Replayed, e: Entry) -> None:
     if e.recording_id is not None:
-        state.deleted[e.recording_id] = e.seq
+        state.deleted[e.recording_id] = (e.seq, _int(e.details.get("tombstone_id")))
+        state.deleted_at[e.recording_id] = e.at
+
+
+def _ingested(state: Replayed, e: Entry) -> None:
+    if e.recording_id is not None:
+        state.ingested.setdefault(e.recording_id, (e.seq, e.dock_id))
 
 
 _HANDLERS: dict[str, Callable[[Replayed, Entry], None]] = {
     "retention_tier_set": _tier_set, "retention_case_tier_set": _case_tier_set,
     "hold_added": _hold, "hold_released": _hold, "label_set": _label,
     "analysis_completed": _analysis, "finding_explained": _explained,
-    "recording_deleted": _deleted}
+    "recording_deleted": _deleted, "recording_ingested": _ingested}
 ACTIONS = tuple(_HANDLERS)
 
 
@@ -258,7 +274,7 @@ class Tables:
     """The catalog rows the replay compares (plain rows: any object with the columns)."""
 
     recording_tiers: dict[int, tuple[str, str | None]]  # non-standard, or named by the log
-    deleted: set[int]  # recordings with deleted_at
+    deleted: dict[int, datetime | None]  # recordings with deleted_at
     changes: dict[int, Any]  # TierChange rows by id
     case_tiers: dict[str, Any]  # CaseTierRow by case
     holds: dict[int, Any]  # HoldRow by id
@@ -266,6 +282,9 @@ class Tables:
     runs: dict[int, Any]  # AnalysisRun by id
     findings: dict[int, list[Any]]  # analysis id -> FindingRow list
     explanations: dict[int, Any]  # ExplanationRow by id
+    tombstones: dict[int, int] = field(default_factory=dict)  # recording id -> tombstone id
+    first_docks: dict[int, int] = field(default_factory=dict)  # recording id -> first dock
+    fingerprints: dict[int, list[str]] = field(default_factory=dict)  # rid -> digests, sorted
 
 
 def _tier_differences(log: Replayed, t: Tables) -> Iterator[Difference]:
@@ -365,10 +384,12 @@ def _analysis_differences(log: Replayed, t: Tables, legacy: list[str]) -> Iterat
                 yield Difference(name, "no custody entry records it: it was added outside "
                                  "bodycam", _ids(run.recording_id))
             continue
-        if vouched.digest != analysis_digest(run, findings):
+        if vouched.digest != analysis_digest(run, findings,
+                                             t.fingerprints.get(run.recording_id, [])):
             yield Difference(name, f"its verdict or findings differ from what custody entry "
                              f"{vouched.seq} recorded ({len(findings)} finding(s) now): they "
-                             "were changed, added or deleted outside bodycam",
+                             "(or its content fingerprints) were changed, added or deleted "
+                             "outside bodycam",
                              _ids(run.recording_id))
         current = log.current_analysis.get(run.recording_id)
         should = current is not None and current[1] == run_id
@@ -407,14 +428,41 @@ def _explanation_differences(log: Replayed, t: Tables, legacy: list[str]
 
 
 def _deletion_differences(log: Replayed, t: Tables) -> Iterator[Difference]:
-    for rid in sorted(set(log.deleted) ^ t.deleted):
-        if rid in t.deleted:
-            yield Difference(f"recording {rid}", "is marked deleted, but no custody entry "
-                             "deleted it: the catalog was edited directly", frozenset({rid}))
-        else:
-            yield Difference(f"recording {rid}", f"custody entry {log.deleted[rid]} deleted it, "
-                             "but the catalog shows it live: the catalog was edited directly",
+    for rid in sorted(set(log.deleted) | set(t.deleted) | set(t.tombstones)):
+        logged = log.deleted.get(rid)
+        if logged is None:
+            yield Difference(f"recording {rid}", "is marked deleted (or has a tombstone), but no "
+                             "custody entry deleted it: the catalog was edited directly",
                              frozenset({rid}))
+        elif rid not in t.deleted:
+            yield Difference(f"recording {rid}", f"custody entry {logged[0]} deleted it, but the "
+                             "catalog shows it live: the catalog was edited directly",
+                             frozenset({rid}))
+        elif _ts(t.deleted[rid]) != _ts(log.deleted_at.get(rid)):
+            yield Difference(f"recording {rid}", f"says it was deleted at {_ts(t.deleted[rid])}, "
+                             f"but custody entry {logged[0]} deleted it at "
+                             f"{_ts(log.deleted_at.get(rid))}: the catalog was edited directly",
+                             frozenset({rid}))
+        elif t.tombstones.get(rid) != logged[1]:
+            yield Difference(f"recording {rid}", f"its tombstone is {t.tombstones.get(rid)}, but "
+                             f"custody entry {logged[0]} wrote tombstone {logged[1]}: the "
+                             "catalog was edited directly", frozenset({rid}))
+
+
+def _ingest_differences(log: Replayed, t: Tables) -> Iterator[Difference]:
+    for rid in sorted(set(log.ingested) | set(t.first_docks)):
+        logged, dock = log.ingested.get(rid), t.first_docks.get(rid)
+        if logged is None:
+            yield Difference(f"recording {rid}", "no custody entry records its ingest: it was "
+                             "added outside bodycam", frozenset({rid}))
+        elif dock is None:
+            yield Difference(f"recording {rid}", f"custody entry {logged[0]} recorded its ingest, "
+                             "but it is missing from the catalog: it was deleted",
+                             frozenset({rid}))
+        elif dock != logged[1]:
+            yield Difference(f"recording {rid}", f"says dock {dock} first took it, but custody "
+                             f"entry {logged[0]} recorded dock {logged[1]}: the catalog was "
+                             "edited directly", frozenset({rid}))
 
 
 def differences(log: Replayed, tables: Tables) -> tuple[list[Difference], list[str]]:
@@ -423,7 +471,7 @@ def differences(log: Replayed, tables: Tables) -> tuple[list[Difference], list[s
     found = [*_tier_differences(log, tables), *_hold_differences(log, tables),
              *_label_differences(log, tables), *_analysis_differences(log, tables, legacy),
              *_explanation_differences(log, tables, legacy),
-             *_deletion_differences(log, tables)]
+             *_deletion_differences(log, tables), *_ingest_differences(log, tables)]
     return found, legacy
 
 
@@ -438,6 +486,10 @@ class Fact:
     device: str
     officer: str | None
     start: datetime | None
+    ingested_at: datetime | None = None
+    clock_start: datetime | None = None
+    duration_s: float | None = None
+    first_dock_id: int | None = None
 
 
 def fact_differences(facts: Iterable[Fact], manifests: Sequence[Manifest]) -> list[Difference]:
@@ -457,7 +509,13 @@ def fact_differences(facts: Iterable[Fact], manifests: Sequence[Manifest]) -> li
             ("device", fact.device, item.device),
             ("camera path", safe_camera_path(fact.camera_path), item.camera_path),
             ("start", _ts(fact.start), _ts(item.recording_start)),
+            ("ingest time", _ts(fact.ingested_at), _ts(item.ingested_at)),
             ("size", fact.size, item.size)) if mine != theirs]
+        if fact.ingested_at is not None and fact.clock_start != clock_start_of(
+                fact.ingested_at, fact.start, fact.duration_s):
+            wrong.append(f"retention clock start {_ts(fact.clock_start)!r} (from its signed "
+                         f"start, length and ingest: "
+                         f"{_ts(clock_start_of(fact.ingested_at, fact.start, fact.duration_s))!r})")
         if wrong:
             found.append(Difference(f"recording {fact.id} ({fact.camera_path})",
                                     "the catalog's " + ", ".join(wrong) + " differs from its "
@@ -478,14 +536,21 @@ def _names(value: str | None) -> frozenset[str]:
 # --------------------------------------------------------------------------- catalog edges
 
 
-def read_log(session: Session) -> Replayed:
+def read_entries(session: Session, actions: Sequence[str]) -> list[Entry]:
+    """The custody entries of ``actions``, in sequence order (the chain itself is checked by the
+    custody-log section)."""
     from bodycam_ingest.catalog.models import Event
 
     rows = session.execute(select(Event.seq, Event.action, Event.recording_id, Event.subject,
-                                  Event.reason, Event.details)
-                           .where(Event.action.in_(ACTIONS)).order_by(Event.seq))
-    return replay_log(Entry(seq, action, rid, subject, reason, _details(details))
-                      for seq, action, rid, subject, reason, details in rows)
+                                  Event.reason, Event.details, Event.dock_id, Event.at,
+                                  Event.actor, Event.approved_by)
+                           .where(Event.action.in_(actions)).order_by(Event.seq))
+    return [Entry(seq, action, rid, subject, reason, _details(details), dock, at, actor, approver)
+            for seq, action, rid, subject, reason, details, dock, at, actor, approver in rows]
+
+
+def read_log(session: Session) -> Replayed:
+    return replay_log(read_entries(session, ACTIONS))
 
 
 def _details(text: str | None) -> Mapping[str, object]:
@@ -499,10 +564,15 @@ def _details(text: str | None) -> Mapping[str, object]:
 
 
 def read_tables(session: Session, log: Replayed) -> Tables:
-    from bodycam_ingest.catalog.analysis_models import AnalysisRun, ExplanationRow, FindingRow
+    from bodycam_ingest.catalog.analysis_models import (
+        AnalysisRun,
+        ContentFingerprintRow,
+        ExplanationRow,
+        FindingRow,
+    )
     from bodycam_ingest.catalog.custody_models import LabelRow
     from bodycam_ingest.catalog.models import Recording
-    from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow, TierChange
+    from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow, TierChange, Tombstone
 
     tiers = {rid: (tier, reason) for rid, tier, reason in session.execute(
         select(Recording.id, Recording.tier, Recording.tier_reason)
@@ -512,13 +582,19 @@ def read_tables(session: Session, log: Replayed) -> Tables:
         tiers.update((rid, (tier, reason)) for rid, tier, reason in session.execute(
             select(Recording.id, Recording.tier, Recording.tier_reason)
             .where(Recording.id.in_(named[start:start + 500]))))
-    deleted = set(session.scalars(select(Recording.id).where(Recording.deleted_at.is_not(None))))
+    deleted = dict(session.execute(
+        select(Recording.id, Recording.deleted_at).where(Recording.deleted_at.is_not(None))).all())
+    first_docks = dict(session.execute(select(Recording.id, Recording.first_dock_id)).all())
     labels: dict[int, Any] = {}
     for row in session.scalars(select(LabelRow).order_by(LabelRow.id)):
         labels[row.recording_id] = row
     findings: dict[int, list[Any]] = defaultdict(list)
     for finding in session.scalars(select(FindingRow).order_by(FindingRow.id)):
         findings[finding.analysis_id].append(finding)
+    prints: dict[int, list[str]] = defaultdict(list)
+    for rid, digest in session.execute(select(ContentFingerprintRow.recording_id,
+                                              ContentFingerprintRow.digest)):
+        prints[rid].append(digest)
     return Tables(
         recording_tiers=tiers, deleted=deleted,
         changes={r.id: r for r in session.scalars(select(TierChange))},
@@ -527,7 +603,10 @@ def read_tables(session: Session, log: Replayed) -> Tables:
         current_label=labels,
         runs={r.id: r for r in session.scalars(select(AnalysisRun))},
         findings=dict(findings),
-        explanations={r.id: r for r in session.scalars(select(ExplanationRow))})
+        explanations={r.id: r for r in session.scalars(select(ExplanationRow))},
+        tombstones=dict(session.execute(select(Tombstone.recording_id, Tombstone.id)).all()),
+        first_docks=first_docks,
+        fingerprints={rid: sorted(d) for rid, d in prints.items()})
 
 
 def read_facts(session: Session) -> list[Fact]:
@@ -535,19 +614,53 @@ def read_facts(session: Session) -> list[Fact]:
 
     rows = session.execute(select(Recording.id, Recording.sha256, Recording.size,
                                   Recording.camera_path, Device.key, Recording.first_dock_id,
-                                  Recording.name_officer, Recording.start_utc)
+                                  Recording.name_officer, Recording.start_utc,
+                                  Recording.ingested_at, Recording.clock_start,
+                                  Recording.duration_s)
                            .outerjoin(Device, Device.id == Recording.device_id)
                            .order_by(Recording.id))
-    return [Fact(rid, sha, size, path, key if key is not None else f"dock-{dock}", officer, start)
-            for rid, sha, size, path, key, dock, officer, start in rows]
+    return [Fact(rid, sha, size, path, key if key is not None else f"dock-{dock}", officer, start,
+                 ingested, clock, duration, dock)
+            for rid, sha, size, path, key, dock, officer, start, ingested, clock, duration in rows]
+
+
+POLICY_ACTIONS = ("retention_policy_recorded", "retention_policy_approved")
+
+
+def read_records(session: Session) -> Any:
+    from bodycam_ingest.catalog.access_models import RequestRow
+    from bodycam_ingest.catalog.models import Device, Dock, Recording, Sighting
+    from bodycam_ingest.catalog.retention_models import (
+        Archive,
+        PolicyApproval,
+        Replica,
+        RetentionRun,
+    )
+    from bodycam_ingest.custody.replay_records import Records
+
+    return Records(
+        docks={d.id: d for d in session.scalars(select(Dock))},
+        device_keys=dict(session.execute(select(Device.id, Device.key)).all()),
+        sightings=[(row, sha) for row, sha in session.execute(
+            select(Sighting, Recording.sha256).join(Recording, Recording.id == Sighting.recording_id)
+            .where(Sighting.copied.is_(True)).order_by(Sighting.id))],
+        runs={r.id: r for r in session.scalars(select(RetentionRun))},
+        policies=list(session.scalars(select(PolicyApproval).order_by(PolicyApproval.id))),
+        requests={r.id: r for r in session.scalars(select(RequestRow))},
+        archives={a.id: a for a in session.scalars(select(Archive))},
+        replicas=list(session.scalars(select(Replica).order_by(Replica.id))))
 
 
 def check(session: Session, manifests: Sequence[Manifest], report: AuditReport) -> None:
     """The audit's section: every difference is a finding naming the object."""
-    log = read_log(session)
+    from bodycam_ingest.custody import replay_records
+
+    entries = read_entries(session, (*ACTIONS, *replay_records.ACTIONS, *POLICY_ACTIONS))
+    log = replay_log(entries)
     found, legacy = differences(log, read_tables(session, log))
     facts = read_facts(session)
     found += fact_differences(facts, manifests)
+    found += replay_records.differences(entries, manifests, read_records(session))
     report.checked[SECTION] += len(facts)
     for difference in found:
         report.add(SECTION, difference.object, difference.problem)
