@@ -34,7 +34,7 @@ import pytest
 from helpers import StationEnv, write_config
 
 from bodycam_ingest.api.handlers.custody import run_audit
-from bodycam_ingest.catalog.db import open_catalog
+from bodycam_ingest.catalog.db import Catalog, open_catalog
 from bodycam_ingest.config import load_config
 from bodycam_ingest.retention.service import run_sweep
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
@@ -134,7 +134,10 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Station
         clock_at = datetime.now(UTC) + timedelta(days=days)
         station = Station.open(load_config(env.config_path), clock=lambda t=clock_at: t,
                                actor="retention-officer")
-        report = run_sweep(station, trigger="cli")
+        try:
+            report = run_sweep(station, trigger="cli")
+        finally:
+            station.close()  # signs a custody checkpoint
         assert report.error is None, report.error
     assert report.deleted, report.alerts
     _code, found = audit_file(env, env.db)
@@ -147,25 +150,36 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Station
         yield env, base
     finally:
         shutil.rmtree(medium, ignore_errors=True)
+        for catalog in _CATALOGS.values():
+            catalog.close()
+        _CATALOGS.clear()
+        for station in _AUDITORS.values():
+            station.close()
+        _AUDITORS.clear()
 
 
 def audit_file(env: StationEnv, db: Path) -> tuple[int, list[str]]:
     """The whole-station audit of the catalog file ``db`` (the station's files, keys and store),
-    in-process; deadlines are left out (they depend on the clock, not on the catalog)."""
+    in-process; deadlines are left out (they depend on the clock, not on the catalog).
+
+    One engine per path for the whole module (its compiled-statement cache is what makes an
+    audit fast): each mutation rewrites the same file, and the pool is emptied before reading."""
     if env.root not in _AUDITORS:
         _AUDITORS[env.root] = Station.open(load_config(env.config_path), clock=lambda: AUDIT_AT,
                                            actor="auditor")
-    catalog = open_catalog(f"sqlite:///{db}", migrate=False)
-    try:
-        station = dataclasses.replace(_AUDITORS[env.root], catalog=catalog)
-        report, _elapsed = run_audit(station, None, whole=True, deadlines=False)
-    finally:
-        catalog.close()
+    if db not in _CATALOGS:
+        _CATALOGS[db] = open_catalog(f"sqlite:///{db}", migrate=False)
+    catalog = _CATALOGS[db]
+    catalog.engine.dispose()  # no connection may outlive the file it was opened on
+    station = dataclasses.replace(_AUDITORS[env.root], catalog=catalog)
+    report, _elapsed = run_audit(station, None, whole=True, deadlines=False)
+    catalog.engine.dispose()
     return (0 if report.clean else 9), [f"{f.section}: {f.object}: {f.problem}"
                                         for f in report.findings]
 
 
 _AUDITORS: dict[Path, Station] = {}  # one station per prepared catalog, its catalog swapped
+_CATALOGS: dict[Path, Catalog] = {}
 AUDIT_AT = datetime.now(UTC) + timedelta(days=811)  # the day after the last retention run
 
 

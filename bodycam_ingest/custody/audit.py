@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
 from bodycam_ingest.catalog.models import Event, Recording
-from bodycam_ingest.custody import eventlog, keys, labels, replay
+from bodycam_ingest.custody import eventlog, keys, labels, replay_catalog
 from bodycam_ingest.custody.chain import verify_log, verify_manifest_chain
 from bodycam_ingest.custody.fixity import FileHash, HashPool
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
@@ -355,7 +355,7 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
             check_continuity(session, rest)
             for _section, module in RETENTION_CHECKS:
                 importlib.import_module(module).check(session, inputs, keyring, rest)
-            replay.check(session, manifests, rest)  # the tables against the log and manifests
+            replay_catalog.check(session, manifests, rest)  # tables vs log and manifests
         check_fixity(session, recordings, hashes, fixity)
     report = AuditReport(findings=[*first.findings, *fixity.findings, *rest.findings],
                          notes=[*fixity.notes, *rest.notes], bytes_hashed=fixity.bytes_hashed)

@@ -21,9 +21,11 @@ Content digests of tier changes, holds and labels are compared by their own sect
 (``hold_audit``, ``audit.check_labels``); this section adds what those could not see: a row
 DELETED together with its effect, a row that no entry ever mentioned, and a table set back.
 
-The core (``replay_log``, ``differences``) is pure: plain entries and plain rows in, plain
-``Difference`` values out. ``check`` (the audit) and ``disagreements`` (the retention sweep, inside
-its deletion transaction) are the thin edges that read the catalog.
+This module is the pure core (``replay_log``, ``differences``, ``fact_differences``): plain
+entries and plain rows in, plain ``Difference`` values out. ``replay_records`` does the same for
+docks, copies, archives, runs, the policy and requests; ``replay_catalog`` is the thin edge that
+reads the catalog for the audit (``check``) and for the retention sweep inside its deletion
+transaction (``disagreements``).
 
 Catalogs from before this section: analysis runs and explanations whose custody entry predates
 the digests (an ``analysis_completed`` entry with no ``analysis_id``) are "legacy": counted in a
@@ -32,15 +34,10 @@ note, not compared. Any other run or explanation without an entry is a finding.
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import Any
 
 from bodycam_ingest.catalog.models import clock_start_of
 from bodycam_ingest.custody.manifest import (
@@ -52,9 +49,6 @@ from bodycam_ingest.custody.manifest import (
     safe_camera_path,
     sha256_hex,
 )
-
-if TYPE_CHECKING:
-    from bodycam_ingest.custody.audit import AuditReport
 
 SECTION = "replay"
 STANDARD = "standard"
@@ -154,6 +148,7 @@ class Replayed:
     legacy_explanations: set[int] = field(default_factory=set)  # finding ids
     deleted: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # rid -> seq, tomb
     deleted_at: dict[int, datetime | None] = field(default_factory=dict)
+    deleted_paths: dict[int, str | None] = field(default_factory=dict)
     ingested: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # rid -> seq, dock
 
 
@@ -230,6 +225,7 @@ def _deleted(state: Replayed, e: Entry) -> None:
     if e.recording_id is not None:
         state.deleted[e.recording_id] = (e.seq, _int(e.details.get("tombstone_id")))
         state.deleted_at[e.recording_id] = e.at
+        state.deleted_paths[e.recording_id] = _str(e.details.get("store_path"))
 
 
 def _ingested(state: Replayed, e: Entry) -> None:
@@ -284,6 +280,7 @@ class Tables:
     explanations: dict[int, Any]  # ExplanationRow by id
     tombstones: dict[int, int] = field(default_factory=dict)  # recording id -> tombstone id
     first_docks: dict[int, int] = field(default_factory=dict)  # recording id -> first dock
+    store_paths: dict[int, str] = field(default_factory=dict)  # deleted recordings' paths
     fingerprints: dict[int, list[str]] = field(default_factory=dict)  # rid -> digests, sorted
 
 
@@ -344,9 +341,10 @@ def _hold_differences(log: Replayed, t: Tables) -> Iterator[Difference]:
         if added is None:
             yield Difference(name, "no custody entry records it: it was added outside bodycam",
                              *whose)
-        if released is None and row.released_at is not None:
-            yield Difference(name, "is marked released, but no custody entry released it: the "
-                             "catalog was edited directly", *whose)
+        if released is None and any(v is not None for v in (
+                row.released_at, row.released_by, row.release_reason, row.release_approved_by)):
+            yield Difference(name, "is marked (partly) released, but no custody entry released "
+                             "it: the catalog was edited directly", *whose)
         elif released is not None and row.released_at is None:
             yield Difference(name, f"custody entry {released.seq} released it, but the catalog "
                              "shows it active: the catalog was edited directly", *whose)
@@ -398,6 +396,10 @@ def _analysis_differences(log: Replayed, t: Tables, legacy: list[str]) -> Iterat
                              "(or some of its findings are), but the custody log says "
                              f"{'it is current' if should else 'a later analysis superseded it'}"
                              ": the catalog was edited directly", _ids(run.recording_id))
+    analysed = {run.recording_id for run in t.runs.values()} | set(log.current_analysis)
+    for rid in sorted(set(t.fingerprints) - analysed):
+        yield Difference(f"recording {rid}", "has content fingerprints but no analysis wrote "
+                         "them: they were added outside bodycam", frozenset({rid}))
     for run_id in sorted(set(t.findings) - set(t.runs)):
         for f in t.findings[run_id]:
             yield Difference(f"finding {f.id} of recording {f.recording_id}", f"belongs to "
@@ -442,6 +444,11 @@ def _deletion_differences(log: Replayed, t: Tables) -> Iterator[Difference]:
             yield Difference(f"recording {rid}", f"says it was deleted at {_ts(t.deleted[rid])}, "
                              f"but custody entry {logged[0]} deleted it at "
                              f"{_ts(log.deleted_at.get(rid))}: the catalog was edited directly",
+                             frozenset({rid}))
+        elif rid in log.deleted_paths and t.store_paths.get(rid) != log.deleted_paths[rid]:
+            yield Difference(f"recording {rid}", f"its store path is {t.store_paths.get(rid)}, "
+                             f"but custody entry {logged[0]} deleted "
+                             f"{log.deleted_paths[rid]}: the catalog was edited directly",
                              frozenset({rid}))
         elif t.tombstones.get(rid) != logged[1]:
             yield Difference(f"recording {rid}", f"its tombstone is {t.tombstones.get(rid)}, but "
@@ -530,157 +537,3 @@ def _ids(value: int | None) -> frozenset[int]:
 
 def _names(value: str | None) -> frozenset[str]:
     return frozenset() if value is None else frozenset({value})
-
-
-
-# --------------------------------------------------------------------------- catalog edges
-
-
-def read_entries(session: Session, actions: Sequence[str]) -> list[Entry]:
-    """The custody entries of ``actions``, in sequence order (the chain itself is checked by the
-    custody-log section)."""
-    from bodycam_ingest.catalog.models import Event
-
-    rows = session.execute(select(Event.seq, Event.action, Event.recording_id, Event.subject,
-                                  Event.reason, Event.details, Event.dock_id, Event.at,
-                                  Event.actor, Event.approved_by)
-                           .where(Event.action.in_(actions)).order_by(Event.seq))
-    return [Entry(seq, action, rid, subject, reason, _details(details), dock, at, actor, approver)
-            for seq, action, rid, subject, reason, details, dock, at, actor, approver in rows]
-
-
-def read_log(session: Session) -> Replayed:
-    return replay_log(read_entries(session, ACTIONS))
-
-
-def _details(text: str | None) -> Mapping[str, object]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def read_tables(session: Session, log: Replayed) -> Tables:
-    from bodycam_ingest.catalog.analysis_models import (
-        AnalysisRun,
-        ContentFingerprintRow,
-        ExplanationRow,
-        FindingRow,
-    )
-    from bodycam_ingest.catalog.custody_models import LabelRow
-    from bodycam_ingest.catalog.models import Recording
-    from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow, TierChange, Tombstone
-
-    tiers = {rid: (tier, reason) for rid, tier, reason in session.execute(
-        select(Recording.id, Recording.tier, Recording.tier_reason)
-        .where(Recording.tier != STANDARD))}
-    named = sorted(set(log.recording_tiers) - set(tiers))
-    for start in range(0, len(named), 500):
-        tiers.update((rid, (tier, reason)) for rid, tier, reason in session.execute(
-            select(Recording.id, Recording.tier, Recording.tier_reason)
-            .where(Recording.id.in_(named[start:start + 500]))))
-    deleted = dict(session.execute(
-        select(Recording.id, Recording.deleted_at).where(Recording.deleted_at.is_not(None))).all())
-    first_docks = dict(session.execute(select(Recording.id, Recording.first_dock_id)).all())
-    labels: dict[int, Any] = {}
-    for row in session.scalars(select(LabelRow).order_by(LabelRow.id)):
-        labels[row.recording_id] = row
-    findings: dict[int, list[Any]] = defaultdict(list)
-    for finding in session.scalars(select(FindingRow).order_by(FindingRow.id)):
-        findings[finding.analysis_id].append(finding)
-    prints: dict[int, list[str]] = defaultdict(list)
-    for rid, digest in session.execute(select(ContentFingerprintRow.recording_id,
-                                              ContentFingerprintRow.digest)):
-        prints[rid].append(digest)
-    return Tables(
-        recording_tiers=tiers, deleted=deleted,
-        changes={r.id: r for r in session.scalars(select(TierChange))},
-        case_tiers={r.case_number: r for r in session.scalars(select(CaseTierRow))},
-        holds={r.id: r for r in session.scalars(select(HoldRow))},
-        current_label=labels,
-        runs={r.id: r for r in session.scalars(select(AnalysisRun))},
-        findings=dict(findings),
-        explanations={r.id: r for r in session.scalars(select(ExplanationRow))},
-        tombstones=dict(session.execute(select(Tombstone.recording_id, Tombstone.id)).all()),
-        first_docks=first_docks,
-        fingerprints={rid: sorted(d) for rid, d in prints.items()})
-
-
-def read_facts(session: Session) -> list[Fact]:
-    from bodycam_ingest.catalog.models import Device, Recording
-
-    rows = session.execute(select(Recording.id, Recording.sha256, Recording.size,
-                                  Recording.camera_path, Device.key, Recording.first_dock_id,
-                                  Recording.name_officer, Recording.start_utc,
-                                  Recording.ingested_at, Recording.clock_start,
-                                  Recording.duration_s)
-                           .outerjoin(Device, Device.id == Recording.device_id)
-                           .order_by(Recording.id))
-    return [Fact(rid, sha, size, path, key if key is not None else f"dock-{dock}", officer, start,
-                 ingested, clock, duration, dock)
-            for rid, sha, size, path, key, dock, officer, start, ingested, clock, duration in rows]
-
-
-POLICY_ACTIONS = ("retention_policy_recorded", "retention_policy_approved")
-
-
-def read_records(session: Session) -> Any:
-    from bodycam_ingest.catalog.access_models import RequestRow
-    from bodycam_ingest.catalog.models import Device, Dock, Recording, Sighting
-    from bodycam_ingest.catalog.retention_models import (
-        Archive,
-        PolicyApproval,
-        Replica,
-        RetentionRun,
-    )
-    from bodycam_ingest.custody.replay_records import Records
-
-    return Records(
-        docks={d.id: d for d in session.scalars(select(Dock))},
-        device_keys=dict(session.execute(select(Device.id, Device.key)).all()),
-        sightings=[(row, sha) for row, sha in session.execute(
-            select(Sighting, Recording.sha256).join(Recording, Recording.id == Sighting.recording_id)
-            .where(Sighting.copied.is_(True)).order_by(Sighting.id))],
-        runs={r.id: r for r in session.scalars(select(RetentionRun))},
-        policies=list(session.scalars(select(PolicyApproval).order_by(PolicyApproval.id))),
-        requests={r.id: r for r in session.scalars(select(RequestRow))},
-        archives={a.id: a for a in session.scalars(select(Archive))},
-        replicas=list(session.scalars(select(Replica).order_by(Replica.id))))
-
-
-def check(session: Session, manifests: Sequence[Manifest], report: AuditReport) -> None:
-    """The audit's section: every difference is a finding naming the object."""
-    from bodycam_ingest.custody import replay_records
-
-    entries = read_entries(session, (*ACTIONS, *replay_records.ACTIONS, *POLICY_ACTIONS))
-    log = replay_log(entries)
-    found, legacy = differences(log, read_tables(session, log))
-    facts = read_facts(session)
-    found += fact_differences(facts, manifests)
-    found += replay_records.differences(entries, manifests, read_records(session))
-    report.checked[SECTION] += len(facts)
-    for difference in found:
-        report.add(SECTION, difference.object, difference.problem)
-    if legacy:
-        report.notes.append(f"replay: {len(legacy)} analysis run(s)/explanation(s) predate "
-                            "content digests in the custody log and were not compared "
-                            f"(e.g. {legacy[0]})")
-
-
-def disagreements(session: Session, recording_cases: Mapping[int, str | None]
-                  ) -> dict[int, list[Difference]]:
-    """For the retention sweep, inside its deletion transaction: the differences that concern
-    each recording of ``recording_cases`` (its own tier, holds, label, analysis, or its current
-    case's tier and holds, by the catalog's or the log's reading of that case)."""
-    log = read_log(session)
-    found, _legacy = differences(log, read_tables(session, log))
-    result: dict[int, list[Difference]] = {}
-    for rid, case in recording_cases.items():
-        cases = {c for c in (case, log.label_case.get(rid)) if c}
-        mine = [d for d in found if rid in d.recordings or d.cases & cases]
-        if mine:
-            result[rid] = mine
-    return result

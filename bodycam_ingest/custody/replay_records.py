@@ -26,7 +26,7 @@ from bodycam_ingest.custody.replay import Difference, Entry
 ACTIONS = ("dock_started", "dock_finished", "retention_run", "request_created",
            "request_approved", "request_rejected", "request_done", "request_failed",
            "recording_ingested", "content_seen_again", "archive_started", "archive_finished",
-           "recording_archived")
+           "recording_archived", "manifest_signed")
 REQUEST_STATES = {"request_created": "pending", "request_approved": "pending",
                   "request_rejected": "rejected", "request_done": "done",
                   "request_failed": "failed"}
@@ -53,6 +53,9 @@ class Records:
     requests: Mapping[int, Any]  # RequestRow by id
     archives: Mapping[int, Any] = field(default_factory=dict)  # Archive by id
     replicas: Sequence[Any] = ()  # Replica rows
+    manifest_rows: Sequence[Any] = ()  # ManifestRow rows
+    tombstones: Sequence[Any] = ()  # Tombstone rows
+    deletion_manifests: Mapping[int, int] = field(default_factory=dict)  # run id -> row id
 
 
 def dock_differences(entries: Sequence[Entry], r: Records) -> Iterator[Difference]:
@@ -174,7 +177,8 @@ def archive_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differ
                          ("medium label", row.medium_label, entry.details.get("label")),
                          ("actor", row.actor, entry.actor)))
         if end is not None:
-            wrong += _differ((("manifest", row.manifest_digest, end.details.get("manifest_sha256")),
+            wrong += _differ((("finished at", _ts(row.finished_at), _ts(end.at)),
+                              ("manifest", row.manifest_digest, end.details.get("manifest_sha256")),
                               ("key", row.key_id, end.details.get("key_id")),
                               ("entries", row.entries, end.details.get("entries"))))
         if wrong:
@@ -199,6 +203,36 @@ def archive_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differ
         yield Difference(f"replica of recording {rid} (archive {archive_id})", f"recorded by "
                          f"custody entry {entry.seq} but missing from the catalog: it was deleted",
                          frozenset({rid}) if rid is not None else frozenset())
+
+
+def manifest_row_differences(entries: Sequence[Entry], r: Records) -> Iterator[Difference]:
+    """Each dock manifest's catalog record as its ``manifest_signed`` entry recorded it (the
+    manifests section checks the files, the signature and the chain); each tombstone names the
+    deletion manifest of its run."""
+    logged = {e.dock_id: e for e in entries if e.action == "manifest_signed"}
+    for row in r.manifest_rows:
+        entry = logged.get(row.dock_id)
+        name = f"manifest {row.file_name} (dock {row.dock_id})"
+        if entry is None:
+            yield Difference(name, "no custody entry records its signing: it was added outside "
+                             "bodycam")
+            continue
+        wrong = _differ((("digest", row.digest, entry.details.get("sha256")),
+                         ("previous", row.previous_digest, entry.details.get("previous")),
+                         ("entries", row.entries, entry.details.get("entries")),
+                         ("key", row.key_id, entry.details.get("key_id")),
+                         ("file", f"{row.file_name}.json", entry.subject),
+                         ("signed at", _ts(row.signed_at), _ts(entry.at))))
+        if wrong:
+            yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
+                             f"{entry.seq}: the catalog was edited directly")
+    for stone in r.tombstones:
+        expected = r.deletion_manifests.get(stone.run_id)
+        if stone.manifest_id != expected and expected is not None:
+            yield Difference(f"tombstone {stone.id} of recording {stone.recording_id}",
+                             f"names deletion manifest {stone.manifest_id}, but its run "
+                             f"{stone.run_id} was signed in deletion manifest {expected}: the "
+                             "catalog was edited directly", frozenset({stone.recording_id}))
 
 
 def run_differences(entries: Sequence[Entry], r: Records) -> Iterator[Difference]:
@@ -309,5 +343,6 @@ def differences(entries: Sequence[Entry], manifests: Sequence[Manifest],
                 records: Records) -> list[Difference]:
     return [*dock_differences(entries, records), *sighting_differences(manifests, records),
             *copy_differences(entries, records), *archive_differences(entries, records),
+            *manifest_row_differences(entries, records),
             *run_differences(entries, records), *policy_differences(entries, records),
             *request_differences(entries, records)]

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Device, Recording
 from bodycam_ingest.catalog.retention_models import FixityCheck, RetentionRun, Tombstone
-from bodycam_ingest.custody import replay
+from bodycam_ingest.custody import replay_catalog
 from bodycam_ingest.custody.fixity import FileHash
 from bodycam_ingest.ingest.store import fsync_dir, relpath_for
 from bodycam_ingest.retention.policy import RetentionPolicy
@@ -207,7 +207,7 @@ def refuse_disagreeing(session: Session, doomed: Sequence[Decision], cases: dict
     """Deletion fails closed: replay the custody log for the recordings about to be deleted (in
     the deletion's own transaction) and keep, with an alert and a custody entry, every one whose
     tier, holds, label or case in the catalog disagree with what the log recorded."""
-    found = replay.disagreements(session, {d.recording_id: cases.get(d.recording_id)
+    found = replay_catalog.disagreements(session, {d.recording_id: cases.get(d.recording_id)
                                            for d in doomed})
     refused: dict[int, Decision] = {}
     for decision in doomed:
