@@ -19,6 +19,7 @@ import json
 import os
 import pwd
 import random
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -87,6 +88,7 @@ class Mutation:
     column: str | None
     sql: str
     params: tuple[Any, ...]
+    names: tuple[str, ...] = ()  # what a finding may call the row: its ids, case, file...
 
     def describe(self) -> str:
         where = f".{self.column}" if self.column else ""
@@ -240,11 +242,13 @@ def draw(db: sqlite3.Connection, rng: random.Random, table: str) -> Mutation | N
     rowid, values = row[0], dict(zip([c[0] for c in columns], row[1:], strict=True))
     ident = values.get(key, rowid)
     if op == "delete":
-        return Mutation(table, op, ident, None, f'delete from "{table}" where rowid=?', (rowid,))
+        return Mutation(table, op, ident, None, f'delete from "{table}" where rowid=?', (rowid,),
+                        _names(values))
     if op == "update":
         name, declared, _pk = rng.choice(columns)
+        value = _changed(values[name], declared)
         return Mutation(table, op, ident, name, f'update "{table}" set "{name}"=? where rowid=?',
-                        (_changed(values[name], declared), rowid))
+                        (value, rowid), _names({**values, f"new {name}": value}) + _names(values))
     new = dict(values)  # insert: a copy of a real row under a new key
     for name, _declared, pk in columns:
         if pk and isinstance(values[name], int):
@@ -254,7 +258,18 @@ def draw(db: sqlite3.Connection, rng: random.Random, table: str) -> Mutation | N
     names = ", ".join(f'"{n}"' for n in new)
     marks = ", ".join("?" for _ in new)
     return Mutation(table, op, new.get(key), None,
-                    f'insert into "{table}" ({names}) values ({marks})', tuple(new.values()))
+                    f'insert into "{table}" ({names}) values ({marks})', tuple(new.values()),
+                    _names(new))
+
+
+IDENTIFYING = ("case_number", "file_name", "login", "os_user", "camera_path", "seq", "subject")
+
+
+def _names(values: dict[str, Any]) -> tuple[str, ...]:
+    """The values of ``values`` that identify a row to a reader: ids, case, file, login."""
+    return tuple(str(v) for k, v in values.items() if v is not None and (
+        k.removeprefix("new ") == "id" or k.endswith("_id")
+        or k.removeprefix("new ") in IDENTIFYING))
 
 
 def _tweak_unique(mutation: Mutation, db: sqlite3.Connection) -> Mutation:
@@ -262,7 +277,8 @@ def _tweak_unique(mutation: Mutation, db: sqlite3.Connection) -> Mutation:
     columns = _columns(db, mutation.table)
     params = tuple(v if pk else _changed(v, declared)
                    for (_n, declared, pk), v in zip(columns, mutation.params, strict=True))
-    return dataclasses.replace(mutation, params=params)
+    return dataclasses.replace(mutation, params=params, names=_names(
+        dict(zip([c[0] for c in columns], params, strict=True))))
 
 
 def exempt(mutation: Mutation) -> str | None:
@@ -279,10 +295,11 @@ def exempt(mutation: Mutation) -> str | None:
 
 
 def named(mutation: Mutation, found: list[str]) -> bool:
-    """A finding names the object: the row's id appears in some finding's object or problem, or
-    (rows known by another name: a manifest file, a case) its table's subject is named."""
-    ident = str(mutation.row_id)
-    return any(ident in f for f in found)
+    """A finding names the object: its object part names one of the row's identifying values
+    (its id, the recording, analysis, dock, run or archive it belongs to, its case or file)."""
+    objects = [f.split(": ", 2)[1] for f in found]
+    return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w])", text)
+               for name in mutation.names for text in objects)
 
 
 def test_tamper_fuzzer_detects_every_evidentiary_edit(prepared: tuple[StationEnv, Path],

@@ -152,6 +152,8 @@ def read_records(session: Session) -> Any:
         tombstones=list(session.scalars(select(Tombstone).order_by(Tombstone.id))),
         deletion_manifests=dict(session.execute(select(DeletionManifestRow.run_id,
                                                        DeletionManifestRow.id)).all()),
+        deletion_rows=list(session.scalars(select(DeletionManifestRow)
+                                           .order_by(DeletionManifestRow.id))),
         replicas=list(session.scalars(select(Replica).order_by(Replica.id))))
 
 

@@ -26,7 +26,7 @@ from bodycam_ingest.custody.replay import Difference, Entry
 ACTIONS = ("dock_started", "dock_finished", "retention_run", "request_created",
            "request_approved", "request_rejected", "request_done", "request_failed",
            "recording_ingested", "content_seen_again", "archive_started", "archive_finished",
-           "recording_archived", "manifest_signed")
+           "recording_archived", "manifest_signed", "deletion_manifest_signed")
 REQUEST_STATES = {"request_created": "pending", "request_approved": "pending",
                   "request_rejected": "rejected", "request_done": "done",
                   "request_failed": "failed"}
@@ -56,6 +56,7 @@ class Records:
     manifest_rows: Sequence[Any] = ()  # ManifestRow rows
     tombstones: Sequence[Any] = ()  # Tombstone rows
     deletion_manifests: Mapping[int, int] = field(default_factory=dict)  # run id -> row id
+    deletion_rows: Sequence[Any] = ()  # DeletionManifestRow rows
 
 
 def dock_differences(entries: Sequence[Entry], r: Records) -> Iterator[Difference]:
@@ -226,6 +227,31 @@ def manifest_row_differences(entries: Sequence[Entry], r: Records) -> Iterator[D
         if wrong:
             yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
                              f"{entry.seq}: the catalog was edited directly")
+    signed = {e.details.get("run_id"): e for e in entries
+              if e.action == "deletion_manifest_signed"}
+    for run_id in sorted({k for k in signed if isinstance(k, int)}
+                         | {row.run_id for row in r.deletion_rows}):
+        entry = signed.get(run_id)
+        row = next((d for d in r.deletion_rows if d.run_id == run_id), None)
+        if row is None:
+            assert entry is not None
+            yield Difference(f"deletion manifest {entry.subject} (run {run_id})", f"recorded by "
+                             f"custody entry {entry.seq} but missing from the catalog: it was "
+                             "deleted")
+            continue
+        name = f"deletion manifest {row.id} {row.file_name} (run {run_id})"
+        if entry is None:
+            yield Difference(name, "no custody entry records its signing: it was added outside "
+                             "bodycam")
+            continue
+        wrong = _differ((("digest", row.digest, entry.details.get("sha256")),
+                         ("previous", row.previous_digest, entry.details.get("previous")),
+                         ("entries", row.entries, entry.details.get("entries")),
+                         ("key", row.key_id, entry.details.get("key_id")),
+                         ("signed at", _ts(row.signed_at), _ts(entry.at))))
+        if wrong:
+            yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
+                             f"{entry.seq}: the catalog was edited directly")
     for stone in r.tombstones:
         expected = r.deletion_manifests.get(stone.run_id)
         if stone.manifest_id != expected and expected is not None:
@@ -276,7 +302,8 @@ def policy_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differe
         row = r.policies[index] if index < len(r.policies) else None
         if row is None:
             assert entry is not None
-            yield Difference(f"retention policy {str(entry.details.get('policy_digest'))[:16]}",
+            yield Difference(f"retention policy approval {index + 1} (policy "
+                             f"{str(entry.details.get('policy_digest'))[:16]})",
                              f"recorded by custody entry {entry.seq} but missing from the "
                              "catalog: it was deleted")
             continue
