@@ -27,9 +27,12 @@ ACTIONS = ("dock_started", "dock_finished", "retention_run", "request_created",
            "request_approved", "request_rejected", "request_done", "request_failed",
            "recording_ingested", "content_seen_again", "archive_started", "archive_finished",
            "recording_archived", "manifest_signed", "deletion_manifest_signed")
-REQUEST_STATES = {"request_created": "pending", "request_approved": "pending",
-                  "request_rejected": "rejected", "request_done": "done",
-                  "request_failed": "failed"}
+# The states a request may be in after its newest entry. An approval is carried out in the same
+# transaction for most kinds (done at once: the action's own entry follows); the others are
+# "approved" until their done/failed entry.
+REQUEST_STATES = {"request_created": ("pending",), "request_approved": ("approved", "done"),
+                  "request_rejected": ("rejected",), "request_done": ("done",),
+                  "request_failed": ("failed",)}
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -355,7 +358,9 @@ def request_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differ
                          ("reason", row.reason, entry.reason),
                          ("requested by", row.requested_by, entry.actor),
                          ("requested at", _ts(row.requested_at), _ts(entry.at)),
-                         ("state", row.state, REQUEST_STATES[last[ident].action]),
+                         ("state", row.state, row.state if row.state in REQUEST_STATES[
+                             last[ident].action] else " or ".join(REQUEST_STATES[
+                                 last[ident].action])),
                          ("decided by", row.decided_by, decision.actor if decision else None),
                          ("decided at", _ts(row.decided_at), _ts(decision.at) if decision
                           else None),
