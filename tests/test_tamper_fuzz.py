@@ -72,6 +72,10 @@ NON_EVIDENCE: dict[tuple[str, str], str] = {
     ("recordings", "due_since"): "the sweep's grace mark; it deletes only after deciding again",
     ("recordings", "fixity_ok"): "cache of the newest fixity check; the audit re-hashes",
     ("recordings", "fixity_checked_at"): "cache of the newest fixity check; the audit re-hashes",
+    **{(t, "id"): "a surrogate key: the row is known by its other columns, which are compared"
+       for t in ("content_fingerprints", "custody_manifests", "retention_case_tiers",
+                 "retention_policy_approvals", "retention_replicas", "sightings", "events")},
+    ("retention_runs", "finished_at"): "when the run closed, shown only; its entry records it",
     ("requests", "params"): "re-checked at execution: the preview computed again must match",
     ("requests", "result"): "what the execution printed; its outcome is logged",
 }

@@ -135,7 +135,8 @@ class Replayed:
     """What the log says the tables hold."""
 
     recording_tiers: dict[int, tuple[int, str, str | None]] = field(default_factory=dict)
-    case_tiers: dict[str, tuple[int, int, str, str | None]] = field(default_factory=dict)
+    case_tiers: dict[str, tuple[int, int, str, str | None, str | None]] = field(
+        default_factory=dict)  # case -> (seq, change id, tier, reason, note)
     changes: dict[int, Vouched] = field(default_factory=dict)
     holds: dict[int, Vouched] = field(default_factory=dict)
     releases: dict[int, Vouched] = field(default_factory=dict)
@@ -173,7 +174,8 @@ def _tier_set(state: Replayed, e: Entry) -> None:
 def _case_tier_set(state: Replayed, e: Entry) -> None:
     change = _int(e.details.get("change_id"))
     if e.subject is not None and change is not None:
-        state.case_tiers[e.subject] = (e.seq, change, str(e.details.get("new")), e.reason)
+        state.case_tiers[e.subject] = (e.seq, change, str(e.details.get("new")), e.reason,
+                                       _str(e.details.get("note")))
         state.changes[change] = Vouched(e.seq, _str(e.details.get("change_sha256")), None,
                                         e.subject)
 
@@ -311,11 +313,12 @@ def _tier_differences(log: Replayed, t: Tables) -> Iterator[Difference]:
             yield Difference(f"case {case}", f"has tier row {row.tier} but no custody entry set "
                              "a tier on it: it was written outside bodycam", cases=_names(case))
             continue
-        seq, change_id, tier, reason = log.case_tiers[case]
+        seq, change_id, tier, reason, note = log.case_tiers[case]
         if row is None:
             yield Difference(f"case {case}", f"custody entry {seq} set its tier to {tier}, but "
                              "the case has no tier row: it was deleted", cases=_names(case))
-        elif (row.tier, row.reason or None, row.change_id) != (tier, reason or None, change_id):
+        elif (row.tier, row.reason or None, row.change_id, row.note or None) != (
+                tier, reason or None, change_id, note or None):
             yield Difference(f"case {case}", f"its tier row says {row.tier} ({row.reason}, change "
                              f"{row.change_id}), but custody entry {seq} set {tier} ({reason}, "
                              f"change {change_id}): the catalog was edited directly",

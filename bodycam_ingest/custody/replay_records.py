@@ -26,7 +26,8 @@ from bodycam_ingest.custody.replay import Difference, Entry
 ACTIONS = ("dock_started", "dock_finished", "retention_run", "request_created",
            "request_approved", "request_rejected", "request_done", "request_failed",
            "recording_ingested", "content_seen_again", "archive_started", "archive_finished",
-           "recording_archived", "manifest_signed", "deletion_manifest_signed")
+           "recording_archived", "manifest_signed", "deletion_manifest_signed",
+           "camera_file_wiped")
 # The states a request may be in after its newest entry. An approval is carried out in the same
 # transaction for most kinds (done at once: the action's own entry follows); the others are
 # "approved" until their done/failed entry.
@@ -154,6 +155,15 @@ def copy_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differenc
             yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
                              f"{entry.seq}: the catalog was edited directly",
                              frozenset({row.recording_id}))
+    wiped = {(e.dock_id, e.subject): e for e in entries if e.action == "camera_file_wiped"}
+    for row, _sha in r.sightings:
+        entry = wiped.get((row.dock_id, row.camera_path))
+        if (entry is None) != (row.wiped_at is None):
+            yield Difference(f"sighting {row.id} (dock {row.dock_id} file {row.camera_path})",
+                             f"says the camera file was {'not ' if entry else ''}wiped, but "
+                             + (f"custody entry {entry.seq} recorded its wipe" if entry else
+                                "no custody entry records a wipe") + ": the catalog was edited "
+                             "directly", frozenset({row.recording_id}))
     for (dock_id, rid, path), entry in sorted(logged.items(), key=lambda i: i[1].seq):
         yield Difference(f"dock {dock_id} file {path}", f"custody entry {entry.seq} recorded its "
                          f"copy (recording {rid}), but the catalog has no such sighting: it was "
@@ -197,8 +207,12 @@ def archive_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differ
             yield Difference(name, "no custody entry records this copy: it was added outside "
                              "bodycam", frozenset({row.recording_id}))
             continue
+        archive = r.archives.get(row.archive_id)
         wrong = _differ((("file", row.relative_path, entry.details.get("file")),
-                         ("sha256", row.sha256, entry.details.get("sha256"))))
+                         ("sha256", row.sha256, entry.details.get("sha256")),
+                         ("verified at", _ts(row.verified_at), _ts(entry.at)),
+                         ("copied at", _ts(row.copied_at),
+                          _ts(archive.created_at) if archive is not None else None)))
         if wrong:
             yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
                              f"{entry.seq}: the catalog was edited directly",
