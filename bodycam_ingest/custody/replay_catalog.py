@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -58,7 +59,14 @@ def _details(text: str | None) -> Mapping[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def read_tables(session: Session, log: Replayed) -> Tables:
+PROTECTION = ("retention_tier_set", "retention_case_tier_set", "hold_added", "hold_released",
+              "label_set")
+"""What keeps a recording: the entries and tables the sweep re-checks before deleting."""
+
+
+def read_tables(session: Session, log: Replayed, *, protection_only: bool = False) -> Tables:
+    """The tables the replay compares; with ``protection_only`` only tiers, holds and labels
+    (the sweep's re-check: analysis, ingest and deletion rows are left empty)."""
     from bodycam_ingest.catalog.analysis_models import (
         AnalysisRun,
         ContentFingerprintRow,
@@ -77,14 +85,22 @@ def read_tables(session: Session, log: Replayed) -> Tables:
         tiers.update((rid, (tier, reason)) for rid, tier, reason in session.execute(
             select(Recording.id, Recording.tier, Recording.tier_reason)
             .where(Recording.id.in_(named[start:start + 500]))))
+    labels: dict[int, Any] = {}
+    for row in session.scalars(select(LabelRow).order_by(LabelRow.id)):
+        labels[row.recording_id] = row
+    protection = Tables(
+        recording_tiers=tiers, deleted={},
+        changes={r.id: r for r in session.scalars(select(TierChange))},
+        case_tiers={r.case_number: r for r in session.scalars(select(CaseTierRow))},
+        holds={r.id: r for r in session.scalars(select(HoldRow))},
+        current_label=labels, runs={}, findings={}, explanations={})
+    if protection_only:
+        return protection
     deleted = dict(session.execute(
         select(Recording.id, Recording.deleted_at).where(Recording.deleted_at.is_not(None))).all())
     first_docks = dict(session.execute(select(Recording.id, Recording.first_dock_id)).all())
     store_paths = dict(session.execute(select(Recording.id, Recording.store_path).where(
         Recording.deleted_at.is_not(None))).all())
-    labels: dict[int, Any] = {}
-    for row in session.scalars(select(LabelRow).order_by(LabelRow.id)):
-        labels[row.recording_id] = row
     findings: dict[int, list[Any]] = defaultdict(list)
     for finding in session.scalars(select(FindingRow).order_by(FindingRow.id)):
         findings[finding.analysis_id].append(finding)
@@ -92,12 +108,8 @@ def read_tables(session: Session, log: Replayed) -> Tables:
     for rid, digest in session.execute(select(ContentFingerprintRow.recording_id,
                                               ContentFingerprintRow.digest)):
         prints[rid].append(digest)
-    return Tables(
-        recording_tiers=tiers, deleted=deleted,
-        changes={r.id: r for r in session.scalars(select(TierChange))},
-        case_tiers={r.case_number: r for r in session.scalars(select(CaseTierRow))},
-        holds={r.id: r for r in session.scalars(select(HoldRow))},
-        current_label=labels,
+    return replace(
+        protection, deleted=deleted,
         runs={r.id: r for r in session.scalars(select(AnalysisRun))},
         findings=dict(findings),
         explanations={r.id: r for r in session.scalars(select(ExplanationRow))},
@@ -179,10 +191,10 @@ def check(session: Session, manifests: Sequence[Manifest], report: AuditReport) 
 def disagreements(session: Session, recording_cases: Mapping[int, str | None]
                   ) -> dict[int, list[Difference]]:
     """For the retention sweep, inside its deletion transaction: the differences that concern
-    each recording of ``recording_cases`` (its own tier, holds, label, analysis, or its current
-    case's tier and holds, by the catalog's or the log's reading of that case)."""
-    log = read_log(session)
-    found, _legacy = differences(log, read_tables(session, log))
+    each recording of ``recording_cases`` (its own tier, holds or label, or its current case's
+    tier and holds, by the catalog's or the log's reading of that case)."""
+    log = replay_log(read_entries(session, PROTECTION))
+    found, _legacy = differences(log, read_tables(session, log, protection_only=True))
     result: dict[int, list[Difference]] = {}
     for rid, case in recording_cases.items():
         cases = {c for c in (case, log.label_case.get(rid)) if c}
