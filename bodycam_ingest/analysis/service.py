@@ -65,6 +65,7 @@ from bodycam_ingest.catalog.analysis_models import (
 )
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Dock, Recording, Sighting
+from bodycam_ingest.custody import replay
 from bodycam_ingest.errors import ConfigError, NotFound, Refused, StorageError
 
 if TYPE_CHECKING:
@@ -156,14 +157,17 @@ def explain(station: Station, finding_id: int, reason: str) -> FindingView:
                           "superseded; explain the current one (bodycam findings --recording "
                           f"{row.recording_id})")
         now = station.clock()
-        session.add(ExplanationRow(recording_id=row.recording_id, fingerprint=row.fingerprint,
-                                   finding_id=row.id, reason=reason, actor=station.actor,
-                                   explained_at=now))
+        explanation = ExplanationRow(recording_id=row.recording_id, fingerprint=row.fingerprint,
+                                     finding_id=row.id, reason=reason, actor=station.actor,
+                                     explained_at=now)
+        session.add(explanation)
+        session.flush()
         record_event(session, at=now, actor=station.actor, action="finding_explained",
                      recording_id=row.recording_id, subject=row.fingerprint, reason=reason,
                      details={"finding_id": row.id, "kind": row.kind,
-                              "version": row.analysis_version})
-        session.flush()
+                              "version": row.analysis_version,
+                              "explanation_id": explanation.id,
+                              "explanation_sha256": replay.explanation_digest(explanation)})
         view = finding_view(session, finding_id)
     assert view is not None
     return view
@@ -371,25 +375,32 @@ def _store(station: Station, device: str, dock_id: int, judged: list[_Judged], t
                 engine=ENGINE, critical=critical, warning=warning)
             session.add(run)
             session.flush()
+            rows = []
             for f in j.findings:
-                session.add(FindingRow(
+                rows.append(FindingRow(
                     analysis_id=run.id, recording_id=rid, kind=f.kind.value,
                     severity=f.severity.value, offset_s=f.offset_s,
                     measured=None if f.measured is None else json.dumps(f.measured),
                     threshold=None if f.threshold is None else json.dumps(f.threshold),
                     message=f.message, stream=f.stream, fingerprint=f.fingerprint(),
                     analysis_version=version, analyzed_at=now, current=True))
+            session.add_all(rows)
+            session.flush()
+            prints = sorted(session.scalars(select(ContentFingerprintRow.digest).where(
+                ContentFingerprintRow.recording_id == rid)))
+            if j.fingerprint and not prints:  # written once, with the first analysis
+                prints = sorted(j.fingerprint)
+                session.add_all(ContentFingerprintRow(recording_id=rid, digest=d) for d in prints)
+                session.flush()
             verdict = "findings" if j.findings else "clean"
             record_event(session, at=now, actor=station.actor, action="analysis_completed",
                          dock_id=dock_id, recording_id=rid, subject=j.rec.camera_path,
                          details={"version": version, "verdict": verdict, "critical": critical,
                                   "warning": warning, "reader": run.reader,
                                   "profile_id": judged_by, "trigger": trigger,
-                                  "kinds": sorted({f.kind.value for f in j.findings})})
-            if j.fingerprint and not session.scalar(select(func.count()).where(
-                    ContentFingerprintRow.recording_id == rid)):
-                session.add_all(ContentFingerprintRow(recording_id=rid, digest=d)
-                                for d in sorted(j.fingerprint))
+                                  "kinds": sorted({f.kind.value for f in j.findings}),
+                                  "analysis_id": run.id,
+                                  "analysis_sha256": replay.analysis_digest(run, rows, prints)})
             results.append(RunResult(rid, version, verdict, critical, warning, run.reader))
     for r in results:
         log.info("recording %d analysed (v%d): %s", r.recording_id, r.version, r.verdict)

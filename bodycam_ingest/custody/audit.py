@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
 from bodycam_ingest.catalog.models import Event, Recording
-from bodycam_ingest.custody import anchors, eventlog, keys, labels
+from bodycam_ingest.custody import anchors, eventlog, keys, labels, replay_catalog
 from bodycam_ingest.custody.chain import (
     ChainProblem,
     Checkpoint,
@@ -38,7 +38,7 @@ from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex
 from bodycam_ingest.errors import BodycamError
 
 SECTIONS = ("fixity", "manifests", "custody log", "identity", "labels", "continuity", "deadlines",
-            "retention", "holds", "replicas", "scrub", "object store")
+            "retention", "holds", "replicas", "scrub", "object store", "replay")
 # Sections of issue 5, each owned by its own module: (section, module with ``check``).
 RETENTION_CHECKS = (("retention", "bodycam_ingest.retention.deletion_audit"),
                     ("holds", "bodycam_ingest.retention.hold_audit"),
@@ -407,6 +407,7 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
             check_continuity(session, rest)
             for _section, module in RETENTION_CHECKS:
                 importlib.import_module(module).check(session, inputs, keyring, rest)
+            replay_catalog.check(session, manifests, rest)  # tables vs log and manifests
         check_fixity(session, recordings, hashes, fixity)
     report = AuditReport(findings=[*first.findings, *fixity.findings, *rest.findings],
                          notes=[*fixity.notes, *rest.notes], bytes_hashed=fixity.bytes_hashed)

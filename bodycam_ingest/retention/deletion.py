@@ -21,7 +21,7 @@ import ctypes
 import ctypes.util
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Device, Recording
 from bodycam_ingest.catalog.retention_models import FixityCheck, RetentionRun, Tombstone
+from bodycam_ingest.custody import replay_catalog
 from bodycam_ingest.custody.fixity import FileHash
 from bodycam_ingest.ingest.store import fsync_dir, relpath_for
 from bodycam_ingest.retention.policy import RetentionPolicy
@@ -158,6 +159,12 @@ def delete_checked(session: Session, ids: Sequence[int], hashes: dict[int, FileH
     if not doomed:
         return [], decisions
     cases = current_cases(session, [d.recording_id for d in doomed])
+    refused = refuse_disagreeing(session, doomed, cases, ctx)
+    if refused:
+        decisions = [refused.get(d.recording_id, d) for d in decisions]
+        doomed = [d for d in doomed if d.recording_id not in refused]
+        if not doomed:
+            return [], decisions
     device_ids = {facts[d.recording_id].device_id for d in doomed} - {None}
     devices = dict(session.execute(select(Device.id, Device.key).where(Device.id.in_(device_ids)))
                    .all()) if device_ids else {}
@@ -193,6 +200,32 @@ def delete_checked(session: Session, ids: Sequence[int], hashes: dict[int, FileH
                               "store_path": fact.store_path})
         deleted.append(Deleted(fact.id, fact.sha256))
     return deleted, decisions
+
+
+def refuse_disagreeing(session: Session, doomed: Sequence[Decision], cases: dict[int, str],
+                       ctx: RunContext) -> dict[int, Decision]:
+    """Deletion fails closed: replay the custody log for the recordings about to be deleted (in
+    the deletion's own transaction) and keep, with an alert and a custody entry, every one whose
+    tier, holds, label or case in the catalog disagree with what the log recorded."""
+    found = replay_catalog.disagreements(session, {d.recording_id: cases.get(d.recording_id)
+                                           for d in doomed})
+    refused: dict[int, Decision] = {}
+    for decision in doomed:
+        problems = found.get(decision.recording_id)
+        if not problems:
+            continue
+        text = "; ".join(f"{p.object} {p.problem}" for p in problems)
+        alert = (f"recording {decision.recording_id} was NOT deleted: the catalog disagrees with "
+                 f"the custody log ({text}); run bodycam audit and restore the catalog from a "
+                 "backup before the next retention run")
+        refused[decision.recording_id] = replace(decision, kind=Kind.IN_GRACE,
+                                                 alerts=(*decision.alerts, alert))
+        record_event(session, at=ctx.now, actor=ctx.actor, action="retention_refused",
+                     recording_id=decision.recording_id, reason="catalog disagrees with the "
+                     "custody log", details={"run_id": ctx.run_id,
+                                             "differences": [f"{p.object}: {p.problem}"
+                                                             for p in problems]})
+    return refused
 
 
 def leftover_digests(session: Session, current_run: int) -> list[tuple[int, str]]:

@@ -15,13 +15,14 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from helpers import write_config
 
 from bodycam_ingest.catalog.db import open_catalog
+from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.config import load_config
 from bodycam_ingest.custody import audit as audit_module
 from bodycam_ingest.custody import service
@@ -74,7 +75,7 @@ def station(tmp_path: Path) -> Iterator[Station]:
                    "fixity_checked_at) VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'A1024', 'DSJ9X001', ?, "
                    "1.0, 'UTC', 'ok', 'standard', ?, 1, ?)",
                    (ident, digest, len(content), str(relpath), camera_path, _ts(NOW), _ts(NOW),
-                    _ts(NOW), _ts(NOW)))
+                    _ts(NOW + timedelta(seconds=1)), _ts(NOW)))  # clock start: its end
         db.execute("INSERT INTO sightings (recording_id, dock_id, device_id, camera_path, size, "
                    "seen_at, copied) VALUES (?, 1, 1, ?, ?, ?, 1)",
                    (ident, camera_path, len(content), _ts(NOW)))
@@ -82,6 +83,19 @@ def station(tmp_path: Path) -> Iterator[Station]:
     db.close()
     opened = Station.open(load_config(config), clock=Clock(NOW), actor="auditor")
     try:
+        with opened.catalog.session() as session:  # what the ingest logs (the replay reads it)
+            record_event(session, at=NOW, actor="t", action="dock_started", dock_id=1,
+                         subject="/t", details={"device": "usb:t", "trigger": "cli",
+                                                "rule": "test-cam", "mount": None})
+            for ident in range(1, COUNT + 1):
+                content = b"recording %d\n" % ident
+                record_event(session, at=NOW, actor="t", action="recording_ingested", dock_id=1,
+                             recording_id=ident,
+                             subject=f"DCIM/100MEDIA/A1024_DSJ9X001_20261120{ident:06d}_0001.MP4",
+                             details={"sha256": hashlib.sha256(content).hexdigest(),
+                                      "size": len(content)})
+            record_event(session, at=NOW, actor="t", action="dock_finished", dock_id=1,
+                         details={"outcome": "complete"})
         service.sign_pending_manifests(opened)
         yield opened
     finally:

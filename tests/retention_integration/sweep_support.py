@@ -1,6 +1,6 @@
 """Helpers for the retention-sweep integration tests: a station on an injected clock, real docks
-of ffmpeg-made cameras, and the tier/hold rows the hold/tier part would write (written directly
-here so that these tests depend only on the schema)."""
+of ffmpeg-made cameras, and tiers and holds set through the retention services (each with its
+custody entry: the sweep refuses to delete where the catalog and the log disagree)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from helpers import StationEnv, write_config
 from sqlalchemy import select
 
 from bodycam_ingest.catalog.models import Recording, Sighting
-from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow, TierChange
 from bodycam_ingest.config import load_config
 from bodycam_ingest.custody import labels
 from bodycam_ingest.custody.roles import Acting
 from bodycam_ingest.detection.dock import ingest_folder
+from bodycam_ingest.retention import holds, tiering
+from bodycam_ingest.retention.tiers import Tier
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
 from bodycam_ingest.station import Station
 
@@ -88,37 +89,38 @@ def label(station: Station, ids: list[int], case: str) -> None:
 
 def set_case_tier(station: Station, case: str, tier: str, reason: str) -> None:
     with station.catalog.session() as session:
-        change = TierChange(case_number=case, old_tier=None, new_tier=tier, reason=reason,
-                            actor=station.actor, at=station.clock())
-        session.add(change)
-        session.flush()
-        session.add(CaseTierRow(case_number=case, tier=tier, reason=reason, change_id=change.id))
+        tiering.set_case_tier(session, case, Tier(tier), reason=reason, note=None,
+                              acting=Acting(station.actor, None), approved_by=None,
+                              at=station.clock())
 
 
 def set_recording_tier(station: Station, recording_id: int, tier: str, reason: str) -> None:
     with station.catalog.session() as session:
-        recording = session.get_one(Recording, recording_id)
-        session.add(TierChange(recording_id=recording_id, old_tier=recording.tier, new_tier=tier,
-                               reason=reason, actor=station.actor, at=station.clock()))
-        recording.tier, recording.tier_reason = tier, reason
+        tiering.set_recording_tiers(session, [recording_id], Tier(tier), reason=reason, note=None,
+                                    acting=Acting(station.actor, None), approved_by=None,
+                                    at=station.clock())
 
 
 def add_hold(station: Station, *, recording_id: int | None = None, case: str | None = None,
              until: date | None = None) -> int:
     with station.catalog.session() as session:
-        hold = HoldRow(recording_id=recording_id, case_number=case, reason="court order 2024-17",
-                       owner="legal section", until=until, created_at=station.clock(),
-                       actor=station.actor)
-        session.add(hold)
-        session.flush()
+        acting = Acting(station.actor, None)
+        if recording_id is not None:
+            [hold] = holds.add_recording_holds(session, [recording_id], reason="court order 2024-17",
+                                               owner="legal section", until=until, acting=acting,
+                                               at=station.clock())
+        else:
+            assert case is not None
+            hold = holds.add_case_hold(session, case, reason="court order 2024-17",
+                                       owner="legal section", until=until, acting=acting,
+                                       at=station.clock())
         return hold.id
 
 
 def release_hold(station: Station, hold_id: int) -> None:
     with station.catalog.session() as session:
-        hold = session.get_one(HoldRow, hold_id)
-        hold.released_at, hold.released_by = station.clock(), station.actor
-        hold.release_reason, hold.release_approved_by = "case closed", "chief"
+        holds.release(session, hold_id, reason="case closed", approved_by="chief",
+                      acting=Acting(station.actor, None), at=station.clock())
 
 
 def stored_path(station: Station, recording_id: int) -> Path:
