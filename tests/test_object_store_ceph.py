@@ -36,6 +36,7 @@ from object_store_support import (
     stop_ceph,
 )
 
+from bodycam_ingest.errors import BodycamError
 from bodycam_ingest.storage.errors import ObjectLocked
 from bodycam_ingest.storage.locks import Lock
 from bodycam_ingest.storage.s3 import S3Store, ensure_bucket
@@ -450,3 +451,47 @@ def test_the_daemon_replicates_what_it_has_stored(tmp_path: Path, ceph: Ceph,
     store = store_for(ceph, bucket)
     for digest, (_rid, _state, version) in view.items():
         assert store.verify(digest, version)
+
+
+def test_the_custody_anchors_are_kept_locked_on_the_object_store(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """Issue 9 item 2 with issue 12: checkpoint files and signed manifests are copied to
+    ``anchors/`` on the bucket, byte for byte, under COMPLIANCE retention: whoever can rewrite the
+    station's catalog and manifest folder cannot remove the copies the history is checked with."""
+    from bodycam_ingest.custody.anchors import anchor_files
+    from bodycam_ingest.daemon import replication
+    from bodycam_ingest.station import Station
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    ingest_camera(station, [300_000], seed=41)
+    opened = Station.open(station.config)
+    try:
+        replicator = replication.build(opened)
+        assert replicator is not None and replicator.anchor_dir is not None
+        report = replicator.drain()
+        manifest_dir = replicator.anchor_dir
+        local = anchor_files(manifest_dir)
+        assert any("checkpoints/" in p.as_posix() for p in local), local
+        assert any(p.suffix == ".sig" and "checkpoints/" not in p.as_posix() for p in local)
+        assert report.anchors == len(local)
+        store = store_for(ceph, bucket)
+        for path in local:
+            key = store.anchor_key(path.relative_to(manifest_dir).as_posix())
+            got = store.client.get_object(Bucket=bucket, Key=key)
+            assert got["Body"].read() == path.read_bytes(), key
+            retention = store.client.get_object_retention(
+                Bucket=bucket, Key=key, VersionId=got["VersionId"])["Retention"]
+            assert retention["Mode"] == "COMPLIANCE"
+            assert retention["RetainUntilDate"] > datetime.now(UTC) + timedelta(days=300)
+            with pytest.raises(Exception, match=r"AccessDenied|[Ll]ocked"):
+                store.client.delete_object(Bucket=bucket, Key=key, VersionId=got["VersionId"])
+        assert replicator.run_once().anchors == 0  # copied once
+        # a later command's checkpoint is copied by the next pass; an anchor's name on the
+        # store holding other bytes is refused, never replaced
+        station.run("retain", "1", "--tier", "evidence", "--reason", "case C-41", check=True)
+        assert replicator.run_once().anchors >= 2
+        first = local[0].relative_to(manifest_dir).as_posix()
+        with pytest.raises(BodycamError, match="other bytes"):
+            store.put_anchor(first, b"forged", Lock(datetime.now(UTC), False))
+    finally:
+        opened.close()

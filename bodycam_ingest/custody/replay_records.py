@@ -100,14 +100,16 @@ def sighting_differences(manifests: Sequence[Manifest], r: Records) -> Iterator[
     by_dock: dict[int, dict[tuple[str, str], Any]] = defaultdict(dict)
     for row, sha in r.sightings:
         by_dock[row.dock_id][(safe_camera_path(row.camera_path), sha)] = row
+    listed: dict[int, list[Any]] = defaultdict(list)  # a dock's manifest and its supplements
     for manifest in manifests:
         try:
-            dock_id = int(manifest.dock_id)
+            listed[int(manifest.dock_id)].extend(manifest.entries)
         except ValueError:
             continue
+    for dock_id, dock_entries in listed.items():
         have = by_dock.pop(dock_id, {})
         dock = r.docks.get(dock_id)
-        for entry in manifest.entries:
+        for entry in dock_entries:
             row = have.pop((entry.camera_path, entry.sha256), None)
             name = f"dock {dock_id} file {entry.camera_path}"
             if row is None:
@@ -227,9 +229,10 @@ def manifest_row_differences(entries: Sequence[Entry], r: Records) -> Iterator[D
     """Each dock manifest's catalog record as its ``manifest_signed`` entry recorded it (the
     manifests section checks the files, the signature and the chain); each tombstone names the
     deletion manifest of its run."""
-    logged = {e.dock_id: e for e in entries if e.action == "manifest_signed"}
+    # by dock and file: a dock may have supplementary manifests (recovery's late commits)
+    logged = {(e.dock_id, e.subject): e for e in entries if e.action == "manifest_signed"}
     for row in r.manifest_rows:
-        entry = logged.get(row.dock_id)
+        entry = logged.get((row.dock_id, f"{row.file_name}.json"))
         name = f"manifest {row.file_name} (dock {row.dock_id})"
         if entry is None:
             yield Difference(name, "no custody entry records its signing: it was added outside "

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import select, update
@@ -52,14 +53,18 @@ class PassReport:
     failed: int = 0
     relocked: int = 0
     deleted: int = 0
+    anchors: int = 0  # anchor files (checkpoints, signed manifests) copied this pass
     alerts: list[str] = field(default_factory=list)
 
 
 class Replicator:
     def __init__(self, catalog: Catalog, remote: EvidenceStore, opener: Opener,
                  config: ObjectStoreConfig, policy: RetentionPolicy, clock: Callable[[], datetime],
-                 actor: str, alert: Callable[[list[str]], object] | None = None) -> None:
+                 actor: str, alert: Callable[[list[str]], object] | None = None,
+                 anchor_dir: Path | None = None) -> None:
         self.catalog = catalog
+        self.anchor_dir = anchor_dir  # the manifest folder: its anchor files go to the store too
+        self._anchored: set[str] = set()  # names known to be on the store (this process)
         self.remote = remote
         self.opener = opener
         self.config = config
@@ -83,8 +88,33 @@ class Replicator:
             self._replicate(*row, report=report)
         self._sync_locks(report)
         self._delete_expired(report)
+        self._copy_anchors(report)
         self._alert_overdue(report)
         return report
+
+    def _copy_anchors(self, report: PassReport) -> None:
+        """Checkpoint files and signed manifests to ``anchors/`` on the object store, locked for
+        the open-ended window: with them off the station, someone who can rewrite the catalog
+        and the manifest folder still cannot rewrite the history the audit compares with. A
+        failure is retried next pass (the files stay on the station meanwhile)."""
+        put = getattr(self.remote, "put_anchor", None)
+        if self.anchor_dir is None or put is None:
+            return
+        from bodycam_ingest.custody.anchors import anchor_files
+
+        lock = Lock(self.clock() + timedelta(days=self.config.open_ended_lock_days), False)
+        for path in anchor_files(self.anchor_dir):
+            name = path.relative_to(self.anchor_dir).as_posix()
+            if name in self._anchored:
+                continue
+            try:
+                if put(name, path.read_bytes(), lock):
+                    report.anchors += 1
+            except (OSError, BodycamError) as exc:
+                reason = exc.message() if isinstance(exc, BodycamError) else str(exc)
+                log.warning("anchor %s not copied to the object store yet: %s", name, reason)
+                return
+            self._anchored.add(name)
 
     def drain(self, cancel: threading.Event | None = None, passes: int = 100) -> PassReport:
         """Passes until nothing is due now (tests, and ``bodycam`` commands that replicate)."""
@@ -95,6 +125,7 @@ class Replicator:
             total.queued += report.queued
             total.retried += report.retried
             total.failed += report.failed
+            total.anchors += report.anchors
             if not report.stored and not report.queued:
                 break
         return total
@@ -287,7 +318,8 @@ def build(station: Station, opener: Opener | None = None) -> Replicator | None:
     return Replicator(
         station.catalog, S3Store(settings), opener or LocalStore(station.store).open_file,
         settings, station.config.retention.policy(), station.clock, station.actor,
-        alert=lambda alerts: raise_alerts(station, JOB, alerts))
+        alert=lambda alerts: raise_alerts(station, JOB, alerts),
+        anchor_dir=station.config.custody.manifest_path(station.config.storage.state_dir))
 
 
 def start_for(station: Station) -> ReplicationThread | None:

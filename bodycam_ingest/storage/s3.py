@@ -390,6 +390,35 @@ class S3Store:
                        LegalHold={"Status": "ON" if lock.legal_hold else "OFF"}, **extra)
         return self.lock_of(digest, version)
 
+    # --- anchors: the files that anchor the custody history (issue 9 item 2) ---------------------
+    def anchor_key(self, name: str) -> str:
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            raise ValueError(f"{name!r} is not an anchor file's relative name")
+        return f"{self.config.prefix}anchors/{name}"
+
+    def put_anchor(self, name: str, data: bytes, lock: Lock) -> bool:
+        """Store one anchor file (a checkpoint, a signed manifest, its signature) under
+        ``anchors/NAME``, locked like evidence; False when an object of that name is already
+        there with the same bytes (its ETag is their MD5: single PUTs only). An object of that
+        name with other bytes is refused: an anchor is never replaced."""
+        key = self.anchor_key(name)
+        expected = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        try:
+            meta = self._call("HEAD", key, self.client.head_object, Key=key)
+        except ObjectStoreRefused:
+            meta = None  # 404: not there yet
+        if meta is not None:
+            if str(meta.get("ETag", "")).strip('"') != expected:
+                raise ObjectChecksumMismatch(key=key, problem="the object store holds other "
+                                             "bytes under this anchor's name")
+            return False
+        reply = self._call("PUT", key, self.client.put_object, Key=key, Body=data,
+                           ContentMD5=_md5_b64(data), **self._lock_headers(lock))
+        if str(reply.get("ETag", "")).strip('"') != expected:
+            raise ObjectChecksumMismatch(key=key, problem=f"the server reports ETag "
+                                         f"{reply.get('ETag')!r}, we sent {expected!r}")
+        return True
+
     def delete(self, digest: str, version: str | None = None) -> None:
         key = self.key(digest)
         extra = {"VersionId": version} if version else {}
