@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ManifestRow
 from bodycam_ingest.catalog.db import Catalog
+from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording, Sighting
 from bodycam_ingest.custody import keys
 from bodycam_ingest.custody.manifest import parse_manifest, sha256_hex
@@ -70,12 +71,14 @@ def wipe_verified(catalog: Catalog, store: EvidenceStore, journal: Journal,
             continue
         finally:
             os.close(parent_fd)
-        with catalog.session() as session:
+        with catalog.session() as session:  # the mark and its custody entry commit together
+            at = journal.clock()
             session.execute(update(Sighting).where(Sighting.dock_id == dock_id,
                                                    Sighting.camera_path == item.relpath)
-                            .values(wiped_at=journal.clock()))
-        journal.note("camera_file_wiped", dock_id=dock_id, recording_id=recording_id,
-                     subject=item.relpath, reason="verified, catalogued and stored")
+                            .values(wiped_at=at))
+            record_event(session, at=at, actor=journal.actor, action="camera_file_wiped",
+                         dock_id=dock_id, recording_id=recording_id, subject=item.relpath,
+                         reason="verified, catalogued and stored")
         wiped += 1
     fsync_dir(Path(writable))
     return wiped
