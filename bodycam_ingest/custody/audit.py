@@ -24,6 +24,7 @@ from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestR
 from bodycam_ingest.catalog.models import Event, Recording
 from bodycam_ingest.custody import anchors, eventlog, keys, labels, replay_catalog
 from bodycam_ingest.custody.chain import (
+    GENESIS,
     ChainProblem,
     Checkpoint,
     LogEntry,
@@ -274,12 +275,38 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
         problems = _anchor_problems(entries, rows, manifest_dir, keyring, report)
     for problem in problems:
         report.add("custody log", f"custody entry {problem.seq}", problem.message)
-    head = session.get(ChainHead, eventlog.HEAD_ID)
-    last = max((e.seq for e in entries), default=0)
-    if head is not None and head.seq > last:
-        report.add("custody log", f"custody entry {last + 1}",
-                   f"the log ends at entry {last}, but entry {head.seq} was written: entries were "
-                   "removed from the end")
+    check_head(session, entries, report)
+
+
+def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -> None:
+    """The chain head (where the next entry chains on) is the log's last entry: a head moved
+    past it means entries were cut from the end; any other difference, an extra or a missing
+    head row, would make the next entry chain on something the log does not hold."""
+    heads = list(session.scalars(select(ChainHead).order_by(ChainHead.id)))
+    last = entries[-1] if entries else None
+    seq, digest = (last.seq, last.digest) if last is not None else (0, GENESIS)
+    if not heads:
+        if last is not None:
+            report.add("custody log", f"the chain head (row {eventlog.HEAD_ID})",
+                       f"is missing, though the log holds "
+                       f"{seq} entries: the row was deleted; the next entry would restart the "
+                       "chain")
+        return
+    for head in heads:
+        if head.id != eventlog.HEAD_ID:
+            report.add("custody log", f"the chain head row {head.id}", "is not the one chain "
+                       "head: it was put into the catalog by hand")
+        elif head.seq > seq:
+            report.add("custody log", f"custody entry {seq + 1}",
+                       f"the log ends at entry {seq}, but entry {head.seq} was written: entries "
+                       "were removed from the end")
+        elif (head.seq, head.digest) != (seq, digest):
+            report.add("custody log", f"the chain head (row {head.id})", f"says entry "
+                       f"{head.seq} with digest {head.digest}, but the log's last entry is {seq} "
+                       f"with digest {digest}: the head was edited")
+    if all(head.id != eventlog.HEAD_ID for head in heads) and last is not None:
+        report.add("custody log", f"the chain head (row {eventlog.HEAD_ID})", "is missing, though "
+                   f"the log holds {seq} entries: it was deleted or renumbered")
 
 
 def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_dir: Path,

@@ -381,7 +381,13 @@ def verify_anchors(rows: Sequence[Checkpoint],
     file_seqs = {cp.seq: name for name, cp in files}
     held = {_identity(cp) for cp in rows}
     problems: list[ChainProblem] = []
+    seen: set[object] = set()
     for cp in rows:
+        if _identity(cp) in seen:  # one signed statement, two rows: one was put in by hand
+            problems.append(ChainProblem(
+                ProblemKind.ANCHOR_MISSING, cp.seq, f"the catalog holds the checkpoint of entry "
+                f"{cp.seq} signed at {format_timestamp(cp.at)} twice: a row was copied by hand"))
+        seen.add(_identity(cp))
         if _identity(cp) in by_identity:
             continue
         name = f"the catalog's checkpoint of entry {cp.seq} signed at {format_timestamp(cp.at)}"
