@@ -45,6 +45,17 @@ def _differ(pairs: Iterable[tuple[str, object, object]]) -> list[str]:
             if mine != theirs]
 
 
+def _unpaired(name: str, entry: Entry | None, row: object | None) -> Difference | None:
+    """The difference when a record and its custody entry are not both there (None: they are)."""
+    if row is None:
+        assert entry is not None
+        return Difference(name, f"recorded by custody entry {entry.seq} but missing from the "
+                          "catalog: it was deleted")
+    if entry is None:
+        return Difference(name, "no custody entry records it: it was added outside bodycam")
+    return None
+
+
 @dataclass(frozen=True)
 class Records:
     """The catalog rows this module compares (plain rows)."""
@@ -178,14 +189,10 @@ def archive_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differ
     for ident in sorted({k for k in started if isinstance(k, int)} | set(r.archives)):
         entry, row = started.get(ident), r.archives.get(ident)
         name = f"archive {ident}"
-        if row is None:
-            assert entry is not None
-            yield Difference(name, f"recorded by custody entry {entry.seq} but missing from the "
-                             "catalog: it was deleted")
+        if (unpaired := _unpaired(name, entry, row)) is not None:
+            yield unpaired
             continue
-        if entry is None:
-            yield Difference(name, "no custody entry records it: it was added outside bodycam")
-            continue
+        assert entry is not None and row is not None
         end = finished.get(ident)
         wrong = _differ((("target", row.target, entry.subject),
                          ("created at", _ts(row.created_at), _ts(entry.at)),
@@ -360,14 +367,10 @@ def request_differences(entries: Sequence[Entry], r: Records) -> Iterator[Differ
     for ident in sorted(set(created) | set(r.requests)):
         entry, row = created.get(ident), r.requests.get(ident)
         name = f"request {ident}"
-        if row is None:
-            assert entry is not None
-            yield Difference(name, f"recorded by custody entry {entry.seq} but missing from the "
-                             "catalog: it was deleted")
+        if (unpaired := _unpaired(name, entry, row)) is not None:
+            yield unpaired
             continue
-        if entry is None:
-            yield Difference(name, "no custody entry records it: it was added outside bodycam")
-            continue
+        assert entry is not None and row is not None
         decision = decided.get(ident)
         wrong = _differ((("kind", row.kind, entry.details.get("kind")),
                          ("preview digest", row.preview_digest, entry.details.get("digest")),
