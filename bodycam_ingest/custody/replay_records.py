@@ -45,6 +45,14 @@ def _differ(pairs: Iterable[tuple[str, object, object]]) -> list[str]:
             if mine != theirs]
 
 
+def _signing_differs(row: Any, entry: Entry) -> list[str]:
+    """A signed manifest's catalog record (dock or deletion) against its signing entry."""
+    return _differ((("digest", row.digest, entry.details.get("sha256")),
+                    ("previous", row.previous_digest, entry.details.get("previous")),
+                    ("entries", row.entries, entry.details.get("entries")),
+                    ("key", row.key_id, entry.details.get("key_id")),
+                    ("signed at", _ts(row.signed_at), _ts(entry.at))))
+
 def _unpaired(name: str, entry: Entry | None, row: object | None) -> Difference | None:
     """The difference when a record and its custody entry are not both there (None: they are)."""
     if row is None:
@@ -245,12 +253,8 @@ def manifest_row_differences(entries: Sequence[Entry], r: Records) -> Iterator[D
             yield Difference(name, "no custody entry records its signing: it was added outside "
                              "bodycam")
             continue
-        wrong = _differ((("digest", row.digest, entry.details.get("sha256")),
-                         ("previous", row.previous_digest, entry.details.get("previous")),
-                         ("entries", row.entries, entry.details.get("entries")),
-                         ("key", row.key_id, entry.details.get("key_id")),
-                         ("file", f"{row.file_name}.json", entry.subject),
-                         ("signed at", _ts(row.signed_at), _ts(entry.at))))
+        wrong = _signing_differs(row, entry) + _differ(
+            (("file", f"{row.file_name}.json", entry.subject),))
         if wrong:
             yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
                              f"{entry.seq}: the catalog was edited directly")
@@ -271,11 +275,7 @@ def manifest_row_differences(entries: Sequence[Entry], r: Records) -> Iterator[D
             yield Difference(name, "no custody entry records its signing: it was added outside "
                              "bodycam")
             continue
-        wrong = _differ((("digest", row.digest, entry.details.get("sha256")),
-                         ("previous", row.previous_digest, entry.details.get("previous")),
-                         ("entries", row.entries, entry.details.get("entries")),
-                         ("key", row.key_id, entry.details.get("key_id")),
-                         ("signed at", _ts(row.signed_at), _ts(entry.at))))
+        wrong = _signing_differs(row, entry)
         if wrong:
             yield Difference(name, f"the catalog's {', '.join(wrong)} differs from custody entry "
                              f"{entry.seq}: the catalog was edited directly")
