@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.models import Event
@@ -20,6 +21,18 @@ from bodycam_ingest.custody.eventlog import lock_head
 from bodycam_ingest.custody.logfields import event_fields
 
 log = logging.getLogger("bodycam.events")
+_PENDING = "bodycam.events.pending"  # Session.info key: lines to log when the session commits
+
+
+@event.listens_for(Session, "after_commit")
+def _log_committed(session: Session) -> None:
+    for line in session.info.pop(_PENDING, ()):
+        log.info(line)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def record_event(
@@ -62,5 +75,5 @@ def record_event(
         parts.append(f"approved_by={approved_by!r}")
     if details:
         parts.append(json.dumps(details, sort_keys=True, default=str, ensure_ascii=False))
-    log.info(" ".join(parts))
+    session.info.setdefault(_PENDING, []).append(" ".join(parts))
     return row
