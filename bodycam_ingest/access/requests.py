@@ -311,12 +311,11 @@ def approve(station: Station, principal: Principal, request_id: int, shown_diges
                                   "digest": row.preview_digest,
                                   "requested_by": row.requested_by})
             acting = Acting(actor=row.requested_by, approved_by=principal.actor)
-            if prepared is not None:
-                result, after = prepared.finish(session)
+            if prepared is not None or spec.in_transaction:
+                result, after = (prepared.finish(session) if prepared is not None
+                                 else spec.execute(station, session, row, acting))
                 row.state, row.result = DONE, json.dumps(result, default=str, sort_keys=True)
-            elif spec.in_transaction:
-                result, after = spec.execute(station, session, row, acting)
-                row.state, row.result = DONE, json.dumps(result, default=str, sort_keys=True)
+                _record_outcome(station, session, row, acting, None)
             else:
                 row.state = APPROVED
             session.flush()
@@ -371,19 +370,26 @@ def _execute_after(station: Station, row: RequestRow, acting: Acting) -> Request
     with station.catalog.session() as session:
         stored = session.get_one(RequestRow, row.id)
         stored.state, stored.result = state, text
-        # the approver carrying out what they approved is their own act (its approval is the
-        # request_approved entry): an approved_by equal to the actor would read as self-approval
-        record_event(session, at=station.clock(), actor=acting.approved_by or acting.actor,
-                     action="request_done" if state == DONE else "request_failed",
-                     subject=f"request {row.id}", approved_by=None,
-                     reason=error.message() if error else None,
-                     details={"request_id": row.id, "kind": row.kind,
-                              "requested_by": row.requested_by})
+        _record_outcome(station, session, stored, acting, error)
         session.flush()
         session.expunge(stored)
     if error is not None:
         raise error
     return stored
+
+
+def _record_outcome(station: Station, session: Session, row: RequestRow, acting: Acting,
+                    error: BodycamError | None) -> None:
+    """The custody entry saying an approved request was carried out (or failed), in the
+    transaction that records its state, whether the kind ran inside the approval or after it."""
+    # the approver carrying out what they approved is their own act (its approval is the
+    # request_approved entry): an approved_by equal to the actor would read as self-approval
+    record_event(session, at=station.clock(), actor=acting.approved_by or acting.actor,
+                 action="request_failed" if error else "request_done",
+                 subject=f"request {row.id}", approved_by=None,
+                 reason=error.message() if error else None,
+                 details={"request_id": row.id, "kind": row.kind,
+                          "requested_by": row.requested_by})
 
 
 def _log_refusal(station: Station, principal: Principal, request_id: int, kind: str,

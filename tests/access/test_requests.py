@@ -231,3 +231,24 @@ def test_an_approved_package_is_fetched_by_its_requester_or_a_supervisor_only(
     for bad in ("../catalog.sqlite3", "/etc/passwd", "data/../../1"):
         with pytest.raises(BodycamError):
             dispatch(station, clerk, "exports.chunk", {"request_id": made["id"], "path": bad})
+
+
+def test_a_request_carried_out_inside_its_approval_is_logged_as_done(
+        station_with_people: tuple[Station, dict[str, Principal]]) -> None:
+    """A kind that runs in the approval's own transaction (a hold release) gets its
+    ``request_done`` entry like a kind that runs after it (acting for someone)."""
+    station, people = station_with_people
+    clerk, zhou, chief = people["li.clerk"], people["zhou.clerk"], people["wang.chief"]
+    hold = dispatch(station, clerk, "holds.add", {"ids": [2], "reason": "order",
+                                                  "owner": "li.clerk"})["holds"][0]
+    asked = dispatch(station, zhou, "holds.release", {"hold_id": hold["id"],
+                                                      "reason": "lifted"})["request"]
+    done = dispatch(station, chief, "requests.approve", {"request_id": asked["id"],
+                                                         "digest": asked["digest"]})
+    assert done["request"]["state"] == "done"
+    assert _events(station, "request_done") == [("wang.chief", None, f"request {asked['id']}",
+                                                 None)]
+    report = AuditReport()
+    with station.catalog.reading() as session:
+        check_identity(session, report)
+    assert report.findings == []

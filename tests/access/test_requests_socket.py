@@ -115,7 +115,8 @@ def test_an_export_needs_a_second_person_and_delivers_exactly_what_was_shown(
     assert [a for a, _ in trail] == ["request_created", "request_approval_refused",
                                      "request_approval_refused", "request_approval_refused",
                                      "request_approval_refused", "request_approved",
-                                     "export_fetched", "request_approval_refused"]
+                                     "request_done", "export_fetched",
+                                     "request_approval_refused"]
     assert trail[0][1] == "li.clerk" and trail[5][1] == "wang.chief"
 
 
