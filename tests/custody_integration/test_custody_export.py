@@ -106,7 +106,7 @@ def test_the_export_is_logged_with_requester_approver_reason_and_recipient(
     trail = sql(station, "SELECT action, actor FROM events WHERE subject = 'request 1' "
                          "ORDER BY seq")
     assert trail == [("request_created", "os:root"), ("request_approved", SUPERVISOR),
-                     ("export_fetched", "os:root")]
+                     ("request_done", SUPERVISOR), ("export_fetched", "os:root")]
 
 
 def test_an_export_is_only_a_request_until_a_supervisor_approves_it(
