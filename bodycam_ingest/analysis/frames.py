@@ -7,6 +7,12 @@ benchmark: 1.2 s per recording against a 1.2 s copy of a 10-minute file). The tw
 same pixels: the same crop, grey, bicubic upscale and negation (as an ffmpeg filter graph, here
 run by libavfilter), and the same tesseract page mode and character whitelist.
 
+What is decoded (issue 13: the pictures under 10 % of the ingest of the same file): an overlay
+read at a keyframe (the first frame, the last keyframe, bisection: what ``seams`` asks) decodes
+that one packet and no other; the seam thumbnails decode the first two frames, or the last
+keyframe's group of pictures to its end (the last two frames need every frame since the
+keyframe), without H.264's loop filter; one thread per decode; the last two files stay open.
+
 Bounded without a timeout: a seek lands on the keyframe at or before the wanted time and at most
 ``MAX_FRAMES`` frames are decoded after it; a file that cannot be opened or decoded is no reading,
 never a finding (as with the programs). Used only when both modules import and a tessdata folder
