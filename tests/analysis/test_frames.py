@@ -22,8 +22,8 @@ from . import adversarial as a
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or not frames.available(),
                                 reason="ffmpeg, PyAV or tesserocr not installed")
 
-OVERLAY = Overlay(a.OVERLAY["overlay_crop"], a.OVERLAY["overlay_format"],
-                  int(a.OVERLAY["overlay_scale"]))
+OVERLAY = Overlay(str(a.OVERLAY["overlay_crop"]), str(a.OVERLAY["overlay_format"]),
+                  int(str(a.OVERLAY["overlay_scale"])))
 
 
 @pytest.fixture(scope="module")
