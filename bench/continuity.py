@@ -16,6 +16,7 @@ with its target, ratio and ok/MISS. Targets: index path >= 2000x real time (issu
 in < 0.3 s) and < 10 % of ingest; pictures < 10 % of the ingest time of the same file (issue 13).
 
     .venv/bin/python bench/continuity.py [--bitrate 8M] [--runs 5] [--paths index,pictures]
+        [--preset veryfast]
 """
 
 from __future__ import annotations
@@ -69,17 +70,18 @@ def _overlay(clock_from_s: float | None, work: Path) -> str:
             f"boxborderw=8:x=8:y=6:textfile={text}")
 
 
-def make_file(bitrate: str) -> Path:
+def make_file(bitrate: str, preset: str = "ultrafast") -> Path:
     """The first and last 10 s carry a burned-in clock that runs with the footage (what the
     pictures read on an honest file: the first frame and the last keyframe); the 58 x 10 s in
     between are one clip repeated with ``-c copy``."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    out = CACHE / f"continuity_1080p30_{MINUTES}min_{bitrate}_overlay.mp4"
+    suffix = "" if preset == "ultrafast" else f"_{preset}"
+    out = CACHE / f"continuity_1080p30_{MINUTES}min_{bitrate}_overlay{suffix}.mp4"
     if out.exists():
         return out
     print(f"generating {out} (once)...", file=sys.stderr)
     ff = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-    video = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p",
+    video = ["-c:v", "libx264", "-preset", preset, "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p",
              "-b:v", bitrate, "-minrate", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
              "-x264-params", "nal-hrd=cbr"]
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
@@ -200,17 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bitrate", default="8M", help="video bitrate (a 1080p camera: 8-12M)")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--preset", default="ultrafast",
+                    help="x264 preset: ultrafast (CAVLC, no loop filter: cheap to decode) or, "
+                         "closer to a camera's Main/High profile, veryfast (CABAC, loop filter)")
     ap.add_argument("--paths", default="index,ffprobe,pictures,programs",
                     help="which paths to time (comma-separated)")
     args = ap.parse_args(argv)
     wanted = set(args.paths.split(","))
-    path = make_file(args.bitrate)
+    path = make_file(args.bitrate, args.preset)
     footage = MINUTES * 60.0
     mib = path.stat().st_size / 2**20
     load = os.getloadavg()
     path.read_bytes()  # warm the page cache so every path reads from memory alike
     ingest, ingest_cpu = _median([copy_and_hash(path) for _ in range(args.runs)])
-    print(f"file: {path} ({mib:.0f} MiB, {MINUTES} min 1920x1080 30 fps H.264 + AAC)")
+    print(f"file: {path} ({mib:.0f} MiB, {MINUTES} min 1920x1080 30 fps H.264 {args.preset} "
+          "+ AAC)")
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"ingest proxy (copy + sha256 + fsync): {ingest:.3f} s ({mib / ingest:.0f} MiB/s), "
           f"CPU {ingest_cpu:.3f} s")
