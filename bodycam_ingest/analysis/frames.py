@@ -34,6 +34,8 @@ TESSDATA = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.0
 
 _lock = threading.Lock()  # one tesseract API per process; it is not thread-safe
 _api: dict[str, Any] = {}
+_scaler_lock = threading.Lock()
+_scaler: list[Any] = []  # one swscale context for the thumbnails, reused while sizes repeat
 
 
 def tessdata() -> str | None:
@@ -245,7 +247,13 @@ def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
                     break
             out = []
             for frame in kept:
-                small = frame.reformat(width=width, height=height, format="gray")
+                with _scaler_lock:  # one scaler kept: building one costs more than a scaling
+                    if not _scaler:
+                        from av.video.reformatter import VideoReformatter
+
+                        _scaler.append(VideoReformatter())
+                    small = _scaler[0].reformat(frame, width=width, height=height,
+                                                format="gray")
                 plane = small.planes[0]
                 raw = bytes(plane)
                 out.append(b"".join(raw[r * plane.line_size:r * plane.line_size + width]
