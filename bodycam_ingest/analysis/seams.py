@@ -51,6 +51,12 @@ ONE_THREAD = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 Reader = Callable[[list[float]], list[Reading]]
 
 
+def release() -> None:
+    """Close the files the in-process engine keeps open between calls: after a dock's pictures
+    (a recording deleted later must not keep its disk space through an open file)."""
+    in_process.release()
+
+
 def _use_in_process(engine: str) -> bool:
     if engine not in ("auto", "in-process", "programs"):
         raise ValueError(f"unknown pictures engine {engine!r} (auto, in-process or programs)")

@@ -15,7 +15,7 @@ import pytest
 from bodycam_ingest.analysis import frames
 from bodycam_ingest.analysis.model import Overlay, Thresholds
 from bodycam_ingest.analysis.scan import scan_all
-from bodycam_ingest.analysis.seams import THUMB, _filters, keyframe_offsets
+from bodycam_ingest.analysis.seams import THUMB, _filters, keyframe_offsets, release
 
 from . import adversarial as a
 
@@ -89,7 +89,14 @@ def test_a_file_kept_open_reads_as_a_fresh_one_and_a_replaced_file_is_reopened(
     shutil.copyfile(clips[1].path, other)
     os.replace(other, path)  # another file under the same name (the old one is still open)
     assert frames.thumbs(path, last=False, width=w, height=h) == expected != fresh_first
-    frames.release()
+    assert _open_here(path)
+    release()  # what the station does after a dock's pictures
+    assert not _open_here(path)
+
+
+def _open_here(path: Path) -> bool:
+    fds = Path("/proc/self/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
 
 
 def test_keyframe_offsets_are_the_full_scans_positions(clips: list[a.AClip]) -> None:
