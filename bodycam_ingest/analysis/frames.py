@@ -100,8 +100,8 @@ def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, 
     ahead to return the first, and a station's cores belong to the copy and the hashing.
     ``loop_filter=False`` skips H.264's deblocking (thumbnails: invisible at 32x24).
 
-    The last ``_KEPT`` files stay open (one opening of a 10-minute file reads its whole index:
-    ~6 ms): the same file, size, inode and mtime gets the same container back, one user at a
+    The last ``_KEPT`` files stay open (an opening of a 10-minute file reads its whole index,
+    ~3 ms) until ``release``: the same file, size, inode and mtime gets the same container back, one user at a
     time (a thread that finds it in use opens its own)."""
     import av
 
@@ -111,9 +111,14 @@ def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, 
         held = _kept.pop(key, None)
     fresh = held is None
     if held is None:
-        container = av.open(str(path), options=QUICK_OPEN)
-        if not container.streams.video or not container.streams.video[0].codec_context.width:
-            container.close()  # a container that says little before its packets: probe it
+        try:
+            container = av.open(str(path), options=QUICK_OPEN)
+        except av.FFmpegError:
+            container = None
+        if container is None or not container.streams.video or \
+                not container.streams.video[0].codec_context.width:
+            if container is not None:  # one that says little before its packets: probed
+                container.close()
             container = av.open(str(path))
         try:
             stream = container.streams.video[0]
