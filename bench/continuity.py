@@ -15,27 +15,38 @@ Prints hours of footage per wall second and each path's time as a fraction of th
 with its target, ratio and ok/MISS. Targets: index path >= 2000x real time (issue 3: 10 minutes
 in < 0.3 s) and < 10 % of ingest; pictures < 10 % of the ingest time of the same file (issue 13).
 
-    .venv/bin/python bench/continuity.py [--bitrate 8M] [--runs 5]
+    .venv/bin/python bench/continuity.py [--bitrate 8M] [--runs 5] [--paths index,pictures]
+        [--preset veryfast]
 """
 
 from __future__ import annotations
 
 import argparse
+import calendar
 import hashlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bodycam_ingest.analysis import frames as in_process
 from bodycam_ingest.analysis.chain import link
 from bodycam_ingest.analysis.continuity import analyze_file
 from bodycam_ingest.analysis.extract import extract
 from bodycam_ingest.analysis.ffprobe import probe
-from bodycam_ingest.analysis.model import MediaTimeline, Overlay, RecordingFacts, Thresholds
+from bodycam_ingest.analysis.model import (
+    Finding,
+    MediaTimeline,
+    Overlay,
+    RecordingFacts,
+    Thresholds,
+)
 from bodycam_ingest.analysis.reuse import fingerprint
 from bodycam_ingest.analysis.seams import ocr_reader, overlay_check, scene_check, seam_thumbs
 
@@ -43,107 +54,192 @@ CACHE = Path("/var/tmp/bodycam-bench")
 MINUTES = 10
 
 
-def make_file(bitrate: str) -> Path:
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"  # fonts-dejavu-core
+START = datetime(2026, 11, 20, 9, 30)  # the file name's camera-local start (see ``facts``)
+
+
+def _overlay(clock_from_s: float | None, work: Path) -> str:
+    """drawtext burning 'DEV A1 <camera clock>' in the top-left corner, as a camera does; None:
+    the box without text (the looped middle, never read on an honest file)."""
+    if clock_from_s is None:
+        return "drawbox=x=0:y=0:w=900:h=60:color=black:t=fill"
+    epoch = calendar.timegm(START.timetuple()) + int(clock_from_s)
+    text = work / f"overlay{int(clock_from_s)}.txt"
+    text.write_text(f"DEV A1 %{{pts:gmtime:{epoch}:%Y-%m-%d %H\\:%M\\:%S}}")
+    return (f"drawtext=fontfile={FONT}:fontsize=40:fontcolor=white:box=1:boxcolor=black@1:"
+            f"boxborderw=8:x=8:y=6:textfile={text}")
+
+
+def make_file(bitrate: str, preset: str = "ultrafast") -> Path:
+    """The first and last 10 s carry a burned-in clock that runs with the footage (what the
+    pictures read on an honest file: the first frame and the last keyframe); the 58 x 10 s in
+    between are one clip repeated with ``-c copy``."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    out = CACHE / f"continuity_1080p30_{MINUTES}min_{bitrate}.mp4"
+    suffix = "" if preset == "ultrafast" else f"_{preset}"
+    out = CACHE / f"continuity_1080p30_{MINUTES}min_{bitrate}_overlay{suffix}.mp4"
     if out.exists():
         return out
-    seed = CACHE / f"seed_1080p30_10s_{bitrate}.mp4"
-    ff = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
     print(f"generating {out} (once)...", file=sys.stderr)
-    subprocess.run([*ff, "-f", "lavfi", "-i", "testsrc=size=1920x1080:rate=30:duration=10",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p",
-                    "-b:v", bitrate, "-minrate", bitrate, "-maxrate", bitrate, "-bufsize",
-                    bitrate, "-x264-params", "nal-hrd=cbr", "-c:a", "aac", "-b:a", "64k",
-                    str(seed)], check=True)
-    tmp = out.with_suffix(".part.mp4")
-    subprocess.run([*ff, "-stream_loop", str(MINUTES * 6 - 1), "-i", str(seed), "-c", "copy",
-                    "-metadata", "creation_time=2026-11-20T01:30:00Z", str(tmp)], check=True)
-    tmp.replace(out)
-    seed.unlink()
+    ff = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    video = ["-c:v", "libx264", "-preset", preset, "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p",
+             "-b:v", bitrate, "-minrate", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
+             "-x264-params", "nal-hrd=cbr"]
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        work = Path(tmp)
+        parts = []
+        for name, clock in (("head", 0.0), ("mid", None), ("tail", MINUTES * 60.0 - 10)):
+            part = work / f"{name}.mp4"
+            subprocess.run([*ff, "-f", "lavfi", "-i",
+                            "testsrc=size=1920x1080:rate=30:duration=10", "-vf",
+                            _overlay(clock, work), *video, str(part)], check=True)
+            parts.append(part)
+        head, mid, tail = parts
+        listing = work / "parts.txt"
+        listing.write_text("".join(f"file '{p}'\n"
+                                   for p in [head, *[mid] * (MINUTES * 6 - 2), tail]))
+        sound = work / "sound.m4a"
+        subprocess.run([*ff, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:"
+                        f"duration={MINUTES * 60}", "-c:a", "aac", "-b:a", "64k", str(sound)],
+                       check=True)
+        tmp_out = work / "out.mp4"
+        subprocess.run([*ff, "-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(sound),
+                        "-map", "0:v", "-map", "1:a", "-c", "copy", "-metadata",
+                        "creation_time=2026-11-20T01:30:00Z", str(tmp_out)], check=True)
+        tmp_out.replace(out)
     return out
 
 
 def facts(path: Path, timeline: MediaTimeline | None) -> RecordingFacts:
-    return RecordingFacts("bench", "DEV", "A1", datetime(2026, 11, 20, 9, 30), "Asia/Shanghai",
+    return RecordingFacts("bench", "DEV", "A1", START, "Asia/Shanghai",
                           1, datetime.fromtimestamp(path.stat().st_mtime, UTC),
                           path.stat().st_size, timeline)
 
 
-def index_path(path: Path) -> float:
-    start = time.perf_counter()
-    got = extract(path)
-    assert got.timeline is not None and got.timeline.source == "index", got.problem
-    analyze_file(facts(path, got.timeline))
-    link(got.timeline, Thresholds())
-    fingerprint(got.timeline)
-    return time.perf_counter() - start
+Timed = tuple[float, float]  # (wall seconds, CPU seconds: user + sys, children included)
+
+
+def _cpu() -> float:
+    own, kids = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                    resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(work: Callable[[], object]) -> Timed:
+    cpu, start = _cpu(), time.perf_counter()
+    work()
+    return time.perf_counter() - start, _cpu() - cpu
+
+
+def index_path(path: Path) -> dict[str, Timed]:
+    def work() -> None:
+        got = extract(path)
+        assert got.timeline is not None and got.timeline.source == "index", got.problem
+        analyze_file(facts(path, got.timeline))
+        link(got.timeline, Thresholds())
+        fingerprint(got.timeline)
+
+    return {"": timed(work)}
 
 
 OVERLAY = Overlay("900x60+0+0", "{device} {officer} %Y-%m-%d %H:%M:%S", 1)  # a 1080p corner
 
 
-def pictures_path(path: Path, engine: str = "in-process") -> float:
-    """What a dock adds per recording when its profile places the overlay: OCR + one seam."""
-    timeline = extract(path).timeline
-    one = facts(path, timeline)
-    start = time.perf_counter()
-    overlay_check(one, ocr_reader(path, OVERLAY, engine=engine), Thresholds(),
-                  ocr_reader(path, OVERLAY, frames=2, engine=engine))
-    scene_check(one, one, seam_thumbs(path, path, engine=engine), Thresholds())
-    return time.perf_counter() - start
+def pictures_path(path: Path, engine: str = "in-process") -> dict[str, Timed]:
+    """What a dock adds per recording when its profile places the overlay: the overlay read
+    (first frame and last keyframe, OCR) and one seam (this file's last two frames against its
+    own first two: the scene thumbnails of a seam). The file is closed first, as a new
+    recording is (``frames`` keeps the last files it read open)."""
+    one = facts(path, extract(path).timeline)
+    in_process.release()
+    found: list[Finding] = []
+
+    def overlay() -> None:
+        found.extend(overlay_check(one, ocr_reader(path, OVERLAY, engine=engine), Thresholds(),
+                                   ocr_reader(path, OVERLAY, frames=2, engine=engine)))
+
+    def seam() -> None:  # (the file's end against its own start: a "jump", which costs the same)
+        scene_check(one, one, seam_thumbs(path, path, engine=engine), Thresholds())
+
+    parts = {"overlay": timed(overlay), "seam": timed(seam)}
+    assert not found, found  # the overlay read as an honest file's: no second, confirming read
+    return parts
 
 
-def pictures_programs(path: Path) -> float:
+def pictures_programs(path: Path) -> dict[str, Timed]:
     """The same with ffmpeg and tesseract started per frame and per recording (the fallback)."""
     return pictures_path(path, "programs")
 
 
-def ffprobe_path(path: Path) -> float:
-    start = time.perf_counter()
-    timeline, why = probe(path)
-    assert timeline is not None, why
-    analyze_file(facts(path, timeline))
-    return time.perf_counter() - start
+def ffprobe_path(path: Path) -> dict[str, Timed]:
+    def work() -> None:
+        timeline, why = probe(path)
+        assert timeline is not None, why
+        analyze_file(facts(path, timeline))
+
+    return {"": timed(work)}
 
 
-def copy_and_hash(path: Path) -> float:
-    start = time.perf_counter()
-    digest = hashlib.sha256()
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    with path.open("rb") as src, tempfile.NamedTemporaryFile(dir=CACHE) as dst:
-        while n := src.readinto(buf):
-            digest.update(view[:n])
-            dst.write(view[:n])
-        dst.flush()
-        os.fsync(dst.fileno())
-    return time.perf_counter() - start
+def copy_and_hash(path: Path) -> Timed:
+    def work() -> None:
+        digest = hashlib.sha256()
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        with path.open("rb") as src, tempfile.NamedTemporaryFile(dir=CACHE) as dst:
+            while n := src.readinto(buf):
+                digest.update(view[:n])
+                dst.write(view[:n])
+            dst.flush()
+            os.fsync(dst.fileno())
+
+    return timed(work)
+
+
+def _median(runs: list[Timed]) -> Timed:
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bitrate", default="8M", help="video bitrate (a 1080p camera: 8-12M)")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--preset", default="ultrafast",
+                    help="x264 preset: ultrafast (CAVLC, no loop filter: cheap to decode) or, "
+                         "closer to a camera's Main/High profile, veryfast (CABAC, loop filter)")
+    ap.add_argument("--paths", default="index,ffprobe,pictures,programs",
+                    help="which paths to time (comma-separated)")
     args = ap.parse_args(argv)
-    path = make_file(args.bitrate)
+    wanted = set(args.paths.split(","))
+    path = make_file(args.bitrate, args.preset)
     footage = MINUTES * 60.0
     mib = path.stat().st_size / 2**20
+    load = os.getloadavg()
     path.read_bytes()  # warm the page cache so every path reads from memory alike
-    ingest = statistics.median(copy_and_hash(path) for _ in range(args.runs))
-    print(f"file: {path} ({mib:.0f} MiB, {MINUTES} min 1920x1080 30 fps H.264 + AAC)")
-    print(f"ingest proxy (copy + sha256 + fsync): {ingest:.3f} s ({mib / ingest:.0f} MiB/s)")
+    ingest, ingest_cpu = _median([copy_and_hash(path) for _ in range(args.runs)])
+    print(f"file: {path} ({mib:.0f} MiB, {MINUTES} min 1920x1080 30 fps H.264 {args.preset} "
+          "+ AAC)")
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"ingest proxy (copy + sha256 + fsync): {ingest:.3f} s ({mib / ingest:.0f} MiB/s), "
+          f"CPU {ingest_cpu:.3f} s")
     targets = {"index": 0.10, "ffprobe": None, "pictures": 0.10, "pictures (programs)": None}
     for name, fn, runs in (("index", index_path, args.runs), ("ffprobe", ffprobe_path, 2),
                            ("pictures", pictures_path, args.runs),
                            ("pictures (programs)", pictures_programs, 3)):
+        if name.split()[-1].strip("()") not in wanted:
+            continue
         fn(path)  # warm-up
-        t = statistics.median(fn(path) for _ in range(runs))
+        got = [fn(path) for _ in range(runs)]
+        parts = {part: _median([g[part] for g in got]) for part in got[0]}
+        t, cpu = _median([(sum(w for w, _ in g.values()), sum(c for _, c in g.values()))
+                          for g in got])
         share = t / ingest
         print(f"{name:19s}: {t:.3f} s  = {footage / t:,.0f}x real time, "
               f"{footage / 3600 / t:.2f} h of footage per wall second, "
-              f"{100 * share:.1f}% of the ingest proxy")
+              f"{100 * share:.1f}% of the ingest proxy; CPU {cpu:.3f} s = "
+              f"{100 * cpu / ingest_cpu:.1f}% of the ingest proxy's CPU")
+        for part, (pw, pc) in parts.items():
+            if part:
+                print(f"  {part:17s}: {pw:.3f} s ({100 * pw / ingest:.1f}%), CPU {pc:.3f} s "
+                      f"({100 * pc / ingest_cpu:.1f}%)")
         limit = targets[name]
         if name == "index":
             speed = footage / t
@@ -151,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"-> {'ok' if speed >= 2000 else 'MISS'}")
         if limit is not None:
             print(f"  target < {100 * limit:.0f}% of ingest: {100 * share:.1f}%, ratio "
-                  f"{share / limit:.2f} -> {'ok' if share < limit else 'MISS'}")
+                  f"{share / limit:.2f} -> {'ok' if share < limit else 'MISS'} "
+                  f"(CPU: {100 * cpu / ingest_cpu:.1f}%, ratio {cpu / ingest_cpu / limit:.2f})")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0
 
 

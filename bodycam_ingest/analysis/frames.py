@@ -7,6 +7,12 @@ benchmark: 1.2 s per recording against a 1.2 s copy of a 10-minute file). The tw
 same pixels: the same crop, grey, bicubic upscale and negation (as an ffmpeg filter graph, here
 run by libavfilter), and the same tesseract page mode and character whitelist.
 
+What is decoded (issue 13: the pictures under 10 % of the ingest of the same file): an overlay
+read at a keyframe (the first frame, the last keyframe, bisection: what ``seams`` asks) decodes
+that one packet and no other; the seam thumbnails decode the first two frames, or the last
+keyframe's group of pictures to its end (the last two frames need every frame since the
+keyframe), without H.264's loop filter; one thread per decode; the last two files stay open.
+
 Bounded without a timeout: a seek lands on the keyframe at or before the wanted time and at most
 ``MAX_FRAMES`` frames are decoded after it; a file that cannot be opened or decoded is no reading,
 never a finding (as with the programs). Used only when both modules import and a tessdata folder
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,8 @@ TESSDATA = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.0
 
 _lock = threading.Lock()  # one tesseract API per process; it is not thread-safe
 _api: dict[str, Any] = {}
+_scaler_lock = threading.Lock()
+_scaler: list[Any] = []  # one swscale context for the thumbnails, reused while sizes repeat
 
 
 def tessdata() -> str | None:
@@ -63,62 +72,163 @@ def ocr(images: list[tuple[bytes, int, int, int]], whitelist: str) -> list[str]:
         return out
 
 
+# An MP4's index says what the decoder needs (size, codec data): probing its first packets for
+# what it already says took ~4 of an opening's ~7 ms on a 10-minute file; the pixels are the same
+QUICK_OPEN = {"probesize": "32", "analyzeduration": "0"}
+_KEPT = 2  # files left open between calls: the next seam reads again the file the last one read
+_kept_lock = threading.Lock()
+_kept: OrderedDict[tuple[object, ...], tuple[Any, Any]] = OrderedDict()
+
+
+def _close(held: tuple[Any, Any] | None) -> None:
+    if held is not None:
+        with contextlib.suppress(Exception):
+            held[0].close()
+
+
+def release() -> None:
+    """Close every file left open for the next call."""
+    with _kept_lock:
+        while _kept:
+            _close(_kept.popitem()[1])
+
+
 @contextlib.contextmanager
-def _video(path: Path) -> Iterator[tuple[Any, Any]]:
+def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, bool]]:
+    """The file's first video stream and whether it was just opened (else it was used before:
+    seek before decoding). Decoded in this thread: frame threads would decode a few frames
+    ahead to return the first, and a station's cores belong to the copy and the hashing.
+    ``loop_filter=False`` skips H.264's deblocking (thumbnails: invisible at 32x24).
+
+    The last ``_KEPT`` files stay open (an opening of a 10-minute file reads its whole index,
+    ~3 ms) until ``release``: the same file, size, inode and mtime gets the same container back, one user at a
+    time (a thread that finds it in use opens its own)."""
     import av
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        yield container, stream
+    st = path.stat()
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, loop_filter)
+    with _kept_lock:
+        held = _kept.pop(key, None)
+    fresh = held is None
+    if held is None:
+        try:
+            container = av.open(str(path), options=QUICK_OPEN)
+        except av.FFmpegError:
+            container = None
+        if container is None or not container.streams.video or \
+                not container.streams.video[0].codec_context.width:
+            if container is not None:  # one that says little before its packets: probed
+                container.close()
+            container = av.open(str(path))
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"
+            if not loop_filter:
+                stream.codec_context.options = {"skip_loop_filter": "all"}
+        except BaseException:
+            container.close()
+            raise
+        held = (container, stream)
+    try:
+        yield held[0], held[1], fresh
+    except BaseException:
+        _close(held)  # in an unknown state: not kept
+        raise
+    with _kept_lock:
+        _close(_kept.pop(key, None))
+        _kept[key] = held
+        while len(_kept) > _KEPT:
+            _close(_kept.popitem(last=False)[1])
+
+
+def _seek(container: Any, stream: Any, at: float) -> None:
+    """To the keyframe at or before ``at`` (presentation seconds); the decoder is flushed."""
+    container.seek(max(int(at / stream.time_base), 0), stream=stream, backward=True,
+                   any_frame=False)
 
 
 def _decoded(container: Any, stream: Any, at: float | None) -> Iterator[Any]:
     """Frames from the keyframe at or before ``at`` (None: from the start), at most MAX_FRAMES."""
     if at is not None:
-        container.seek(max(int(at / stream.time_base), 0), stream=stream, backward=True,
-                       any_frame=False)
+        _seek(container, stream, at)
     for n, frame in enumerate(container.decode(stream)):
         if n >= MAX_FRAMES:
             return
         yield frame
 
 
-def _filtered(frame: Any, vf: list[tuple[str, str]]) -> Any:
-    from av.filter import Graph
+def _keyframe(container: Any, stream: Any, at: float) -> Any | None:
+    """The frame at ``at`` when it is a keyframe, decoded alone (no other packet is read or
+    decoded); None when the keyframe at or before ``at`` is earlier (``at`` is no keyframe)."""
+    _seek(container, stream, at)
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.size == 0:
+            continue
+        if not packet.is_keyframe or float(packet.pts * stream.time_base) < at - 0.001:
+            return None
+        codec = stream.codec_context
+        frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
+        codec.flush_buffers()  # ready for the next seek
+        return frames[0] if frames else None
+    return None
 
-    graph = Graph()
-    node = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
-                            time_base=frame.time_base)
-    for name, args in vf:
-        following = graph.add(name, args)
-        node.link_to(following)
-        node = following
-    sink = graph.add("buffersink")
-    node.link_to(sink)
-    graph.configure()
-    graph.push(frame)
-    return graph.pull()
+
+class _Filters:
+    """One filter graph for every frame of the same size and format (the chain is stateless)."""
+
+    def __init__(self, vf: list[tuple[str, str]]) -> None:
+        self.vf = vf
+        self.graph: Any = None
+        self.shape: tuple[int, int, str] | None = None
+
+    def __call__(self, frame: Any) -> Any:
+        from av.filter import Graph
+
+        shape = (frame.width, frame.height, frame.format.name)
+        if self.graph is None or shape != self.shape:
+            graph = Graph()
+            node = graph.add_buffer(width=frame.width, height=frame.height,
+                                    format=frame.format.name, time_base=frame.time_base)
+            for name, args in self.vf:
+                following = graph.add(name, args)
+                node.link_to(following)
+                node = following
+            sink = graph.add("buffersink")
+            node.link_to(sink)
+            graph.configure()
+            self.graph, self.shape = graph, shape
+        self.graph.push(frame)
+        return self.graph.pull()
+
+
+def _grey(img: Any) -> tuple[bytes, int, int, int]:
+    plane = img.planes[0]
+    return bytes(plane), img.width, img.height, plane.line_size
 
 
 def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str, str]]
                ) -> list[list[tuple[bytes, int, int, int]]]:
     """For each offset, ``frames`` consecutive frames from the first one at or after it, through
-    the filter chain ``vf`` (ending in a one-byte-per-pixel grey format); [] where none."""
+    the filter chain ``vf`` (ending in a one-byte-per-pixel grey format); [] where none.
+
+    One frame at a keyframe (what ``seams`` asks on an honest file) is decoded alone."""
     out: list[list[tuple[bytes, int, int, int]]] = []
+    chain = _Filters(vf)
     try:
-        with _video(path) as (container, stream):
+        with _video(path) as (container, stream, _):
             for at in offsets:
                 got: list[tuple[bytes, int, int, int]] = []
                 with contextlib.suppress(Exception):  # PyAV's errors: no reading here
-                    for frame in _decoded(container, stream, max(at, 0.0)):
-                        if frame.time is not None and frame.time < at - 0.001:
-                            continue
-                        img = _filtered(frame, vf)
-                        plane = img.planes[0]
-                        got.append((bytes(plane), img.width, img.height, plane.line_size))
-                        if len(got) == frames:
-                            break
+                    key = _keyframe(container, stream, max(at, 0.0)) if frames == 1 else None
+                    if key is not None:
+                        got.append(_grey(chain(key)))
+                    else:
+                        for frame in _decoded(container, stream, max(at, 0.0)):
+                            if frame.time is not None and frame.time < at - 0.001:
+                                continue
+                            got.append(_grey(chain(frame)))
+                            if len(got) == frames:
+                                break
                 out.append(got)
     except Exception:  # noqa: BLE001 - a file PyAV cannot open is no reading, never a finding
         return [[] for _ in offsets]
@@ -126,10 +236,11 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
 
 
 def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
-    """The first two (or last two) frames as ``width`` x ``height`` grey bytes."""
+    """The first two (or last two) frames as ``width`` x ``height`` grey bytes, decoded without
+    the loop filter (as ``seams`` asks ffmpeg to)."""
     try:
-        with _video(path) as (container, stream):
-            at = None
+        with _video(path, loop_filter=False) as (container, stream, fresh):
+            at = None if fresh else 0.0  # a file used before: back to its first frame
             if last:
                 duration = (float(stream.duration * stream.time_base) if stream.duration
                             else (container.duration or 0) / 1e6)
@@ -141,7 +252,13 @@ def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
                     break
             out = []
             for frame in kept:
-                small = frame.reformat(width=width, height=height, format="gray")
+                with _scaler_lock:  # one scaler kept: building one costs more than a scaling
+                    if not _scaler:
+                        from av.video.reformatter import VideoReformatter
+
+                        _scaler.append(VideoReformatter())
+                    small = _scaler[0].reformat(frame, width=width, height=height,
+                                                format="gray")
                 plane = small.planes[0]
                 raw = bytes(plane)
                 out.append(b"".join(raw[r * plane.line_size:r * plane.line_size + width]

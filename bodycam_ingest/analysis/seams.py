@@ -40,7 +40,7 @@ from bodycam_ingest.analysis.overlay import (
     judge,
     parse,
 )
-from bodycam_ingest.analysis.scan import scan_all
+from bodycam_ingest.analysis.scan import origin, scan_stream
 
 WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-:/. "
 SEEK_SLACK_S = 0.01  # land inside the wanted frame, not on its edge
@@ -49,6 +49,12 @@ SEEK_SLACK_S = 0.01  # land inside the wanted frame, not on its edge
 ONE_THREAD = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
 Reader = Callable[[list[float]], list[Reading]]
+
+
+def release() -> None:
+    """Close the files the in-process engine keeps open between calls: after a dock's pictures
+    (a recording deleted later must not keep its disk space through an open file)."""
+    in_process.release()
 
 
 def _use_in_process(engine: str) -> bool:
@@ -135,12 +141,15 @@ def _programs_reader(path: Path, overlay: Overlay, ffmpeg: str, tesseract: str,
 
 
 def keyframe_offsets(t: MediaTimeline, th: Thresholds) -> list[float]:
+    """Where each video keyframe is shown (seconds from the first frame); the video alone is
+    scanned (the same positions as ``scan_all``'s, without the audio's)."""
     video = t.stream("video")
-    scans = [s for s in scan_all(t, th) if video and s.info.index == video.index]
-    if not scans or video is None:
+    table = t.packets.get(video.index) if video is not None else None
+    if video is None or table is None or not len(table):
         return []
-    keys, _, _ = keyframe_intervals(t.packets[video.index])
-    return [scans[0].positions[k] for k in keys if k < len(scans[0].positions)]
+    positions = scan_stream(video, table, origin(t), th).positions
+    keys, _, _ = keyframe_intervals(table)
+    return [positions[k] for k in keys if k < len(positions)]
 
 
 def overlay_check(facts: RecordingFacts, read: Reader, th: Thresholds,
@@ -184,7 +193,7 @@ MIN_CHANGE = 8.0  # mean grey-level difference below which a seam is never a sce
 
 def _thumbs(path: Path, *, last: bool, ffmpeg: str, timeout_s: float) -> list[bytes]:
     w, h = THUMB
-    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-skip_loop_filter", "all",
             *(["-sseof", "-1"] if last else []), "-i", str(path),
             *([] if last else ["-frames:v", "2"]), "-an", "-vf", f"scale={w}:{h},format=gray",
             "-f", "rawvideo", "-"]

@@ -44,7 +44,13 @@ from bodycam_ingest.analysis.model import (
 from bodycam_ingest.analysis.profiles import profile_from_json, profile_to_json
 from bodycam_ingest.analysis.reuse import fingerprint
 from bodycam_ingest.analysis.scan import media_duration, scan_all
-from bodycam_ingest.analysis.seams import ocr_reader, overlay_check, scene_check, seam_thumbs
+from bodycam_ingest.analysis.seams import (
+    ocr_reader,
+    overlay_check,
+    scene_check,
+    seam_thumbs,
+)
+from bodycam_ingest.analysis.seams import release as release_pictures
 from bodycam_ingest.analysis.views import (
     FindingView,
     catalog_recordings,
@@ -280,6 +286,7 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
                                  ffmpeg=pictures.ffmpeg, timeout_s=pictures.timeout_s,
                                  engine=pictures.engine)
             by_id[b.recording_id].findings += scene_check(a, b, thumbs, th)
+        release_pictures()
     return _store(station, device, dock_id, judged, trigger,
                   configured=configured, stored_id=stored.id if stored else None, learned=learned)
 
