@@ -495,3 +495,82 @@ def test_the_custody_anchors_are_kept_locked_on_the_object_store(
             store.put_anchor(first, b"forged", Lock(datetime.now(UTC), False))
     finally:
         opened.close()
+
+
+# --- lock checks are incremental (issue 12 item 2) ----------------------------------------------
+
+LOCK_CALLS = ("GetObjectRetention", "GetObjectLegalHold", "PutObjectRetention",
+              "PutObjectLegalHold")
+
+
+def test_lock_checks_follow_the_custody_log_and_leave_unchanged_objects_alone(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """Each pass re-checks only the recordings a tier, hold or label entry named since the last
+    pass (a case's entries: the case's recordings); an unchanged catalog costs no lock call at
+    all, counted on the real bucket's requests through botocore's event hook; a full sweep runs
+    on the first pass and every ``lock_sweep_hours``."""
+    from bodycam_ingest.daemon import replication
+    from bodycam_ingest.station import Station
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    ingest_camera(station, [300_000, 200_000, 100_000, 50_000], seed=41)
+    opened = Station.open(station.config)
+    calls: list[tuple[str, str]] = []
+
+    def count(model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
+        if model.name in LOCK_CALLS:
+            calls.append((model.name, params["Key"]))
+
+    try:
+        replicator = replication.build(opened)
+        assert replicator is not None
+        shift = [timedelta(0)]
+        replicator.clock = lambda: datetime.now(UTC) + shift[0]
+        remote = replicator.remote
+        assert isinstance(remote, S3Store)
+        remote.client.meta.events.register("before-parameter-build.s3", count)
+        assert replicator.drain().stored == 4
+        view = queue_view(station)
+        ids = {rid: digest for digest, (rid, _state, _version) in view.items()}
+        version = {rid: view[digest][2] for rid, digest in ids.items()}
+        first, second, third, fourth = sorted(ids)
+
+        calls.clear()
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked, calls) == (0, 0, [])
+
+        station.run("retain", str(first), "--tier", "evidence", "--reason", "case C-12",
+                    check=True)
+        station.run("hold", "add", str(second), "--reason", "order 12", "--owner", "legal",
+                    check=True)
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked) == (2, 2)
+        assert {key for _name, key in calls} == {remote.key(ids[first]), remote.key(ids[second])}
+        raised = remote.lock_of(ids[first], version[first])
+        held = remote.lock_of(ids[second], version[second])
+        assert raised is not None and raised.retain_until > datetime.now(UTC) + timedelta(
+            days=365 * 25)
+        assert held is not None and held.legal_hold
+
+        calls.clear()  # the worker's own object_lock_changed entries change nothing
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked, calls) == (0, 0, [])
+
+        # a case: the label puts the third into case C-7, the case's hold reaches it next pass
+        station.run("tag", str(third), "--case", "C-7", "--reason", "filed", check=True)
+        station.run("hold", "add", "--case", "C-7", "--reason", "order 7", "--owner", "legal",
+                    check=True)
+        report = replicator.run_once()
+        assert report.relocked == 1
+        assert {key for _name, key in calls} == {remote.key(ids[third])}
+        case_held = remote.lock_of(ids[third], version[third])
+        assert case_held is not None and case_held.legal_hold
+        untouched = remote.lock_of(ids[fourth], version[fourth])
+        assert untouched is not None and not untouched.legal_hold
+
+        calls.clear()  # a day later: the full sweep looks at every recording, finds all in order
+        shift[0] = timedelta(hours=opened.config.storage.object_store.lock_sweep_hours + 1)
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked, calls) == ("all", 0, [])
+    finally:
+        opened.close()

@@ -39,6 +39,14 @@ class ObjectStoreConfig(BaseModel):
     multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20)
     part_size: int = Field(default=8 * 2**20, ge=5 * 2**20, le=512 * 2**20)
     concurrency: int = Field(default=4, ge=1, le=32)
+    # The checksum the server verifies on every part: "md5" sends Content-MD5 (RGW, MinIO and AWS
+    # check it); "sha256" signs each part's payload SHA-256 (RGW and AWS check it; faster on CPUs
+    # with SHA extensions). Either way the whole object's SHA-256 is checked by the station.
+    part_checksum: Literal["md5", "sha256"] = "md5"
+    # Each pass re-checks the locks of recordings whose tier or holds changed since the last one
+    # (read from the custody log); every this many hours, and when the worker starts, it
+    # re-checks all (extends open-ended locks, lifts holds that ended on their date).
+    lock_sweep_hours: float = Field(default=24.0, gt=0)
     # Seconds between the replication worker's passes when there is nothing to do.
     poll_seconds: float = Field(default=30.0, gt=0)
     # Longest wait between two attempts of a failing upload (backoff doubles up to this).
