@@ -574,3 +574,70 @@ def test_lock_checks_follow_the_custody_log_and_leave_unchanged_objects_alone(
         assert (report.lock_scope, report.relocked, calls) == ("all", 0, [])
     finally:
         opened.close()
+
+
+# --- the local store as a cache of the object store (issue 12 item 3) ---------------------------
+
+def test_the_local_store_evicts_replicated_recordings_and_refetches_them_verified(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """Over ``cache_size``, the least recently used recordings verified on the object store are
+    evicted (never an unreplicated one, never a held one), each with a custody entry; the audit
+    counts an evicted recording as remote, verified by the object store's HEAD, not as a missing
+    file; ``bodycam verify`` of one re-fetches it, checks its SHA-256 and logs the re-fetch."""
+    import json
+    import sqlite3
+
+    from bodycam_ingest.daemon import replication
+    from bodycam_ingest.station import Station
+    from bodycam_ingest.storage import cache
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    text = station.config_path.read_text().replace(
+        f"part_size = {5 * MiB}\n", f"part_size = {5 * MiB}\ncache_size = 700000\n")
+    assert "cache_size" in text
+    station.config_path.write_text(text)
+    ingest_camera(station, [300_000] * 4, seed=51)
+    view = queue_view(station)
+    ids = {rid: digest for digest, (rid, _state, _version) in view.items()}
+    first, second, third, fourth = sorted(ids)
+    opened = Station.open(station.config)
+
+    def present(rid: int) -> bool:
+        return opened.store.contains(ids[rid])
+
+    def entries(action: str) -> list[int]:
+        with sqlite3.connect(station.db) as db:
+            return [r for (r,) in db.execute(
+                "SELECT recording_id FROM events WHERE action = ? ORDER BY seq", (action,))]
+
+    try:
+        replicator = replication.build(opened)
+        assert replicator is not None
+        # 1.2 MB over a 0.7 MB cache, but nothing is on the object store yet: nothing goes
+        assert cache.evict(opened.catalog, opened.store, replicator.remote, 700_000,
+                           opened.clock, opened.actor) == []
+        station.run("hold", "add", str(first), "--reason", "order 51", "--owner", "legal",
+                    check=True)
+        station.run("show", str(second), check=True)  # the second is the most recently used
+        report = replicator.drain()
+        assert report.stored == 4
+        assert [present(rid) for rid in (first, second, third, fourth)] == [
+            True, True, False, False]
+        assert entries(cache.EVICTED) == [third, fourth]
+
+        audit = station.run("audit", "--json")
+        result = json.loads(audit.stdout)
+        fixity = [f for f in result["findings"] if f["section"] == "fixity"]
+        assert fixity == [], fixity
+        assert any("evicted from this station are remote, verified" in note
+                   for note in result["notes"]), result["notes"]
+
+        station.run("verify", str(third), check=True)
+        assert present(third)
+        path = opened.store.path_for(ids[third])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == ids[third]
+        assert entries(cache.REFETCHED) == [third]
+        with opened.catalog.reading() as session:
+            assert cache.evicted(session) == {fourth}
+    finally:
+        opened.close()

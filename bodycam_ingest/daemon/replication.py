@@ -38,6 +38,7 @@ from bodycam_ingest.storage.locks import Lock, backoff, desired_lock, merge
 from bodycam_ingest.storage.settings import ObjectStoreConfig
 
 if TYPE_CHECKING:
+    from bodycam_ingest.ingest.store import EvidenceStore as ContentStore
     from bodycam_ingest.station import Station
 
 log = logging.getLogger("bodycam.replication")
@@ -60,6 +61,7 @@ class PassReport:
     relocked: int = 0
     lock_scope: int | str = 0  # recordings whose lock this pass re-checked ("all": full sweep)
     deleted: int = 0
+    evicted: int = 0  # local copies evicted (kept on the object store)
     anchors: int = 0  # anchor files (checkpoints, signed manifests) copied this pass
     alerts: list[str] = field(default_factory=list)
 
@@ -68,8 +70,9 @@ class Replicator:
     def __init__(self, catalog: Catalog, remote: EvidenceStore, opener: Opener,
                  config: ObjectStoreConfig, policy: RetentionPolicy, clock: Callable[[], datetime],
                  actor: str, alert: Callable[[list[str]], object] | None = None,
-                 anchor_dir: Path | None = None) -> None:
+                 anchor_dir: Path | None = None, local: ContentStore | None = None) -> None:
         self.catalog = catalog
+        self.local = local  # the station's store, evicted down to config.cache_size
         self.anchor_dir = anchor_dir  # the manifest folder: its anchor files go to the store too
         self._anchored: set[str] = set()  # names known to be on the store (this process)
         self.remote = remote
@@ -102,7 +105,16 @@ class Replicator:
         self._delete_expired(report)
         self._copy_anchors(report)
         self._alert_overdue(report)
+        self._evict(report)
         return report
+
+    def _evict(self, report: PassReport) -> None:
+        if self.config.cache_size is None or self.local is None:
+            return
+        from bodycam_ingest.storage.cache import evict
+
+        report.evicted = len(evict(self.catalog, self.local, self.remote, self.config.cache_size,
+                                   self.clock, self.actor))
 
     def _copy_anchors(self, report: PassReport) -> None:
         """Checkpoint files and signed manifests to ``anchors/`` on the object store, locked for
@@ -379,7 +391,8 @@ def build(station: Station, opener: Opener | None = None) -> Replicator | None:
         station.catalog, S3Store(settings), opener or LocalStore(station.store).open_file,
         settings, station.config.retention.policy(), station.clock, station.actor,
         alert=lambda alerts: raise_alerts(station, JOB, alerts),
-        anchor_dir=station.config.custody.manifest_path(station.config.storage.state_dir))
+        anchor_dir=station.config.custody.manifest_path(station.config.storage.state_dir),
+        local=station.store)
 
 
 def start_for(station: Station) -> ReplicationThread | None:

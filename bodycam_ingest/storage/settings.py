@@ -43,6 +43,10 @@ class ObjectStoreConfig(BaseModel):
     # check it); "sha256" signs each part's payload SHA-256 (RGW and AWS check it; faster on CPUs
     # with SHA extensions). Either way the whole object's SHA-256 is checked by the station.
     part_checksum: Literal["md5", "sha256"] = "md5"
+    # Bytes the local store may hold: above it, the worker evicts the least recently used
+    # recordings verified on the object store (never one under a hold); reading one re-fetches
+    # and re-verifies it. None: keep every local copy.
+    cache_size: int | None = Field(default=None, ge=0)
     # Each pass re-checks the locks of recordings whose tier or holds changed since the last one
     # (read from the custody log); every this many hours, and when the worker starts, it
     # re-checks all (extends open-ended locks, lifts holds that ended on their date).
