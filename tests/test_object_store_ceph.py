@@ -159,13 +159,44 @@ def test_an_object_can_be_deleted_once_its_period_is_over(ceph: Ceph, bucket: st
 
 
 def test_a_corrupted_part_is_refused_by_the_server(ceph: Ceph, bucket: str) -> None:
-    """Content-MD5 is what RGW verifies (it ignores x-amz-checksum-sha256): a wrong one fails."""
+    """Content-MD5 is one checksum RGW verifies (it ignores x-amz-checksum-sha256): a wrong one
+    fails."""
     store = store_for(ceph, bucket)
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError, match="BadDigest"):
         store.client.put_object(Bucket=bucket, Key="x", Body=b"abc",
                                 ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+
+
+@pytest.mark.parametrize(("part_checksum", "refusal"), [("md5", "BadDigest"),
+                                                        ("sha256", "XAmzContentSHA256Mismatch")])
+def test_a_part_changed_on_the_wire_is_refused_whichever_checksum_it_carries(
+        ceph: Ceph, bucket: str, part_checksum: str, refusal: str) -> None:
+    """What each ``part_checksum`` relies on, checked on the real server: a part whose bytes
+    change after the station hashed and signed them (flipped in botocore's last hook before the
+    socket) is refused, and the upload does not count."""
+    from bodycam_ingest.storage.errors import ObjectStoreRefused
+    from bodycam_ingest.storage.s3 import make_client
+
+    config = settings(ceph, bucket, part_checksum=part_checksum)
+    store = S3Store(config, make_client(config, (ACCESS, SECRET)))
+    data, digest = blob(11 * MiB, 9)
+    sent: list[str | None] = []
+
+    def flip_second_part(request: Any, **_kwargs: Any) -> None:
+        sent.append(request.headers.get("X-Amz-Content-SHA256", b"").decode()[:16] or None)
+        if "partNumber=2" in request.url:
+            body = bytearray(request.body.read())
+            body[100] ^= 1
+            request.body = bytes(body)
+
+    store.client.meta.events.register("before-send.s3.UploadPart", flip_second_part)
+    with pytest.raises(ObjectStoreRefused, match=refusal):
+        store.put(digest, io.BytesIO(data), len(data), Lock(soon(600), False))
+    assert store.head(digest) is None
+    # md5: the payload is not hashed a third time (UNSIGNED-PAYLOAD); sha256: it is the check
+    assert (set(sent) == {"UNSIGNED-PAYLOAD"}) == (part_checksum == "md5"), sent
 
 
 def test_a_local_file_that_changed_is_not_counted(ceph: Ceph, bucket: str) -> None:

@@ -39,10 +39,11 @@ class ObjectStoreConfig(BaseModel):
     multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20)
     part_size: int = Field(default=8 * 2**20, ge=5 * 2**20, le=512 * 2**20)
     concurrency: int = Field(default=4, ge=1, le=32)
-    # The checksum the server verifies on every part: "md5" sends Content-MD5 (RGW, MinIO and AWS
-    # check it); "sha256" signs each part's payload SHA-256 (RGW and AWS check it; faster on CPUs
-    # with SHA extensions). Either way the whole object's SHA-256 is checked by the station.
-    part_checksum: Literal["md5", "sha256"] = "md5"
+    # The checksum the server verifies on every part: "sha256" signs each part's payload SHA-256
+    # (x-amz-content-sha256: RGW, MinIO and AWS refuse a body that does not match it); "md5"
+    # sends Content-MD5 instead (all three check it; cheaper on CPUs without SHA extensions,
+    # see bench/README.md "replicate.py"). Either way the whole object's SHA-256 is the station's.
+    part_checksum: Literal["md5", "sha256"] = "sha256"
     # Bytes the local store may hold: above it, the worker evicts the least recently used
     # recordings verified on the object store (never one under a hold); reading one re-fetches
     # and re-verifies it. None: keep every local copy.
