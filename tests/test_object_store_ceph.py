@@ -672,3 +672,66 @@ def test_the_local_store_evicts_replicated_recordings_and_refetches_them_verifie
             assert cache.evicted(session) == {fourth}
     finally:
         opened.close()
+
+
+# --- deletion follows the retention sweep, the server guards the date ----------------------------
+
+def test_the_worker_deletes_the_object_of_a_deleted_recording_once_its_lock_is_over(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """The worker's side of "the retention sweep deletes an object after its period": a recording
+    whose period ends 20 s from now is replicated with that retain-until; once the sweep has
+    deleted it (its ``deleted_at``, the sweep's own effect, written here), the worker leaves the
+    object while the lock lasts (the server would refuse: checked), then deletes that version,
+    marks the row and logs ``object_deleted``."""
+    import contextlib
+    import sqlite3
+
+    from bodycam_ingest.catalog.db import open_catalog
+    from bodycam_ingest.catalog.models import Dock, Recording
+    from bodycam_ingest.daemon.replication import Replicator
+    from bodycam_ingest.ingest.store import relpath_for
+    from bodycam_ingest.retention.policy import RetentionPolicy, expires_at
+    from bodycam_ingest.retention.tiers import Tier
+
+    data, digest = blob(300_000, 61)
+    policy = RetentionPolicy()
+    now = datetime.now(UTC)
+    guess = now - timedelta(days=730)
+    start = guess + (now + timedelta(seconds=20) - expires_at(policy, Tier.STANDARD, guess))
+    database = tmp_path / "catalog.sqlite3"
+    catalog = open_catalog(f"sqlite:///{database}", lock_dir=tmp_path)
+    try:
+        with catalog.session() as session:
+            dock = Dock(camera_rule="c", trigger="cli", source="/x", actor="os:root", host="h",
+                        pid=1, lock_token="t", started_at=start, updated_at=start)
+            session.add(dock)
+            session.flush()
+            session.add(Recording(sha256=digest, size=len(data), store_path=relpath_for(digest),
+                                  first_dock_id=dock.id, camera_path="F1.MP4", ingested_at=start,
+                                  zone="UTC", status="ok"))
+        store = store_for(ceph, bucket)
+        replicator = Replicator(catalog, store, lambda _d: contextlib.nullcontext(
+            io.BytesIO(data)), settings(ceph, bucket), policy, lambda: datetime.now(UTC),
+            "test:worker")
+        assert replicator.drain().stored == 1
+        with sqlite3.connect(database) as db:
+            version, until = db.execute("SELECT version_id, retain_until FROM replications"
+                                        ).fetchone()
+            db.execute("UPDATE recordings SET deleted_at = ?", (now.isoformat(),))
+        lock = store.lock_of(digest, version)
+        assert lock is not None and lock.retain_until > datetime.now(UTC), (lock, until)
+        assert replicator.run_once().deleted == 0  # the lock lasts: not even tried
+        with pytest.raises(ObjectLocked):
+            store.delete(digest, version)
+        for _ in range(600):  # until the server's clock is past retain-until: a condition
+            if datetime.now(UTC) > lock.retain_until + timedelta(seconds=1):
+                break
+            time.sleep(0.1)
+        assert replicator.run_once().deleted == 1
+        assert store.head(digest, version) is None
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT state FROM replications").fetchone() == ("deleted",)
+            assert db.execute("SELECT count(*) FROM events WHERE action = 'object_deleted'"
+                              ).fetchone() == (1,)
+    finally:
+        catalog.close()
