@@ -97,7 +97,10 @@ def evicted(session: Session, ids: Iterable[int] | None = None) -> set[int]:
     return {rid for rid, seqs in last.items() if seqs.get(EVICTED, 0) > seqs.get(REFETCHED, 0)}
 
 
-def _candidates(session: Session, store: ContentStore, now: datetime) -> tuple[list[Cached], int]:
+def _candidates(session: Session, store: ContentStore, now: datetime,
+                cache_size: int) -> tuple[list[Cached], int]:
+    """The recordings in the local store and their total size (no candidates while the total is
+    within ``cache_size``: a pass under the limit reads no holds and no custody entries)."""
     from bodycam_ingest.retention.state import load_states
 
     rows = list(session.execute(
@@ -106,6 +109,9 @@ def _candidates(session: Session, store: ContentStore, now: datetime) -> tuple[l
         .outerjoin(Replication, Replication.recording_id == Recording.id)
         .where(Recording.deleted_at.is_(None)).order_by(Recording.id)))
     present = [row for row in rows if store.contains(row.sha256)]
+    total = sum(int(row.size or 0) for row in present)
+    if total <= cache_size:
+        return [], total
     ids = [row.id for row in present]
     used: dict[int, datetime] = {}
     for part in _chunks(ids):
@@ -119,7 +125,7 @@ def _candidates(session: Session, store: ContentStore, now: datetime) -> tuple[l
     cached = [Cached(row.id, row.sha256, int(row.size or 0),
                      max(x for x in (used.get(row.id), row.ingested_at) if x is not None),
                      row.state == queue.DONE, row.id in held) for row in present]
-    return cached, sum(item.size for item in cached)
+    return cached, total
 
 
 def evict(catalog: Catalog, store: ContentStore, remote: EvidenceStore, cache_size: int,
@@ -131,7 +137,7 @@ def evict(catalog: Catalog, store: ContentStore, remote: EvidenceStore, cache_si
 
     now = clock()
     with catalog.reading() as session:
-        cached, total = _candidates(session, store, now)
+        cached, total = _candidates(session, store, now, cache_size)
         chosen = choose(cached, total, cache_size)
         pinned = {row.recording_id: row for row in session.scalars(
             select(Replication).where(Replication.recording_id.in_(
