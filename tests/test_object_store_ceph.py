@@ -663,6 +663,15 @@ def test_the_local_store_evicts_replicated_recordings_and_refetches_them_verifie
         assert any("evicted from this station are remote, verified" in note
                    for note in result["notes"]), result["notes"]
 
+        from bodycam_ingest.jobs.scrub import scrub
+
+        scrub(opened)  # the fixity scrub too: an evicted recording is checked on the object store
+        with sqlite3.connect(station.db) as db:
+            checks = dict(db.execute("SELECT recording_id, source FROM fixity_checks WHERE ok"))
+            assert db.execute("SELECT count(*) FROM fixity_checks WHERE NOT ok").fetchone() == (0,)
+        assert checks == {first: "scrub", second: "scrub", third: "scrub-remote",
+                          fourth: "scrub-remote"}
+
         station.run("verify", str(third), check=True)
         assert present(third)
         path = opened.store.path_for(ids[third])
