@@ -47,10 +47,13 @@ method, endpoint, bucket, listing, tuning = sys.argv[1:6]
 files = json.loads(Path(listing).read_text())
 config = ObjectStoreConfig(endpoint=endpoint, bucket=bucket, **json.loads(tuning))
 client = make_client(config, ("AKTEST", "SKTEST"))
+store = S3Store(config, client)
+store.key(files[0]["sha256"])  # the lazy imports of both paths happen before the clock starts
+import boto3.s3.transfer, s3transfer.manager  # noqa: E401,F401
+before = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
 total = 0
 if method == "product":
-    store = S3Store(config, client)
     until = datetime.now(UTC) + timedelta(days=1)
     for item in files:
         with open(item["path"], "rb") as source:
@@ -61,8 +64,9 @@ else:
         client.upload_file(item["path"], bucket, "sha256/" + item["sha256"])
         total += item["size"]
 elapsed = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"bytes": total, "seconds": elapsed, "rss": rss}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+print(json.dumps({"bytes": total, "seconds": elapsed, "rss": usage.ru_maxrss * 1024, "cpu": cpu}))
 """
 
 
@@ -91,13 +95,22 @@ def make_files(workdir: Path, size: int, count: int) -> list[dict[str, object]]:
     return files
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used (radosgw: the server's share)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(method: str, endpoint: str, bucket: str, listing: Path,
-              tuning: dict[str, int]) -> dict[str, float]:
+              tuning: dict[str, object], rgw_pid: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    server_before = cpu_seconds(rgw_pid)
     out = subprocess.run([sys.executable, "-c", CHILD, method, endpoint, bucket, str(listing),
                           json.dumps(tuning)],
                          env=env, capture_output=True, text=True, check=True, timeout=7200)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu"] = cpu_seconds(rgw_pid) - server_before
+    return result
 
 
 def main() -> int:
@@ -108,9 +121,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--concurrency", type=int, help="parts in flight (default: the config's)")
     parser.add_argument("--part-mib", type=int, help="part size (default: the config's)")
+    parser.add_argument("--part-checksum", choices=("md5", "sha256"),
+                        help="what the server verifies per part (default: the config's)")
     args = parser.parse_args()
     tuning = {key: value for key, value in (("concurrency", args.concurrency),
-              ("part_size", args.part_mib and args.part_mib << 20)) if value}
+              ("part_size", args.part_mib and args.part_mib << 20),
+              ("part_checksum", args.part_checksum)) if value}
     size = int(args.size_gib * 2**30)
     workdir = Path(tempfile.mkdtemp(prefix="bodycam-repl-", dir="/var/tmp"))
     ceph_dir = Path(tempfile.mkdtemp(prefix="bc-ceph-", dir="/tmp"))
@@ -125,6 +141,8 @@ def main() -> int:
             print(up.stdout, up.stderr, file=sys.stderr)
             return 1
         endpoint = f"http://127.0.0.1:{env['RGW_PORT']}"
+        pids_line = [x for x in up.stdout.splitlines() if x.startswith("pids:")][-1]
+        rgw_pid = int(dict(item.split("=") for item in pids_line.split()[1:])["rgw"])
         sys.path.insert(0, str(REPO))
         from bodycam_ingest.storage.s3 import ensure_bucket, make_client
         from bodycam_ingest.storage.settings import ObjectStoreConfig
@@ -142,14 +160,20 @@ def main() -> int:
                 bucket = f"{method}-{uuid.uuid4().hex[:8]}"
                 ensure_bucket(client, bucket)
                 subprocess.run(["sync"], check=False)
-                result = run_child(method, endpoint, bucket, listing, tuning)
+                result = run_child(method, endpoint, bucket, listing, tuning, rgw_pid)
                 results[method].append(result)
+                gib = result["bytes"] / 2**30
                 print(f"round {round_ + 1} {method:8s} {result['bytes'] / result['seconds'] / 1e6:7.1f}"
-                      f" MB/s  peak RSS {result['rss'] / 1e6:6.1f} MB  load {os.getloadavg()[0]:.1f}",
-                      flush=True)
+                      f" MB/s  CPU {result['cpu'] / gib:5.2f} s/GiB (radosgw "
+                      f"{result['server_cpu'] / gib:5.2f})  peak RSS {result['rss'] / 1e6:6.1f} MB"
+                      f"  load {os.getloadavg()[0]:.1f}", flush=True)
         ours = statistics.median(r["bytes"] / r["seconds"] for r in results["product"])
         theirs = statistics.median(r["bytes"] / r["seconds"] for r in results["boto3"])
         rss = max(r["rss"] for r in results["product"])
+        cpu = {m: statistics.median(r["cpu"] / (r["bytes"] / 2**30) for r in rs)
+               for m, rs in results.items()}
+        print(f"CPU per GiB (user+sys of the uploading process): product {cpu['product']:.2f} s, "
+              f"boto3 {cpu['boto3']:.2f} s: ratio boto3/product {cpu['boto3'] / cpu['product']:.2f}")
         ratio = ours / theirs
         print(f"product {ours / 1e6:.1f} MB/s, boto3 upload_file {theirs / 1e6:.1f} MB/s: "
               f"ratio {ratio:.2f} (target >= 0.9) {'ok' if ratio >= 0.9 else 'MISS'}")

@@ -159,13 +159,44 @@ def test_an_object_can_be_deleted_once_its_period_is_over(ceph: Ceph, bucket: st
 
 
 def test_a_corrupted_part_is_refused_by_the_server(ceph: Ceph, bucket: str) -> None:
-    """Content-MD5 is what RGW verifies (it ignores x-amz-checksum-sha256): a wrong one fails."""
+    """Content-MD5 is one checksum RGW verifies (it ignores x-amz-checksum-sha256): a wrong one
+    fails."""
     store = store_for(ceph, bucket)
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError, match="BadDigest"):
         store.client.put_object(Bucket=bucket, Key="x", Body=b"abc",
                                 ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+
+
+@pytest.mark.parametrize(("part_checksum", "refusal"), [("md5", "BadDigest"),
+                                                        ("sha256", "XAmzContentSHA256Mismatch")])
+def test_a_part_changed_on_the_wire_is_refused_whichever_checksum_it_carries(
+        ceph: Ceph, bucket: str, part_checksum: str, refusal: str) -> None:
+    """What each ``part_checksum`` relies on, checked on the real server: a part whose bytes
+    change after the station hashed and signed them (flipped in botocore's last hook before the
+    socket) is refused, and the upload does not count."""
+    from bodycam_ingest.storage.errors import ObjectStoreRefused
+    from bodycam_ingest.storage.s3 import make_client
+
+    config = settings(ceph, bucket, part_checksum=part_checksum)
+    store = S3Store(config, make_client(config, (ACCESS, SECRET)))
+    data, digest = blob(11 * MiB, 9)
+    sent: list[str | None] = []
+
+    def flip_second_part(request: Any, **_kwargs: Any) -> None:
+        sent.append(request.headers.get("X-Amz-Content-SHA256", b"").decode()[:16] or None)
+        if "partNumber=2" in request.url:
+            body = bytearray(request.body.read())
+            body[100] ^= 1
+            request.body = bytes(body)
+
+    store.client.meta.events.register("before-send.s3.UploadPart", flip_second_part)
+    with pytest.raises(ObjectStoreRefused, match=refusal):
+        store.put(digest, io.BytesIO(data), len(data), Lock(soon(600), False))
+    assert store.head(digest) is None
+    # md5: the payload is not hashed a third time (UNSIGNED-PAYLOAD); sha256: it is the check
+    assert (set(sent) == {"UNSIGNED-PAYLOAD"}) == (part_checksum == "md5"), sent
 
 
 def test_a_local_file_that_changed_is_not_counted(ceph: Ceph, bucket: str) -> None:
@@ -495,3 +526,221 @@ def test_the_custody_anchors_are_kept_locked_on_the_object_store(
             store.put_anchor(first, b"forged", Lock(datetime.now(UTC), False))
     finally:
         opened.close()
+
+
+# --- lock checks are incremental (issue 12 item 2) ----------------------------------------------
+
+LOCK_CALLS = ("GetObjectRetention", "GetObjectLegalHold", "PutObjectRetention",
+              "PutObjectLegalHold")
+
+
+def test_lock_checks_follow_the_custody_log_and_leave_unchanged_objects_alone(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """Each pass re-checks only the recordings a tier, hold or label entry named since the last
+    pass (a case's entries: the case's recordings); an unchanged catalog costs no lock call at
+    all, counted on the real bucket's requests through botocore's event hook; a full sweep runs
+    on the first pass and every ``lock_sweep_hours``."""
+    from bodycam_ingest.daemon import replication
+    from bodycam_ingest.station import Station
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    ingest_camera(station, [300_000, 200_000, 100_000, 50_000], seed=41)
+    opened = Station.open(station.config)
+    calls: list[tuple[str, str]] = []
+
+    def count(model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
+        if model.name in LOCK_CALLS:
+            calls.append((model.name, params["Key"]))
+
+    try:
+        replicator = replication.build(opened)
+        assert replicator is not None
+        shift = [timedelta(0)]
+        replicator.clock = lambda: datetime.now(UTC) + shift[0]
+        remote = replicator.remote
+        assert isinstance(remote, S3Store)
+        remote.client.meta.events.register("before-parameter-build.s3", count)
+        assert replicator.drain().stored == 4
+        view = queue_view(station)
+        ids = {rid: digest for digest, (rid, _state, _version) in view.items()}
+        version = {rid: view[digest][2] for rid, digest in ids.items()}
+        first, second, third, fourth = sorted(ids)
+
+        calls.clear()
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked, calls) == (0, 0, [])
+
+        station.run("retain", str(first), "--tier", "evidence", "--reason", "case C-12",
+                    check=True)
+        station.run("hold", "add", str(second), "--reason", "order 12", "--owner", "legal",
+                    check=True)
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked) == (2, 2)
+        assert {key for _name, key in calls} == {remote.key(ids[first]), remote.key(ids[second])}
+        raised = remote.lock_of(ids[first], version[first])
+        held = remote.lock_of(ids[second], version[second])
+        assert raised is not None and raised.retain_until > datetime.now(UTC) + timedelta(
+            days=365 * 25)
+        assert held is not None and held.legal_hold
+
+        calls.clear()  # the worker's own object_lock_changed entries change nothing
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked, calls) == (0, 0, [])
+
+        # a case: the label puts the third into case C-7, the case's hold reaches it next pass
+        station.run("tag", str(third), "--case", "C-7", "--reason", "filed", check=True)
+        station.run("hold", "add", "--case", "C-7", "--reason", "order 7", "--owner", "legal",
+                    check=True)
+        report = replicator.run_once()
+        assert report.relocked == 1
+        assert {key for _name, key in calls} == {remote.key(ids[third])}
+        case_held = remote.lock_of(ids[third], version[third])
+        assert case_held is not None and case_held.legal_hold
+        untouched = remote.lock_of(ids[fourth], version[fourth])
+        assert untouched is not None and not untouched.legal_hold
+
+        calls.clear()  # a day later: the full sweep looks at every recording, finds all in order
+        shift[0] = timedelta(hours=opened.config.storage.object_store.lock_sweep_hours + 1)
+        report = replicator.run_once()
+        assert (report.lock_scope, report.relocked, calls) == ("all", 0, [])
+    finally:
+        opened.close()
+
+
+# --- the local store as a cache of the object store (issue 12 item 3) ---------------------------
+
+def test_the_local_store_evicts_replicated_recordings_and_refetches_them_verified(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """Over ``cache_size``, the least recently used recordings verified on the object store are
+    evicted (never an unreplicated one, never a held one), each with a custody entry; the audit
+    counts an evicted recording as remote, verified by the object store's HEAD, not as a missing
+    file; ``bodycam verify`` of one re-fetches it, checks its SHA-256 and logs the re-fetch."""
+    import json
+    import sqlite3
+
+    from bodycam_ingest.daemon import replication
+    from bodycam_ingest.station import Station
+    from bodycam_ingest.storage import cache
+
+    station = station_with_object_store(tmp_path / "station", ceph, bucket)
+    text = station.config_path.read_text().replace(
+        f"part_size = {5 * MiB}\n", f"part_size = {5 * MiB}\ncache_size = 700000\n")
+    assert "cache_size" in text
+    station.config_path.write_text(text)
+    ingest_camera(station, [300_000] * 4, seed=51)
+    view = queue_view(station)
+    ids = {rid: digest for digest, (rid, _state, _version) in view.items()}
+    first, second, third, fourth = sorted(ids)
+    opened = Station.open(station.config)
+
+    def present(rid: int) -> bool:
+        return opened.store.contains(ids[rid])
+
+    def entries(action: str) -> list[int]:
+        with sqlite3.connect(station.db) as db:
+            return [r for (r,) in db.execute(
+                "SELECT recording_id FROM events WHERE action = ? ORDER BY seq", (action,))]
+
+    try:
+        replicator = replication.build(opened)
+        assert replicator is not None
+        # 1.2 MB over a 0.7 MB cache, but nothing is on the object store yet: nothing goes
+        assert cache.evict(opened.catalog, opened.store, replicator.remote, 700_000,
+                           opened.clock, opened.actor) == []
+        station.run("hold", "add", str(first), "--reason", "order 51", "--owner", "legal",
+                    check=True)
+        station.run("show", str(second), check=True)  # the second is the most recently used
+        report = replicator.drain()
+        assert report.stored == 4
+        assert [present(rid) for rid in (first, second, third, fourth)] == [
+            True, True, False, False]
+        assert entries(cache.EVICTED) == [third, fourth]
+
+        audit = station.run("audit", "--json")
+        result = json.loads(audit.stdout)
+        fixity = [f for f in result["findings"] if f["section"] == "fixity"]
+        assert fixity == [], fixity
+        assert any("evicted from this station are remote, verified" in note
+                   for note in result["notes"]), result["notes"]
+
+        from bodycam_ingest.jobs.scrub import scrub
+
+        scrub(opened)  # the fixity scrub too: an evicted recording is checked on the object store
+        with sqlite3.connect(station.db) as db:
+            checks = dict(db.execute("SELECT recording_id, source FROM fixity_checks WHERE ok"))
+            assert db.execute("SELECT count(*) FROM fixity_checks WHERE NOT ok").fetchone() == (0,)
+        assert checks == {first: "scrub", second: "scrub", third: "scrub-remote",
+                          fourth: "scrub-remote"}
+
+        station.run("verify", str(third), check=True)
+        assert present(third)
+        path = opened.store.path_for(ids[third])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == ids[third]
+        assert entries(cache.REFETCHED) == [third]
+        with opened.catalog.reading() as session:
+            assert cache.evicted(session) == {fourth}
+    finally:
+        opened.close()
+
+
+# --- deletion follows the retention sweep, the server guards the date ----------------------------
+
+def test_the_worker_deletes_the_object_of_a_deleted_recording_once_its_lock_is_over(
+        tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """The worker's side of "the retention sweep deletes an object after its period": a recording
+    whose period ends 20 s from now is replicated with that retain-until; once the sweep has
+    deleted it (its ``deleted_at``, the sweep's own effect, written here), the worker leaves the
+    object while the lock lasts (the server would refuse: checked), then deletes that version,
+    marks the row and logs ``object_deleted``."""
+    import contextlib
+    import sqlite3
+
+    from bodycam_ingest.catalog.db import open_catalog
+    from bodycam_ingest.catalog.models import Dock, Recording
+    from bodycam_ingest.daemon.replication import Replicator
+    from bodycam_ingest.ingest.store import relpath_for
+    from bodycam_ingest.retention.policy import RetentionPolicy, expires_at
+    from bodycam_ingest.retention.tiers import Tier
+
+    data, digest = blob(300_000, 61)
+    policy = RetentionPolicy()
+    now = datetime.now(UTC)
+    guess = now - timedelta(days=730)
+    start = guess + (now + timedelta(seconds=20) - expires_at(policy, Tier.STANDARD, guess))
+    database = tmp_path / "catalog.sqlite3"
+    catalog = open_catalog(f"sqlite:///{database}", lock_dir=tmp_path)
+    try:
+        with catalog.session() as session:
+            dock = Dock(camera_rule="c", trigger="cli", source="/x", actor="os:root", host="h",
+                        pid=1, lock_token="t", started_at=start, updated_at=start)
+            session.add(dock)
+            session.flush()
+            session.add(Recording(sha256=digest, size=len(data), store_path=relpath_for(digest),
+                                  first_dock_id=dock.id, camera_path="F1.MP4", ingested_at=start,
+                                  zone="UTC", status="ok"))
+        store = store_for(ceph, bucket)
+        replicator = Replicator(catalog, store, lambda _d: contextlib.nullcontext(
+            io.BytesIO(data)), settings(ceph, bucket), policy, lambda: datetime.now(UTC),
+            "test:worker")
+        assert replicator.drain().stored == 1
+        with sqlite3.connect(database) as db:
+            version, until = db.execute("SELECT version_id, retain_until FROM replications"
+                                        ).fetchone()
+            db.execute("UPDATE recordings SET deleted_at = ?", (now.isoformat(),))
+        lock = store.lock_of(digest, version)
+        assert lock is not None and lock.retain_until > datetime.now(UTC), (lock, until)
+        assert replicator.run_once().deleted == 0  # the lock lasts: not even tried
+        with pytest.raises(ObjectLocked):
+            store.delete(digest, version)
+        for _ in range(600):  # until the server's clock is past retain-until: a condition
+            if datetime.now(UTC) > lock.retain_until + timedelta(seconds=1):
+                break
+            time.sleep(0.1)
+        assert replicator.run_once().deleted == 1
+        assert store.head(digest, version) is None
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT state FROM replications").fetchone() == ("deleted",)
+            assert db.execute("SELECT count(*) FROM events WHERE action = 'object_deleted'"
+                              ).fetchone() == (1,)
+    finally:
+        catalog.close()

@@ -240,3 +240,18 @@ def test_the_example_config_documents_every_object_store_key() -> None:
     example = tomllib.loads("\n".join(line[2:] for line in block.splitlines()))
     assert set(example) == set(ObjectStoreConfig.model_fields)
     ObjectStoreConfig.model_validate(example)
+
+
+def test_eviction_takes_the_least_recently_used_replicated_unheld_recordings_first() -> None:
+    from bodycam_ingest.storage.cache import Cached, choose
+
+    def item(rid: int, hours_ago: int, replicated: bool = True, held: bool = False) -> Cached:
+        return Cached(rid, f"{rid:064x}", 100, NOW - timedelta(hours=hours_ago), replicated, held)
+
+    cached = [item(1, 50, replicated=False), item(2, 40, held=True), item(3, 30), item(4, 20),
+              item(5, 10), item(6, 1)]
+    # 600 bytes in a 350-byte cache: 3 must go; 1 (not replicated) and 2 (held) never do
+    assert [c.recording_id for c in choose(cached, 600, 350)] == [3, 4, 5]
+    assert choose(cached, 600, 600) == []
+    # not enough that may go: all that may, and the store stays over its size
+    assert [c.recording_id for c in choose(cached, 600, 0)] == [3, 4, 5, 6]

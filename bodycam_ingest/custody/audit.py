@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -79,6 +79,8 @@ class AuditInputs:
     on_bytes: Callable[[int], None] | None = None
     now: datetime | None = None  # the station's clock (None: the wall clock)
     scrub_period: timedelta | None = None  # longest gap between fixity scrubs (None: 7 days)
+    # the object store evicted recordings are checked on (storage.cache.remote_fixity)
+    object_store: Any = None
 
 
 class Stored(NamedTuple):
@@ -152,7 +154,7 @@ def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
 
 
 def check_fixity(session: Session, recordings: list[Stored], hashes: PendingHashes,
-                 report: AuditReport) -> None:
+                 report: AuditReport, object_store: Any = None) -> None:
     """Compare each stored file's hash (``hashes``, from ``read_and_hash``) with the catalog and
     with its content address.
 
@@ -178,13 +180,14 @@ def check_fixity(session: Session, recordings: list[Stored], hashes: PendingHash
                                 f"on {r.deleted_at:%Y-%m-%d %H:%M}Z"
                                 + (f" (run {run}); its tombstone remains" if run is not None
                                    else "; it has no tombstone (see the retention section)"))
+    missing: dict[int, tuple[str, FileHash]] = {}
     for recording, result in zip(recordings, hashes.results(), strict=True):
         if result is None:
             continue
         report.checked["fixity"] += 1
         name = f"recording {recording.id} ({recording.camera_path})"
-        if result.error is not None:
-            report.add("fixity", name, f"{result.error}: {result.path}")
+        if result.error is not None:  # unreadable, lost, or evicted to the object store
+            missing[recording.id] = (name, result)
             continue
         report.bytes_hashed += result.size or 0
         if result.sha256 != recording.sha256:
@@ -196,6 +199,27 @@ def check_fixity(session: Session, recordings: list[Stored], hashes: PendingHash
         if Path(recording.store_path).name != recording.sha256:
             report.add("fixity", name, f"its catalog SHA-256 {recording.sha256} is not the content "
                        f"address it is stored under ({recording.store_path})")
+    _check_evicted(session, missing, object_store, report)
+
+
+def _check_evicted(session: Session, missing: dict[int, tuple[str, FileHash]],
+                   object_store: Any, report: AuditReport) -> None:
+    """Stored files that cannot be read: an evicted recording whose file is gone counts when the
+    object store shows it as verified (``storage.cache.remote_fixity``); any other is a finding."""
+    from bodycam_ingest.storage.cache import remote_fixity
+
+    gone = {rid for rid, (_name, result) in missing.items() if not os.path.lexists(result.path)}
+    remote = remote_fixity(session, object_store, gone) if gone else {}
+    for rid, (name, result) in missing.items():
+        if rid not in remote:
+            report.add("fixity", name, f"{result.error}: {result.path}")
+        elif remote[rid] is not None:
+            report.add("fixity", name, str(remote[rid]))
+    verified = sum(1 for problem in remote.values() if problem is None)
+    if verified:
+        report.notes.append(f"fixity: {verified} recording(s) evicted from this station are "
+                            "remote, verified by the object store's HEAD (version, size and "
+                            "ETag as verified on upload)")
 
 
 def load_manifests(session: Session, inputs: AuditInputs, keyring: Mapping[str, Ed25519PublicKey],
@@ -435,7 +459,7 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
             for _section, module in RETENTION_CHECKS:
                 importlib.import_module(module).check(session, inputs, keyring, rest)
             replay_catalog.check(session, manifests, rest)  # tables vs log and manifests
-        check_fixity(session, recordings, hashes, fixity)
+        check_fixity(session, recordings, hashes, fixity, inputs.object_store)
     report = AuditReport(findings=[*first.findings, *fixity.findings, *rest.findings],
                          notes=[*fixity.notes, *rest.notes], bytes_hashed=fixity.bytes_hashed)
     for part in (first, fixity, rest):

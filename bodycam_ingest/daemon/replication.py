@@ -20,15 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bodycam_ingest.catalog.db import Catalog
 from bodycam_ingest.catalog.events import record_event
-from bodycam_ingest.catalog.models import Recording
+from bodycam_ingest.catalog.models import Event, Recording
 from bodycam_ingest.catalog.storage_models import Replication
 from bodycam_ingest.errors import BodycamError
 from bodycam_ingest.retention.policy import RetentionPolicy
 from bodycam_ingest.retention.state import load_states
+from bodycam_ingest.retention.tiering import case_recordings
 from bodycam_ingest.storage import queue
 from bodycam_ingest.storage.errors import LocalCopyChanged, ObjectLocked
 from bodycam_ingest.storage.interface import EvidenceStore, retain_text
@@ -37,10 +38,16 @@ from bodycam_ingest.storage.locks import Lock, backoff, desired_lock, merge
 from bodycam_ingest.storage.settings import ObjectStoreConfig
 
 if TYPE_CHECKING:
+    from bodycam_ingest.ingest.store import EvidenceStore as ContentStore
     from bodycam_ingest.station import Station
 
 log = logging.getLogger("bodycam.replication")
 JOB = "replication"
+# Custody entries after which a recording's lock may have to change (a recording's or a case's
+# tier, a hold, a label moving a recording into a case), and those that may change any lock.
+LOCK_CHANGES = ("retention_tier_set", "retention_case_tier_set", "hold_added", "hold_released",
+                "label_set")
+LOCK_CHANGES_ALL = ("retention_policy_approved", "retention_policy_recorded")
 
 Opener = Callable[[str], AbstractContextManager[BinaryIO]]
 
@@ -52,7 +59,9 @@ class PassReport:
     retried: list[str] = field(default_factory=list)
     failed: int = 0
     relocked: int = 0
+    lock_scope: int | str = 0  # recordings whose lock this pass re-checked ("all": full sweep)
     deleted: int = 0
+    evicted: int = 0  # local copies evicted (kept on the object store)
     anchors: int = 0  # anchor files (checkpoints, signed manifests) copied this pass
     alerts: list[str] = field(default_factory=list)
 
@@ -61,8 +70,9 @@ class Replicator:
     def __init__(self, catalog: Catalog, remote: EvidenceStore, opener: Opener,
                  config: ObjectStoreConfig, policy: RetentionPolicy, clock: Callable[[], datetime],
                  actor: str, alert: Callable[[list[str]], object] | None = None,
-                 anchor_dir: Path | None = None) -> None:
+                 anchor_dir: Path | None = None, local: ContentStore | None = None) -> None:
         self.catalog = catalog
+        self.local = local  # the station's store, evicted down to config.cache_size
         self.anchor_dir = anchor_dir  # the manifest folder: its anchor files go to the store too
         self._anchored: set[str] = set()  # names known to be on the store (this process)
         self.remote = remote
@@ -72,6 +82,11 @@ class Replicator:
         self.clock = clock
         self.actor = actor
         self.alert = alert
+        # the custody-log seq the lock check has covered (None: not yet in this process, so the
+        # first pass is a full sweep), when the last full sweep ran, updates to retry
+        self._lock_seq: int | None = None
+        self._swept_at: datetime | None = None
+        self._lock_retry: set[int] = set()
 
     # --- one pass ------------------------------------------------------------------------------
     def run_once(self, cancel: threading.Event | None = None) -> PassReport:
@@ -90,7 +105,16 @@ class Replicator:
         self._delete_expired(report)
         self._copy_anchors(report)
         self._alert_overdue(report)
+        self._evict(report)
         return report
+
+    def _evict(self, report: PassReport) -> None:
+        if self.config.cache_size is None or self.local is None:
+            return
+        from bodycam_ingest.storage.cache import evict
+
+        report.evicted = len(evict(self.catalog, self.local, self.remote, self.config.cache_size,
+                                   self.clock, self.actor))
 
     def _copy_anchors(self, report: PassReport) -> None:
         """Checkpoint files and signed manifests to ``anchors/`` on the object store, locked for
@@ -185,16 +209,58 @@ class Replicator:
                  stored.version)
 
     # --- locks follow retention ------------------------------------------------------------------
+    def _changed_since(self, after: int, upto: int) -> set[int] | None:
+        """Recordings whose retention or holds changed in custody entries ``after < seq <=
+        upto``, or None when an entry may change any of them (a policy change): sweep all."""
+        with self.catalog.reading() as session:
+            entries = list(session.execute(
+                select(Event.action, Event.recording_id, Event.subject)
+                .where(Event.seq > after, Event.seq <= upto,
+                       Event.action.in_((*LOCK_CHANGES, *LOCK_CHANGES_ALL)))))
+            if any(entry.action in LOCK_CHANGES_ALL for entry in entries):
+                return None
+            ids = {entry.recording_id for entry in entries if entry.recording_id is not None}
+            for case in {entry.subject for entry in entries
+                         if entry.recording_id is None and entry.subject}:
+                ids.update(case_recordings(session, case))  # a case's tier or hold
+        return ids
+
+    def _lock_scope(self, now: datetime) -> tuple[set[int] | None, int]:
+        """Which recordings this pass re-checks (None: all, the full sweep) and the custody-log
+        position it covers: all on the first pass of a process and every ``lock_sweep_hours``
+        (open-ended locks to extend, holds that ended on their date), otherwise only those
+        named by new protection entries and those whose update failed last time."""
+        with self.catalog.reading() as session:
+            head = int(session.scalar(select(func.max(Event.seq))) or 0)
+        sweep = timedelta(hours=self.config.lock_sweep_hours)
+        if self._lock_seq is None or self._swept_at is None or now - self._swept_at >= sweep:
+            return None, head
+        changed = self._changed_since(self._lock_seq, head)
+        if changed is None:
+            return None, head
+        return changed | self._lock_retry, head
+
     def _sync_locks(self, report: PassReport) -> None:
         now = self.clock()
+        scope, head = self._lock_scope(now)
+        report.lock_scope = "all" if scope is None else len(scope)
+        if scope is not None and not scope:
+            self._lock_seq = head
+            return
+        query = (select(Replication.id, Replication.recording_id, Replication.sha256,
+                        Replication.version_id, Replication.retain_until, Replication.legal_hold)
+                 .join(Recording, Recording.id == Replication.recording_id)
+                 .where(Replication.state == queue.DONE, Recording.deleted_at.is_(None)))
         with self.catalog.reading() as session:
-            rows = list(session.execute(
-                select(Replication.id, Replication.recording_id, Replication.sha256,
-                       Replication.version_id, Replication.retain_until, Replication.legal_hold)
-                .join(Recording, Recording.id == Replication.recording_id)
-                .where(Replication.state == queue.DONE, Recording.deleted_at.is_(None))))
+            if scope is None:
+                rows = list(session.execute(query))
+            else:
+                ordered = sorted(scope)
+                rows = [row for start in range(0, len(ordered), 500) for row in session.execute(
+                    query.where(Replication.recording_id.in_(ordered[start:start + 500])))]
             states = {s.id: s for s in load_states(session, [r.recording_id for r in rows])}
         days = self.config.open_ended_lock_days
+        failed: set[int] = set()
         for row in rows:
             state = states.get(row.recording_id)
             if state is None:
@@ -209,6 +275,7 @@ class Replicator:
             except BodycamError as exc:
                 log.warning("lock of recording %d not updated yet: %s", row.recording_id,
                             exc.message())
+                failed.add(row.recording_id)
                 continue
             if on_server is None:
                 continue
@@ -220,6 +287,11 @@ class Replicator:
                                  "retain_until": retain_text(on_server.retain_until),
                                  "legal_hold": on_server.legal_hold})
             report.relocked += 1
+        if scope is None:
+            self._swept_at = now
+        else:
+            failed |= self._lock_retry - {row.recording_id for row in rows} - scope
+        self._lock_seq, self._lock_retry = head, failed
 
     # --- deletion follows the retention sweep ----------------------------------------------------
     def _delete_expired(self, report: PassReport) -> None:
@@ -319,7 +391,8 @@ def build(station: Station, opener: Opener | None = None) -> Replicator | None:
         station.catalog, S3Store(settings), opener or LocalStore(station.store).open_file,
         settings, station.config.retention.policy(), station.clock, station.actor,
         alert=lambda alerts: raise_alerts(station, JOB, alerts),
-        anchor_dir=station.config.custody.manifest_path(station.config.storage.state_dir))
+        anchor_dir=station.config.custody.manifest_path(station.config.storage.state_dir),
+        local=station.store)
 
 
 def start_for(station: Station) -> ReplicationThread | None:

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, or_, select
 
 from bodycam_ingest.catalog.models import Recording
-from bodycam_ingest.custody.fixity import hash_file
+from bodycam_ingest.custody.fixity import FileHash, hash_file
 from bodycam_ingest.jobs.result import JobResult
 from bodycam_ingest.retention.fixity_log import record_fixity
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bodycam_ingest.station import Station
 
 log = logging.getLogger("bodycam.jobs.scrub")
@@ -82,6 +84,30 @@ class ScrubTally:
     stopped: str | None = None  # why the run ended before the store was covered
 
 
+def _judge(station: Station, row: Recording, path: Path, result: FileHash) -> tuple[bool, str]:
+    """(ok, source) of one file's check: its hash, or for a recording evicted to the object store
+    (its file gone on purpose) the object store's HEAD."""
+    if result.error is None:
+        return result.sha256 == row.sha256, "scrub"
+    if not path.exists() and _evicted_verified(station, row.id):
+        return True, "scrub-remote"
+    return False, "scrub"
+
+
+def _evicted_verified(station: Station, recording_id: int) -> bool:
+    """True when the recording was evicted to the object store and a HEAD there shows it as
+    verified (storage.cache: the local store is a cache of the object store, issue 12)."""
+    settings = station.config.storage.object_store
+    if settings is None or settings.cache_size is None:
+        return False
+    from bodycam_ingest.storage.cache import remote_fixity
+    from bodycam_ingest.storage.s3 import S3Store
+
+    with station.catalog.reading() as session:
+        remote = remote_fixity(session, S3Store(settings), [recording_id])
+    return recording_id in remote and remote[recording_id] is None
+
+
 def _mismatch_alert(recording: Recording, path: str, seen: str | None, error: str | None) -> str:
     problem = (f"its content changed: expected sha256 {recording.sha256}, seen {seen}"
                if seen is not None else f"{error}; expected sha256 {recording.sha256}")
@@ -130,14 +156,15 @@ def scrub(station: Station, cancel: threading.Event | None = None, *,
             except _Stopped as stop:
                 tally.stopped = str(stop)
                 break
-            ok = result.error is None and result.sha256 == row.sha256
+            ok, source = _judge(station, row, path, result)
             at = max(station.clock(), started)  # never before the run: the run must end
             with station.catalog.session() as session:
                 recording = session.get(Recording, row.id)
                 if recording is None or recording.deleted_at is not None:
                     continue  # deleted by a retention run meanwhile
                 record_fixity(session, recording, ok=ok, sha256_seen=result.sha256,
-                              error=result.error, source="scrub", actor=station.actor, at=at)
+                              error=None if ok else result.error, source=source,
+                              actor=station.actor, at=at)
             tally.checked += 1
             if not ok:
                 tally.failed += 1

@@ -2,15 +2,21 @@
 
 Objects are keyed ``<prefix>sha256/<digest>`` in a bucket created with Object Lock (so versioned).
 
-How an upload comes to count (found on Ceph RGW 16.2, the recipe's server):
-* RGW 16.2 accepts ``x-amz-checksum-sha256`` headers but does not check them (a wrong one is
-  stored without complaint), while it refuses a wrong ``Content-MD5`` with BadDigest. So every
-  PUT and every part carries ``Content-MD5``, which RGW, MinIO and AWS all verify; the SHA-256 of
-  the whole object is ours: computed over exactly the bytes sent, compared with the digest before
-  the upload is completed, and kept as the object's metadata ``sha256``.
+How an upload comes to count (probed on Ceph RGW 16.2, the recipe's server, by sending a body
+changed after signing; ``tests/test_object_store_ceph.py`` keeps both refusals checked):
+* RGW 16.2 refuses a body that does not match its ``Content-MD5`` (BadDigest) and one that does
+  not match its signed payload hash ``x-amz-content-sha256`` (XAmzContentSHA256Mismatch); it
+  accepts ``x-amz-checksum-sha256`` headers without checking them. So each part carries one
+  checksum the server verifies, chosen by ``part_checksum``: "sha256" (default) signs the payload
+  (botocore hashes the part with SHA-256, which on CPUs with SHA extensions is nearly twice as
+  fast as MD5) and takes the part's MD5 from the ETag the server returns; "md5" sends Content-MD5
+  with an unsigned payload.
+  Never both: a third hash of every byte is pure cost. The SHA-256 of the whole object is ours:
+  computed over exactly the bytes sent, compared with the digest before the upload is completed,
+  and kept as the object's metadata ``sha256``.
 * After the upload the object is read back by HEAD: its size, its ETag (the MD5, or for multipart
-  the MD5 of the parts' MD5s plus "-N", which we compute ourselves) and its lock must be what we
-  sent, else it does not count. ``verify`` re-reads the whole object and hashes it.
+  the MD5 of the parts' MD5s plus "-N", which we compute from the parts we sent) and its lock must
+  be what we sent, else it does not count. ``verify`` re-reads the whole object and hashes it.
 * RGW 16.2 ignores Object Lock headers on CreateMultipartUpload (the completed object came out
   unlocked and deletable), so the lock is always applied by PutObjectRetention / PutObjectLegalHold
   on the new version and read back; a bucket default retention (README) closes the short window.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import base64
 import configparser
 import contextlib
+import functools
 import hashlib
 import stat
 import threading
@@ -106,21 +113,25 @@ def make_client(config: ObjectStoreConfig, credentials: tuple[str, str] | None =
         read_timeout=config.timeout_seconds, request_checksum_calculation="when_required",
         response_checksum_validation="when_required", max_pool_connections=max(10, config.concurrency + 2))
     client = boto3.client("s3", endpoint_url=config.endpoint, config=client_config, **keys)
+    unsigned = client_config.merge(Config(s3={"addressing_style": config.addressing_style,
+                                              "payload_signing_enabled": False}))
     for operation in ("PutObject", "UploadPart"):
-        client.meta.events.register(f"before-sign.s3.{operation}", _unsigned_when_md5)
+        client.meta.events.register(f"before-sign.s3.{operation}",
+                                    functools.partial(_unsigned_when_md5, unsigned))
     return client
 
 
-def _unsigned_when_md5(request: Any, **_kwargs: Any) -> None:
+def _unsigned_when_md5(unsigned: Any, request: Any, **_kwargs: Any) -> None:
     """Skip SigV4's payload SHA-256 on uploads that carry Content-MD5.
 
-    Over plain HTTP botocore hashes every body for the signature, but RGW 16.2 does not check that
-    hash against the body (a wrong x-amz-content-sha256 was accepted); the Content-MD5 it does
-    check. So that pass is pure cost (a third hash of every byte); AWS and MinIO accept
+    Over plain HTTP botocore hashes every body for the signature (and RGW checks that hash), so an
+    upload with Content-MD5 would be hashed a third time for a check the MD5 already makes. This
+    request only is signed with ``payload_signing_enabled`` off (the header alone would not do:
+    botocore's S3 signer rewrites it from the client's config); AWS and MinIO accept
     UNSIGNED-PAYLOAD, and over HTTPS botocore already sends it for these uploads.
     """
     if "Content-MD5" in request.headers:
-        request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+        request.context["client_config"] = unsigned
 
 
 class S3Store:
@@ -236,10 +247,11 @@ class S3Store:
             data = read_full(source, size + 1)
             if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
                 raise LocalCopyChanged(digest=digest, problem=f"read {len(data)} bytes of {size}")
+            md5 = self._md5_sent(data)
             reply = self._call("PUT", key, self.client.put_object, Key=key, Body=data,
-                               ContentMD5=_md5_b64(data), Metadata={"sha256": digest},
-                               **self._lock_headers(lock))
-            expected = hashlib.md5(data, usedforsecurity=False).hexdigest()
+                               Metadata={"sha256": digest}, **self._lock_headers(lock),
+                               **({"ContentMD5": base64.b64encode(md5).decode()} if md5 else {}))
+            expected = md5.hex() if md5 else str(reply["ETag"]).strip('"')
             del data
             version = reply.get("VersionId")
         else:
@@ -334,17 +346,35 @@ class S3Store:
                            Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
         return reply.get("VersionId"), composite_etag([md5s[n] for n in sorted(md5s)])
 
+    def _md5_sent(self, data: bytes) -> bytes | None:
+        """The MD5 to send as Content-MD5, or None when the server checks the signed payload
+        SHA-256 instead (``part_checksum = "sha256"``)."""
+        if self.config.part_checksum == "md5":
+            return hashlib.md5(data, usedforsecurity=False).digest()
+        return None
+
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes,
                      known: tuple[str, int] | None) -> tuple[bytes, str]:
-        """Send one part unless the server has it already; (its MD5, its ETag). The MD5 is
-        computed here, on the part's thread (hashlib releases the GIL)."""
-        md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        if known == (md5.hex(), len(data)):
-            return md5, f'"{md5.hex()}"'
+        """Send one part unless the server has it already; (its MD5, its ETag). Hashing runs
+        here, on the part's thread (hashlib releases the GIL). With ``part_checksum = "sha256"``
+        the server verified the signed SHA-256 of the part, so the MD5 is the ETag it returns (a
+        part left by an interrupted upload is still hashed here to know it is ours)."""
+        if known is not None and known[1] == len(data):
+            have = hashlib.md5(data, usedforsecurity=False).digest()
+            if have.hex() == known[0]:
+                return have, f'"{have.hex()}"'
+        md5 = self._md5_sent(data)
         reply = self._call("UploadPart", key, self.client.upload_part, Key=key,
                            UploadId=upload_id, PartNumber=number, Body=data,
-                           ContentMD5=base64.b64encode(md5).decode())
-        return md5, str(reply["ETag"])
+                           **({"ContentMD5": base64.b64encode(md5).decode()} if md5 else {}))
+        etag = str(reply["ETag"])
+        if md5 is None:
+            try:
+                md5 = bytes.fromhex(etag.strip('"'))
+            except ValueError:
+                raise ObjectChecksumMismatch(key=key, problem=f"part {number} came back with "
+                                             f"ETag {etag!r}, not an MD5") from None
+        return md5, etag
 
     def _resumable(self, key: str, size: int) -> tuple[str | None, dict[int, tuple[str, int]]]:
         """An unfinished upload of ``key`` to resume (newest), with the parts it has; the others

@@ -39,6 +39,19 @@ class ObjectStoreConfig(BaseModel):
     multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20)
     part_size: int = Field(default=8 * 2**20, ge=5 * 2**20, le=512 * 2**20)
     concurrency: int = Field(default=4, ge=1, le=32)
+    # The checksum the server verifies on every part: "sha256" signs each part's payload SHA-256
+    # (x-amz-content-sha256: RGW, MinIO and AWS refuse a body that does not match it); "md5"
+    # sends Content-MD5 instead (all three check it; cheaper on CPUs without SHA extensions,
+    # see bench/README.md "replicate.py"). Either way the whole object's SHA-256 is the station's.
+    part_checksum: Literal["md5", "sha256"] = "sha256"
+    # Bytes the local store may hold: above it, the worker evicts the least recently used
+    # recordings verified on the object store (never one under a hold); reading one re-fetches
+    # and re-verifies it. None: keep every local copy.
+    cache_size: int | None = Field(default=None, ge=0)
+    # Each pass re-checks the locks of recordings whose tier or holds changed since the last one
+    # (read from the custody log); every this many hours, and when the worker starts, it
+    # re-checks all (extends open-ended locks, lifts holds that ended on their date).
+    lock_sweep_hours: float = Field(default=24.0, gt=0)
     # Seconds between the replication worker's passes when there is nothing to do.
     poll_seconds: float = Field(default=30.0, gt=0)
     # Longest wait between two attempts of a failing upload (backoff doubles up to this).

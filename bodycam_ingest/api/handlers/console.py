@@ -114,6 +114,9 @@ def play(ctx: Ctx, recording_id: RecordingId, purpose: str = "review") -> dict[s
                 "video_codec": row.video_codec, "audio_codec": row.audio_codec,
                 "viewing_copy": needs_viewing_copy(row.camera_path, row.video_codec,
                                                    row.audio_codec)}
+    from bodycam_ingest.storage.cache import ensure_local_for
+
+    ensure_local_for(ctx.station, [recording_id])  # an evicted one comes back, verified
     with ctx.station.catalog.session() as session:
         record_event(session, at=ctx.now(), actor=ctx.actor, action="recording_played",
                      recording_id=recording_id, reason=purpose[:200],

@@ -161,7 +161,8 @@ def run_audit(station: Station, ids: list[int] | None, whole: bool,
                              key_dir=service.key_dir(config), workers=config.custody.hash_workers,
                              on_bytes=advance, now=station.clock(),
                              scrub_period=period(config.jobs.schedule_of("fixity-scrub"),
-                                                 config.station.zone))
+                                                 config.station.zone),
+                             object_store=_object_store(config))
         report = audit(session, inputs, recording_ids=ids, whole_station=whole)
     if deadlines:
         _deadline_findings(station, report)
@@ -210,6 +211,9 @@ def verify(ctx: Ctx, ids: list[RecordingId] | None = None,
         with ctx.station.catalog.reading() as session:
             for recording_id in chosen:
                 visible(ctx, session, recording_id)
+        from bodycam_ingest.storage.cache import ensure_local_for
+
+        ensure_local_for(ctx.station, chosen)  # evicted ones come back, verified, to be re-hashed
     report, elapsed = run_audit(ctx.station, chosen, whole=False)
     _note(ctx, "verify_run", reason=None, details={
         "recordings": "all" if chosen is None else chosen, "problems": len(report.findings)})
@@ -262,3 +266,12 @@ def keys_show(ctx: Ctx) -> dict[str, Any]:
             "keyring": sorted(keys.load_keyring(directory)),
             "public_key": str(directory / keys.PUBLIC_NAME)}
 
+
+def _object_store(config: Any) -> Any:
+    """The S3 store evicted recordings are checked on (None without [storage.object_store])."""
+    settings = config.storage.object_store
+    if settings is None:
+        return None
+    from bodycam_ingest.storage.s3 import S3Store
+
+    return S3Store(settings)

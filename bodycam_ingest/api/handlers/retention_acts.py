@@ -385,6 +385,9 @@ class Export:
         folder = request.dest.parent
         with station.catalog.reading() as reading:
             sources = export.plan(reading, request)
+        from bodycam_ingest.storage.cache import ensure_local_for
+
+        ensure_local_for(station, [source.recording_id for source in sources])  # evicted ones
         try:
             folder.mkdir(mode=0o750, parents=True, exist_ok=True)
             for earlier in folder.glob(f".{row.id}.*.partial"):  # this request, a crashed run
