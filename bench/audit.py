@@ -40,14 +40,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bulk import open_bulk  # noqa: E402  (bench/, the script's own folder)
+from bulk import BulkLog, finish_bulk_dock, open_bulk  # noqa: E402  (bench/, the script's own folder)
 from bulk import ts as _ts  # noqa: E402
 
 from bodycam_ingest.custody import keys  # noqa: E402
@@ -108,8 +108,10 @@ def catalog_station(work: Path, count: int, file_bytes: int) -> Path:
     config = write_config(work)
     state = work / "state"
     now = datetime.now(UTC)
+    start = now - timedelta(seconds=1)  # a 1 s recording that ended at its ingest: clock start now
     rng = random.Random(14)
-    db = open_bulk(state, now, files=count, size=count * file_bytes)
+    log = BulkLog()  # the custody entries the journal writes: the audit replays them (issue 9)
+    db = open_bulk(state, now, files=count, size=count * file_bytes, log=log)
     directories: set[Path] = set()
     for ident in range(1, count + 1):
         content = rng.randbytes(file_bytes)
@@ -127,11 +129,14 @@ def catalog_station(work: Path, count: int, file_bytes: int) -> Path:
                    "start_utc, duration_s, zone, status, tier, clock_start, fixity_ok, "
                    "fixity_checked_at) VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'A1024', 'DSJ9X001', ?, "
                    "1.0, 'Asia/Shanghai', 'ok', 'standard', ?, 1, ?)",
-                   (ident, digest, file_bytes, str(relpath), camera_path, _ts(now), _ts(now),
+                   (ident, digest, file_bytes, str(relpath), camera_path, _ts(now), _ts(start),
                     _ts(now), _ts(now)))
         db.execute("INSERT INTO sightings (recording_id, dock_id, device_id, camera_path, size, "
                    "seen_at, copied) VALUES (?, 1, 1, ?, ?, ?, 1)",
                    (ident, camera_path, file_bytes, _ts(now)))
+        log.ingested(now, ident, camera_path, digest, file_bytes)
+    finish_bulk_dock(log, now)
+    log.write(db)
     db.execute("COMMIT")
     db.close()
     station = Station.open(load_config(config), actor="bench")
