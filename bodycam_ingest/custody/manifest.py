@@ -163,6 +163,8 @@ def sha256_hex(data: bytes) -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """The one RFC 3339 spelling used in signed data, so equal instants give equal bytes."""
+    if moment.tzinfo is UTC:  # what the catalog and the parser give: no conversion
+        return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")[:-6] + "Z"
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"timestamp {moment.isoformat()} has no time zone")
     utc = moment.astimezone(UTC).replace(tzinfo=None)
@@ -220,6 +222,8 @@ def safe_camera_path(path: str) -> str:
     still evidence and must still be listed and signed. Encoding ``%`` too keeps the mapping
     one-to-one (``urllib.parse.unquote`` gives the original back); ordinary names are unchanged.
     """
+    if "%" not in path and _FORBIDDEN_PATH_CHARS.search(path) is None:
+        return path  # the usual case: nothing to encode
     return "".join(
         f"%{ord(c):02X}" if c == "%" or _FORBIDDEN_PATH_CHARS.fullmatch(c) else c for c in path
     )

@@ -214,3 +214,21 @@ def test_a_parsed_manifest_knows_the_digest_of_its_bytes() -> None:
     parsed = parse_manifest(data)
     assert manifest_digest(parsed) == hashlib.sha256(data).hexdigest() == manifest_digest(built)
     assert parsed == built  # the remembered digest is no field
+
+
+@settings(deadline=None)
+@given(_moments, st.sampled_from([UTC, CST, timezone(timedelta(hours=-3, minutes=-30))]))
+def test_format_timestamp_spells_utc_instants_as_the_conversion_does(
+        moment: datetime, zone: timezone) -> None:
+    moment = moment.astimezone(zone) if moment.year > 1 else moment
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    expected = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
+    assert m.format_timestamp(moment) == expected
+    assert m.format_timestamp(moment.astimezone(UTC)) == expected
+
+
+@given(st.text(max_size=12))
+def test_safe_camera_path_skips_only_names_with_nothing_to_encode(path: str) -> None:
+    encoded = "".join(f"%{ord(c):02X}" if c == "%" or m._FORBIDDEN_PATH_CHARS.fullmatch(c) else c
+                      for c in path)
+    assert m.safe_camera_path(path) == encoded
