@@ -58,6 +58,8 @@ def _aware(name: str, moment: datetime) -> None:
 
 
 def _iso(moment: datetime) -> str:
+    if moment.tzinfo is UTC:  # what the catalog gives: no conversion
+        return moment.isoformat()[:-6] + "Z"
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -292,7 +294,13 @@ _Clock = tuple[RetentionPolicy, Tier, str, "str | None", datetime, datetime]
 
 
 def _tier_text(policy: RetentionPolicy, tier: Tier, source: str, reason: str | None) -> str:
-    return f"{period_text(policy, tier)} (tier from {source}" + (f", {reason})" if reason else ")")
+    return _tier_words(period_text(policy, tier), source, reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tier_words(period: str, source: str, reason: str | None) -> str:
+    """The same few (period, source, reason) texts start most rule texts of a plan."""
+    return f"{period} (tier from {source}" + (f", {reason})" if reason else ")")
 
 
 def _clock_text(clock: _Clock) -> str:
