@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from bodycam_ingest.retention.plan import Impact
 from bodycam_ingest.retention.policy import RetentionPolicy
-from bodycam_ingest.retention.rules import Decision
+from bodycam_ingest.retention.rules import Decision, utc_iso
 from bodycam_ingest.retention.tiers import TIER_ORDER
 
 LISTS = ("delete_now", "upcoming", "attention")
@@ -34,7 +34,9 @@ def policy_text(policy: RetentionPolicy) -> str:
 
 
 def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    if value is None:
+        return None
+    return utc_iso(value) if value.tzinfo is UTC else value.isoformat()  # rule texts share it
 
 
 def _when_shared(value: datetime | None) -> str | None:
@@ -58,7 +60,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
             "tier_source": decision.tier_source, "clock_start": _when(decision.clock_start),
             "expires_at": _when(decision.expires_at), "due_since": _when_shared(decision.due_since),
             "deletable_at": _when_shared(decision.deletable_at),
-            "active_holds": list(decision.active_holds), "alerts": list(decision.alerts),
+            "active_holds": decision.active_holds, "alerts": decision.alerts,  # JSON arrays
             "rule": decision.rule}
 
 

@@ -57,10 +57,23 @@ def _aware(name: str, moment: datetime) -> None:
         raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
 
 
+_RECENT: dict[datetime, str] = {}
+
+
+def utc_iso(moment: datetime) -> str:
+    """``moment.astimezone(UTC).isoformat()``, remembered for the last few instants: a plan's
+    JSON line and its rule text spell the same clock start and end of period."""
+    text = _RECENT.get(moment)
+    if text is None:
+        text = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+        if len(_RECENT) >= 16:
+            _RECENT.clear()
+        _RECENT[moment] = text
+    return text
+
+
 def _iso(moment: datetime) -> str:
-    if moment.tzinfo is UTC:  # what the catalog gives: no conversion
-        return moment.isoformat()[:-6] + "Z"
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(moment)[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 # "now", "due since" and the end of grace are shared by every recording one sweep marked due
