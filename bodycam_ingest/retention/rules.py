@@ -259,11 +259,14 @@ def decide(recording: RecordingState, policy: RetentionPolicy, now: datetime) ->
 
 def decide_unchecked(recording: RecordingState, policy: RetentionPolicy, now: datetime) -> Decision:
     """``decide`` for a policy that already passed ``require_valid`` (a sweep checks it once)."""
-    _aware("now", now)
     if now.tzinfo is not UTC:
+        _aware("now", now)
         now = now.astimezone(UTC)
     rec = recording
-    tier, source, reason = rec.effective_tier()
+    if rec.case_tiers:
+        tier, source, reason = rec.effective_tier()
+    else:  # the usual case: its own tier (effective_tier without the call)
+        tier, source, reason = rec.tier, "recording", rec.tier_reason
     if rec.deleted:
         return Decision(rec.id, Kind.GONE, Why.DELETED, tier, source, None, None, None, None, (), (),
                         RuleText(_literal, "already deleted; its tombstone keeps the rule it was "
