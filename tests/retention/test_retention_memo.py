@@ -111,3 +111,25 @@ def test_rule_texts_name_the_period_source_and_reason(
     expiry = expires_at(policy, Tier.STANDARD, start)
     if expiry is not None:
         assert expiry.astimezone(UTC).isoformat().replace("+00:00", "Z") in rule
+
+
+_odd = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8)
+
+
+@SETTINGS
+@given(policies(), starts, st.integers(0, 4000), _odd, _odd, st.sampled_from(list(Tier)),
+       st.sampled_from([None, True, False]), st.booleans(), st.sampled_from(ZONES))
+def test_a_written_plan_line_is_the_encoded_decision(
+        policy: RetentionPolicy, start: datetime, days: int, case: str, owner: str, tier: Tier,
+        fixity: bool | None, held: bool, zone: object) -> None:
+    from bodycam_ingest.retention.plan_json import _dumps, decision_json, decision_line
+    from bodycam_ingest.retention.rules import CaseTier, Hold
+
+    now = start + timedelta(days=days)
+    holds = (Hold(3, f'court "{owner}"', owner, until=start.date()),) if held else ()
+    state = RecordingState(id=2**40 - 1, tier=Tier.STANDARD, tier_reason=owner, recording_end=start,
+                           ingested_at=start.astimezone(zone), holds=holds,  # type: ignore[arg-type]
+                           due_since=now - timedelta(days=days % 30), fixity_ok=fixity,
+                           case_tiers=(CaseTier(case, tier, f"{case}\n\\"),))
+    decision = decide(state, policy, now)
+    assert decision_line(decision) == _dumps(decision_json(decision))
