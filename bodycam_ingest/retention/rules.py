@@ -128,10 +128,12 @@ class RecordingState:
     deleted: bool = False
 
     def __post_init__(self) -> None:
-        _aware("ingested_at", self.ingested_at)
-        if self.recording_end is not None:
+        # UTC (what the catalog gives) needs no check: a call each saved per candidate of a plan
+        if self.ingested_at.tzinfo is not UTC:
+            _aware("ingested_at", self.ingested_at)
+        if self.recording_end is not None and self.recording_end.tzinfo is not UTC:
             _aware("recording_end", self.recording_end)
-        if self.due_since is not None:
+        if self.due_since is not None and self.due_since.tzinfo is not UTC:
             _aware("due_since", self.due_since)
         if type(self.holds) is not tuple:
             object.__setattr__(self, "holds", tuple(self.holds))

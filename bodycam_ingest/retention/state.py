@@ -83,12 +83,14 @@ class RecordingRow:
         return cls(*row)
 
 
-_TIERS = {tier.value: tier for tier in Tier}
+# no name (NULL or empty) reads as standard, as the column's default
+_TIERS: dict[str | None, Tier] = {None: Tier.STANDARD, "": Tier.STANDARD}
+_TIERS.update((tier.value, tier) for tier in Tier)
 
 
 def tier_of(name: str | None) -> Tier:
     # unreadable: keep (see the module docstring)
-    return _TIERS.get(name or Tier.STANDARD.value, Tier.LONG_TERM)
+    return _TIERS.get(name, Tier.LONG_TERM)
 
 
 def chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
