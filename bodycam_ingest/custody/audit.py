@@ -285,11 +285,12 @@ def check_coverage(recordings: list[Stored], manifests: list[Manifest], report: 
 
 
 def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report: AuditReport,
-              manifest_dir: Path | None = None) -> None:
+              manifest_dir: Path | None = None) -> list[LogEntry]:
     """The custody log's chain, checked against every anchor outside the catalog (the signed
     checkpoint files and the heads recorded by signed manifests in ``manifest_dir``): a rewritten
     or cut log, a deleted or altered checkpoint row or file, a broken file chain are findings.
-    Without ``manifest_dir`` only the catalog's own checkpoint rows are checked."""
+    Without ``manifest_dir`` only the catalog's own checkpoint rows are checked. Returns the
+    entries it read (``check_identity`` reads them too: once is enough)."""
     entries = eventlog.entries(session)
     report.checked["custody log"] = len(entries)
     rows = eventlog.checkpoints(session)
@@ -300,6 +301,7 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
     for problem in problems:
         report.add("custody log", f"custody entry {problem.seq}", problem.message)
     check_head(session, entries, report)
+    return entries
 
 
 def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -> None:
@@ -365,7 +367,8 @@ def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_d
     return problems
 
 
-def check_identity(session: Session, report: AuditReport) -> None:
+def check_identity(session: Session, report: AuditReport,
+                   log: list[LogEntry] | None = None) -> None:
     """Who acted: every entry since accounts exist is by an account (enabled then) or the system,
     every approval by another account holding an approving role then, and the accounts table is
     what its custody entries recorded (access.audit_identity)."""
@@ -375,7 +378,7 @@ def check_identity(session: Session, report: AuditReport) -> None:
     entries = [LogEntry(e.seq, str(e.fields.get("actor", "")), str(e.fields.get("action", "")),
                         e.fields.get("details"),  # type: ignore[arg-type]
                         e.fields.get("approved_by"))  # type: ignore[arg-type]
-               for e in eventlog.entries(session)]
+               for e in (eventlog.entries(session) if log is None else log)]
     rows = account_rows(session)
     report.checked["identity"] = len(rows)
     for problem in identity_problems(entries, rows):
@@ -452,8 +455,8 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
         manifests = load_manifests(session, inputs, keyring, rest)
         check_coverage(recordings, manifests, rest, reverse=whole_station)
         if whole_station:
-            check_log(session, keyring, rest, inputs.manifest_dir)
-            check_identity(session, rest)
+            log = check_log(session, keyring, rest, inputs.manifest_dir)
+            check_identity(session, rest, log)
             check_labels(session, rest)
             check_continuity(session, rest)
             for _section, module in RETENTION_CHECKS:

@@ -65,8 +65,56 @@ _FORBIDDEN_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\\:]")
 
 
 def canonical_json(value: JsonValue) -> bytes:
-    """RFC 8785 bytes of ``value`` (no floats); shared with the custody log so both hash alike."""
+    """RFC 8785 bytes of ``value`` (no floats); shared with the custody log so both hash alike.
+
+    Fast path: ``json.dumps`` (C) with sorted keys, no whitespace and literal UTF-8 writes exactly
+    these bytes when ``_plain(value)``: only dicts with ASCII string keys (code point order is
+    then UTF-16 order), lists, tuples, strings, ``True``/``False``/``None`` and integers in the
+    interoperable range; its string escaping is ``_quote`` itself. Anything else (a float, a
+    non-ASCII or non-string key, another Mapping, a lone surrogate, a cycle) goes through the
+    pure-Python ``_jcs``, which encodes it or raises its own error.
+    """
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError, RecursionError):  # _jcs says what is wrong (or encodes it)
+        return _jcs(value).encode("utf-8")
+    if _plain(value):  # json.dumps found no cycle, so this walk ends
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: _jcs names it
+            pass
     return _jcs(value).encode("utf-8")
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False).encode
+
+
+def _plain(value: object) -> bool:
+    """``value`` holds only what ``json.dumps`` encodes exactly as ``_jcs`` does (see
+    ``canonical_json``); the caller has checked it has no cycle."""
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:  # type: ignore[operator]
+                continue
+            return False
+        if kind is dict:
+            for key, child in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str or not key.isascii():
+                    return False
+                push(child)
+            continue
+        if kind is list or kind is tuple:
+            extend(item)  # type: ignore[arg-type]
+            continue
+        return False
+    return True
 
 
 def _jcs(value: JsonValue) -> str:
@@ -115,6 +163,8 @@ def sha256_hex(data: bytes) -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """The one RFC 3339 spelling used in signed data, so equal instants give equal bytes."""
+    if moment.tzinfo is UTC:  # what the catalog and the parser give: no conversion
+        return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")[:-6] + "Z"
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"timestamp {moment.isoformat()} has no time zone")
     utc = moment.astimezone(UTC).replace(tzinfo=None)
@@ -125,13 +175,15 @@ def parse_timestamp(text: str) -> datetime:
     """Inverse of ``format_timestamp``; refuses any other spelling (offsets, lowercase ``z``)."""
     if not _TIMESTAMP.fullmatch(text):
         raise ValueError(f"{text!r} is not an RFC 3339 UTC timestamp like 2024-05-01T08:30:00Z")
-    try:
-        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    try:  # the zone in the text gives the UTC singleton without a second datetime
+        return datetime.fromisoformat(text[:-1] + "+00:00")
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a real date and time") from exc
 
 
 def _utc(name: str, moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # parsed timestamps: nothing to convert
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
     return moment.astimezone(UTC)
@@ -170,6 +222,8 @@ def safe_camera_path(path: str) -> str:
     still evidence and must still be listed and signed. Encoding ``%`` too keeps the mapping
     one-to-one (``urllib.parse.unquote`` gives the original back); ordinary names are unchanged.
     """
+    if "%" not in path and _FORBIDDEN_PATH_CHARS.search(path) is None:
+        return path  # the usual case: nothing to encode
     return "".join(
         f"%{ord(c):02X}" if c == "%" or _FORBIDDEN_PATH_CHARS.fullmatch(c) else c for c in path
     )
@@ -312,8 +366,18 @@ def canonical_bytes(manifest: Manifest) -> bytes:
 
 
 def manifest_digest(manifest: Manifest) -> str:
-    """SHA-256 hex of the canonical bytes: the next manifest's ``previous_digest``."""
-    return sha256_hex(canonical_bytes(manifest))
+    """SHA-256 hex of the canonical bytes: the next manifest's ``previous_digest``.
+
+    Remembered on the (immutable) manifest: a chain check asks twice per manifest, and a parsed
+    manifest already knows it (its bytes were proved canonical)."""
+    digest: str | None = manifest.__dict__.get(_DIGEST)
+    if digest is None:
+        digest = sha256_hex(canonical_bytes(manifest))
+        object.__setattr__(manifest, _DIGEST, digest)
+    return digest
+
+
+_DIGEST = "_canonical_sha256"  # not a field: equality and repr ignore it
 
 
 def sha256sum_listing(manifest: Manifest) -> str:
@@ -477,10 +541,45 @@ def parse_manifest(data: bytes, *, source: str = "(bytes)") -> Manifest:
         raise ManifestInvalid(source=source, problem=str(exc)) from exc
     except RecursionError as exc:
         raise ManifestInvalid(source=source, problem="JSON nested too deeply") from exc
-    if canonical_bytes(manifest) != data:
+    if not _canonical_as_parsed(value, manifest, data) and canonical_bytes(manifest) != data:
         raise ManifestInvalid(
             source=source,
             problem="its bytes are not in canonical form, so it was edited or written by "
             "another tool; restore the original file from the evidence store",
         )
+    object.__setattr__(manifest, _DIGEST, sha256_hex(data))
     return manifest
+
+
+def _canonical_as_parsed(value: Any, manifest: Manifest, data: bytes) -> bool:
+    """``canonical_bytes(manifest) == data``, decided without re-encoding the model in Python.
+
+    ``value`` is what ``load_strict_json`` made of ``data`` and ``_manifest`` accepted: objects
+    with exactly the known (ASCII) keys, no floats, integers and strings the model checked (safe
+    range, valid Unicode). ``to_json(manifest)`` differs from ``value`` only where the model
+    normalises: it sorts the entries by camera path, derives ``format``, and re-spells each
+    timestamp (``format_timestamp(parse_timestamp(t)) == t`` for every ``t`` the parser accepts
+    except a zero fraction, ``.000000Z``). So when those are already as the model makes them,
+    ``canonical_json(value)`` (here ``json.dumps``, which writes exactly that for such a value)
+    is ``canonical_bytes(manifest)``. False means "not shown": the caller then compares the slow
+    way, so this can speed up what is accepted but never change it.
+    """
+    try:
+        if _dumps(value).encode("utf-8") != data:
+            return False
+    except (TypeError, ValueError, RecursionError):
+        return False
+    entries = value["entries"]
+    if value["format"] != manifest.format or len(entries) != len(manifest.entries):
+        return False
+    if any(e["camera_path"] != m.camera_path for e, m in zip(entries, manifest.entries, strict=True)):
+        return False
+    stamps = [value["started"], value["finished"]]
+    for e in entries:
+        stamps.append(e["ingested_at"])
+        if e["recording_start"] is not None:
+            stamps.append(e["recording_start"])
+    return not any(t.endswith(_ZERO_FRACTION) for t in stamps)
+
+
+_ZERO_FRACTION = ".000000Z"  # parsed, then written without a fraction: not canonical

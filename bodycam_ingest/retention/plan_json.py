@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _quote  # json.dumps(s, ensure_ascii=False), in C
 from typing import Any, TextIO
 
 from bodycam_ingest.retention.plan import Impact
 from bodycam_ingest.retention.policy import RetentionPolicy
-from bodycam_ingest.retention.rules import Decision
+from bodycam_ingest.retention.rules import Decision, utc_iso
 from bodycam_ingest.retention.tiers import TIER_ORDER
 
 LISTS = ("delete_now", "upcoming", "attention")
@@ -34,7 +35,9 @@ def policy_text(policy: RetentionPolicy) -> str:
 
 
 def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    if value is None:
+        return None
+    return utc_iso(value) if value.tzinfo is UTC else value.isoformat()  # rule texts share it
 
 
 def _when_shared(value: datetime | None) -> str | None:
@@ -58,8 +61,32 @@ def decision_json(decision: Decision) -> dict[str, Any]:
             "tier_source": decision.tier_source, "clock_start": _when(decision.clock_start),
             "expires_at": _when(decision.expires_at), "due_since": _when_shared(decision.due_since),
             "deletable_at": _when_shared(decision.deletable_at),
-            "active_holds": list(decision.active_holds), "alerts": list(decision.alerts),
+            "active_holds": decision.active_holds, "alerts": decision.alerts,  # JSON arrays
             "rule": decision.rule}
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def decision_line(decision: Decision) -> str:
+    """``_dumps(decision_json(decision))``, written without the dict and the encoder's key sort:
+    the keys in sorted order, the strings quoted by the encoder's own function
+    (``test_retention_plan_stream`` checks it against ``_dumps`` on every decision of a plan)."""
+    holds = decision.active_holds
+    alerts = decision.alerts
+    return ("{\"active_holds\": [" + (", ".join(map(str, holds)) if holds else "")
+            + "], \"alerts\": [" + (", ".join(map(_quote, alerts)) if alerts else "")
+            + "], \"clock_start\": " + _string(_when(decision.clock_start))
+            + ", \"deletable_at\": " + _string(_when_shared(decision.deletable_at))
+            + ", \"due_since\": " + _string(_when_shared(decision.due_since))
+            + ", \"expires_at\": " + _string(_when(decision.expires_at))
+            + ", \"kind\": " + _quote(decision.kind)
+            + ", \"recording_id\": " + str(int(decision.recording_id))
+            + ", \"rule\": " + _quote(decision.rule)
+            + ", \"tier\": " + _quote(decision.tier)
+            + ", \"tier_source\": " + _quote(decision.tier_source)
+            + ", \"why\": " + _quote(decision.why) + "}")
 
 
 def impact_json(impact: Impact) -> dict[str, Any]:
@@ -67,10 +94,11 @@ def impact_json(impact: Impact) -> dict[str, Any]:
             "after": decision_json(impact.new)}
 
 
-def plan_document(stream: Any) -> Iterator[tuple[str, Any]]:
+def plan_document(stream: Any, render: Callable[[Decision], Any] = decision_json
+                  ) -> Iterator[tuple[str, Any]]:
     """``(key, value)`` in document order; the value of each of ``LISTS`` is an iterator of
-    decision dicts, to be consumed before the next pair is asked for. ``stream`` is a
-    ``service.PlanStream``."""
+    decisions as ``render`` gives them (dicts), to be consumed before the next pair is asked
+    for. ``stream`` is a ``service.PlanStream``."""
     from bodycam_ingest.retention.service import policy_digest
 
     state = stream.policy
@@ -81,9 +109,9 @@ def plan_document(stream: Any) -> Iterator[tuple[str, Any]]:
     yield "policy_in_force", {"digest": state.digest, "text": policy_text(state.effective)}
     yield "policy_configured", {"digest": policy_digest(state.configured),
                                 "text": policy_text(state.configured)}
-    yield "delete_now", map(decision_json, stream.delete_now())
-    yield "upcoming", map(decision_json, stream.upcoming())
-    yield "attention", map(decision_json, stream.attention())
+    yield "delete_now", map(render, stream.delete_now())
+    yield "upcoming", map(render, stream.upcoming())
+    yield "attention", map(render, stream.attention())
     yield "examined", stream.examined
     yield "counts", {why.value: n for why, n in sorted(stream.counts.items())}
     pending = stream.pending
@@ -101,7 +129,7 @@ def write_plan_json(stream: Any, out: TextIO, *, lines_per_write: int = 256) -> 
     """Write the plan of ``stream`` (a ``service.PlanStream``) to ``out`` as one JSON object."""
     out.write("{")
     first = True
-    for key, value in plan_document(stream):
+    for key, value in plan_document(stream, decision_line):
         out.write(("\n" if first else ",\n") + f"  {_dumps(key)}: ")
         first = False
         if key in LISTS:
@@ -111,12 +139,12 @@ def write_plan_json(stream: Any, out: TextIO, *, lines_per_write: int = 256) -> 
     out.write("\n}\n")
 
 
-def _write_list(items: Iterable[dict[str, Any]], out: TextIO, lines_per_write: int) -> None:
+def _write_list(lines: Iterable[str], out: TextIO, lines_per_write: int) -> None:
     out.write("[")
     buffer: list[str] = []
     separator = "\n    "
-    for item in items:
-        buffer.append(separator + _dumps(item))
+    for line in lines:
+        buffer.append(separator + line)
         separator = ",\n    "
         if len(buffer) >= lines_per_write:
             out.write("".join(buffer))

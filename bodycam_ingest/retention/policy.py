@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
 from types import MappingProxyType
@@ -185,11 +185,26 @@ def expires_at(policy: RetentionPolicy, tier: Tier, clock_start: datetime) -> da
     start = clock_start if clock_start.tzinfo is UTC else clock_start.astimezone(UTC)
     end = start + day_span(days)
     if not policy.allow_below_floor and days < max(policy.floor_days, _FLOOR_YEARS_AT_MOST):
-        end = max(end, start + day_span(policy.floor_days), add_years(start, LEGAL_FLOOR_YEARS))
+        end = start + _floored_span(days, policy.floor_days, start.toordinal())
     return end
 
 
 _FLOOR_YEARS_AT_MOST = LEGAL_FLOOR_YEARS * 366  # days: that many calendar years are never longer
+
+
+@functools.lru_cache(maxsize=8192)
+def _floored_span(days: int, floor_days: int, ordinal: int) -> timedelta:
+    """``max(days, floor_days, 2 calendar years)`` from a start on the UTC day ``ordinal``.
+
+    ``add_years`` keeps the time of day, so ``add_years(start, 2) - start`` depends on the date
+    alone: one entry per (period, floor, day) serves every recording that ended that day (a plan
+    over 1,000,000 recordings has a few thousand start days). Equal to the per-recording
+    ``max(start + days, start + floor_days, add_years(start, 2))``: adding to ``start`` keeps
+    the order of spans.
+    """
+    day = datetime.combine(date.fromordinal(ordinal), time(), UTC)
+    years = add_years(day, LEGAL_FLOOR_YEARS) - day
+    return max(day_span(days), day_span(floor_days), years)
 
 
 @functools.lru_cache(maxsize=64)
@@ -198,7 +213,22 @@ def day_span(days: int) -> timedelta:
 
 
 def period_text(policy: RetentionPolicy, tier: Tier) -> str:
-    """How the period of ``tier`` reads in a rule text (a tombstone keeps it forever)."""
+    """How the period of ``tier`` reads in a rule text (a tombstone keeps it forever);
+    remembered on the (immutable) policy, since every rule text of a plan starts with it."""
+    texts: dict[Tier, str] | None = policy.__dict__.get(_PERIOD_TEXTS)
+    if texts is None:
+        texts = {}
+        object.__setattr__(policy, _PERIOD_TEXTS, texts)
+    text = texts.get(tier)
+    if text is None:
+        text = texts[tier] = _period_text(policy, tier)
+    return text
+
+
+_PERIOD_TEXTS = "_period_texts"  # not a field: equality and repr ignore it
+
+
+def _period_text(policy: RetentionPolicy, tier: Tier) -> str:
     if tier is Tier.LONG_TERM:
         return "long_term: kept until released by an approved decision"
     days = policy.days(tier)

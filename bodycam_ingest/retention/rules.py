@@ -57,8 +57,23 @@ def _aware(name: str, moment: datetime) -> None:
         raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
 
 
+_RECENT: dict[datetime, str] = {}
+
+
+def utc_iso(moment: datetime) -> str:
+    """``moment.astimezone(UTC).isoformat()``, remembered for the last few instants: a plan's
+    JSON line and its rule text spell the same clock start and end of period."""
+    text = _RECENT.get(moment)
+    if text is None:
+        text = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+        if len(_RECENT) >= 16:
+            _RECENT.clear()
+        _RECENT[moment] = text
+    return text
+
+
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(moment)[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 # "now", "due since" and the end of grace are shared by every recording one sweep marked due
@@ -113,10 +128,12 @@ class RecordingState:
     deleted: bool = False
 
     def __post_init__(self) -> None:
-        _aware("ingested_at", self.ingested_at)
-        if self.recording_end is not None:
+        # UTC (what the catalog gives) needs no check: a call each saved per candidate of a plan
+        if self.ingested_at.tzinfo is not UTC:
+            _aware("ingested_at", self.ingested_at)
+        if self.recording_end is not None and self.recording_end.tzinfo is not UTC:
             _aware("recording_end", self.recording_end)
-        if self.due_since is not None:
+        if self.due_since is not None and self.due_since.tzinfo is not UTC:
             _aware("due_since", self.due_since)
         if type(self.holds) is not tuple:
             object.__setattr__(self, "holds", tuple(self.holds))
@@ -244,11 +261,14 @@ def decide(recording: RecordingState, policy: RetentionPolicy, now: datetime) ->
 
 def decide_unchecked(recording: RecordingState, policy: RetentionPolicy, now: datetime) -> Decision:
     """``decide`` for a policy that already passed ``require_valid`` (a sweep checks it once)."""
-    _aware("now", now)
     if now.tzinfo is not UTC:
+        _aware("now", now)
         now = now.astimezone(UTC)
     rec = recording
-    tier, source, reason = rec.effective_tier()
+    if rec.case_tiers:
+        tier, source, reason = rec.effective_tier()
+    else:  # the usual case: its own tier (effective_tier without the call)
+        tier, source, reason = rec.tier, "recording", rec.tier_reason
     if rec.deleted:
         return Decision(rec.id, Kind.GONE, Why.DELETED, tier, source, None, None, None, None, (), (),
                         RuleText(_literal, "already deleted; its tombstone keeps the rule it was "
@@ -292,7 +312,13 @@ _Clock = tuple[RetentionPolicy, Tier, str, "str | None", datetime, datetime]
 
 
 def _tier_text(policy: RetentionPolicy, tier: Tier, source: str, reason: str | None) -> str:
-    return f"{period_text(policy, tier)} (tier from {source}" + (f", {reason})" if reason else ")")
+    return _tier_words(period_text(policy, tier), source, reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tier_words(period: str, source: str, reason: str | None) -> str:
+    """The same few (period, source, reason) texts start most rule texts of a plan."""
+    return f"{period} (tier from {source}" + (f", {reason})" if reason else ")")
 
 
 def _clock_text(clock: _Clock) -> str:

@@ -83,12 +83,14 @@ class RecordingRow:
         return cls(*row)
 
 
-_TIERS = {tier.value: tier for tier in Tier}
+# no name (NULL or empty) reads as standard, as the column's default
+_TIERS: dict[str | None, Tier] = {None: Tier.STANDARD, "": Tier.STANDARD}
+_TIERS.update((tier.value, tier) for tier in Tier)
 
 
 def tier_of(name: str | None) -> Tier:
     # unreadable: keep (see the module docstring)
-    return _TIERS.get(name or Tier.STANDARD.value, Tier.LONG_TERM)
+    return _TIERS.get(name, Tier.LONG_TERM)
 
 
 def chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
@@ -334,23 +336,32 @@ def load_matters(session: Session) -> Matters:
                    {k: tuple(v) for k, v in by_case.items()}, tiers)
 
 
-def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, datetime],
-                     extra_ids: Sequence[int] = ()) -> Iterator[RecordingState]:
-    """In id order: the live recordings in ``cutoffs``' ranges, the live ones with a stored
-    ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and ``extra_ids``
-    that are neither (a plan's attention rows), each once. One query; the database sorts."""
+def candidate_queries(cutoffs: dict[Tier, datetime]) -> tuple[Any, Any]:
+    """The plan's candidate query, the one place that says which rows a plan decides: (the
+    rows in ``cutoffs``' ranges, by id; None when no tier has a range) and (the live rows with
+    a stored ``due_since`` outside them, by id). A filter that narrows every plan (e.g. to one
+    station's recordings) is added to both here."""
     ranges = [select(*_STREAM_COLUMNS).where(Recording.deleted_at.is_(None),
                                              Recording.tier == tier.value,
                                              Recording.clock_start <= cut)
               for tier, cut in cutoffs.items()]
     # a separate statement: a UNION ALL would make SQLite sort the due rows with the others
     due = select(*_STREAM_COLUMNS).where(*_due_outside(cutoffs)).order_by(Recording.id)
+    return (union_all(*ranges).order_by(literal_column("1")) if ranges else None), due
+
+
+def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, datetime],
+                     extra_ids: Sequence[int] = ()) -> Iterator[RecordingState]:
+    """In id order: the live recordings in ``cutoffs``' ranges, the live ones with a stored
+    ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and ``extra_ids``
+    that are neither (a plan's attention rows), each once. One query; the database sorts."""
+    ranges, due = candidate_queries(cutoffs)
     connection = session.connection()  # Core: rows stream, the ORM would buffer them all
     due_rows = iter(connection.execute(due))
     first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
     rows: Iterator[Any] = iter(())
-    if ranges:
-        rows = iter(connection.execute(union_all(*ranges).order_by(literal_column("1"))))
+    if ranges is not None:
+        rows = iter(connection.execute(ranges))
     if first_due is not None:
         rows = heapq.merge(rows, itertools.chain([first_due], due_rows), key=_first)
     extra = iter(states_by_id(session, matters, extra_ids)) if extra_ids else iter(())

@@ -26,7 +26,13 @@ from bodycam_ingest.catalog.db import open_catalog
 from bodycam_ingest.config import load_config
 from bodycam_ingest.retention import service
 from bodycam_ingest.retention.plan import Plan, plan
-from bodycam_ingest.retention.plan_json import decision_json, policy_text, write_plan_json
+from bodycam_ingest.retention.plan_json import (
+    _dumps,
+    decision_json,
+    decision_line,
+    policy_text,
+    write_plan_json,
+)
 from bodycam_ingest.retention.rules import RecordingState
 from bodycam_ingest.retention.state import candidate_batches, states_for, tier_cutoffs
 from bodycam_ingest.station import Station
@@ -167,6 +173,15 @@ def test_plan_json_streamed_equals_the_document_built_in_memory(station: Station
     with service.streamed_plan(station) as stream:
         write_plan_json(stream, out)
     assert json.loads(out.getvalue()) == expected
+
+
+def test_each_written_line_is_the_encoded_decision(station: Station) -> None:
+    report = service.make_plan(station)
+    decisions = [*report.plan.delete_now, *report.plan.upcoming, *report.plan.attention]
+    assert {d.why for d in decisions} >= {"expired", "grace", "newly_due"}
+    assert any(d.alerts for d in decisions) and any(d.active_holds for d in decisions)
+    for decision in decisions:
+        assert decision_line(decision) == _dumps(decision_json(decision))
 
 
 def test_a_stream_read_out_of_order_is_refused(station: Station) -> None:
