@@ -1,13 +1,16 @@
 """The CLI without typer: how a command reaches the station (``call``), how an error ends a
-command, and the lean front door for the commands a person runs most (``list``, ``show``).
+command, and the lean front door for the commands a person runs most (``list``, ``show``) and
+the streamed ``retention plan --json``.
 
 ``entry.main`` hands ``argv`` to ``run`` first. When every token is one ``run`` understands for
-certain (the options of ``list`` or ``show`` as typer defines them in ``cli.app``, once each, in
-the usual spellings), it calls the same ``list_command``/``show_command`` the typer commands call,
-with the same values: no typer, click, pydantic or rich import (about a quarter of a second
-of start-up). Anything else (``--help``, a typo, a bad value, a repeated option, completion)
-returns None and typer parses it, so usage errors are always typer's own.
-tests/test_cli_lean.py proves both definitions agree (options, output bytes, exit codes, errors).
+certain (the options of those commands as typer defines them in ``cli.app`` and
+``cli.retention_cmds``, once each, in the usual spellings), it calls the same function the typer
+command calls (``list_command``, ``show_command``, ``plan_json_command``), with the same values:
+no typer or click import, and no rich when the output is a pipe or a file (a quarter of a second
+of start-up). Anything else (``--help``, a typo, a bad value, a repeated option, completion,
+``retention plan`` without ``--json``) returns None and typer parses it, so usage errors are
+always typer's own. tests/test_cli_lean.py proves both definitions agree (options, output bytes,
+exit codes, errors).
 
 Nothing here imports typer, rich, SQLAlchemy or pydantic at module level.
 """
@@ -322,6 +325,20 @@ def show_command(config: Path | None, recording_id: int, *, as_json: bool) -> No
                    + (f" ({event['reason']})" if event["reason"] else ""))
 
 
+def plan_json_command(config: Path | None, horizon: int | None) -> None:
+    """``bodycam retention plan --json``: streamed from the catalog for root and the service
+    account (memory is one decision, issue 14), else the daemon's document."""
+    if is_system(config):
+        from bodycam_ingest.retention.plan_json import write_plan_json
+        from bodycam_ingest.retention.service import streamed_plan
+
+        with (open_station(config, read_only=True) as station,
+              streamed_plan(station, horizon_days=horizon) as stream):
+            write_plan_json(stream, sys.stdout)
+        return
+    plain.emit_json(call(config, "retention.plan", {} if horizon is None else {"horizon": horizon}))
+
+
 # --- the lean front door --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Opt:
@@ -332,12 +349,14 @@ class Opt:
     dest: str
     kind: str
     minimum: int | None = None
+    maximum: int | None = None
 
 
 @dataclass(frozen=True)
 class Command:
     options: tuple[Opt, ...]
     arguments: tuple[Opt, ...] = ()
+    required: tuple[str, ...] = ()  # run here only with these options (e.g. --json: no rich)
 
 
 _CONFIG = Opt(("--config", "-c"), "config", "path")
@@ -349,6 +368,8 @@ COMMANDS: dict[str, Command] = {
                      Opt(("--state",), "state", "str"), Opt(("--limit",), "limit", "int", 1),
                      _CONFIG, _JSON)),
     "show": Command((_CONFIG, _JSON), (Opt(("RECORDING_ID",), "recording_id", "int"),)),
+    "retention plan": Command((Opt(("--horizon",), "horizon", "int", 0, 3650), _CONFIG, _JSON),
+                              required=("as_json",)),
 }
 ROOT = Command((Opt(("--verbose", "-v"), "verbose", "flag"), _CONFIG))
 _INT = re.compile(r"[1-9][0-9]{0,17}|0")
@@ -360,7 +381,10 @@ def _value(opt: Opt, text: str) -> Any:
         if not _INT.fullmatch(text):
             return None
         number = int(text)
-        return None if opt.minimum is not None and number < opt.minimum else number
+        if (opt.minimum is not None and number < opt.minimum) or \
+                (opt.maximum is not None and number > opt.maximum):
+            return None
+        return number
     if not text or text.startswith("-"):
         return None
     return Path(text) if opt.kind == "path" else text
@@ -422,15 +446,17 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any], dict[str, Any]] | N
     if root is None:
         return None
     root_values, _, used = root
-    if used >= len(argv) or argv[used] not in COMMANDS:
+    name = " ".join(argv[used:used + 2])  # a command of a group ("retention plan")
+    if name not in COMMANDS:
+        name = argv[used] if used < len(argv) else ""
+    if name not in COMMANDS:
         return None
-    name = argv[used]
     spec = COMMANDS[name]
-    parsed = _options(spec, argv[used + 1:], stop_at_word=False)
+    parsed = _options(spec, argv[used + len(name.split()):], stop_at_word=False)
     if parsed is None:
         return None
     values, arguments, _ = parsed
-    if len(arguments) != len(spec.arguments):
+    if len(arguments) != len(spec.arguments) or any(r not in values for r in spec.required):
         return None
     values.update((arg.dest, value) for arg, value in zip(spec.arguments, arguments, strict=True))
     return name, root_values, values
@@ -457,8 +483,10 @@ def run(argv: Sequence[str]) -> None:
                              since=values.get("since"), until=values.get("until"),
                              state_=values.get("state"), limit=values.get("limit", 100),
                              as_json=as_json)
-            else:
+            elif name == "show":
                 show_command(config, values["recording_id"], as_json=as_json)
+            else:
+                plan_json_command(config, values.get("horizon"))
             sys.stdout.flush()
         except KeyboardInterrupt:  # as click: exit 130, nothing said
             sys.exit(130)
