@@ -1,11 +1,12 @@
 """The CLI without typer: how a command reaches the station (``call``), how an error ends a
-command, and the lean front door for the commands a person runs most (``list``, ``show``) and
-the streamed ``retention plan --json``.
+command, and the lean front door for the commands a person runs most (``list``, ``show``), the
+streamed ``retention plan --json`` and ``audit`` (without progress bars: stderr not a terminal).
 
 ``entry.main`` hands ``argv`` to ``run`` first. When every token is one ``run`` understands for
 certain (the options of those commands as typer defines them in ``cli.app`` and
 ``cli.retention_cmds``, once each, in the usual spellings), it calls the same function the typer
-command calls (``list_command``, ``show_command``, ``plan_json_command``), with the same values:
+command calls (``list_command``, ``show_command``, ``plan_json_command``, ``audit_command``),
+with the same values:
 no typer or click import, and no rich when the output is a pipe or a file (a quarter of a second
 of start-up). Anything else (``--help``, a typo, a bad value, a repeated option, completion,
 ``retention plan`` without ``--json``) returns None and typer parses it, so usage errors are
@@ -339,6 +340,50 @@ def plan_json_command(config: Path | None, horizon: int | None) -> None:
     plain.emit_json(call(config, "retention.plan", {} if horizon is None else {"horizon": horizon}))
 
 
+def audit_report(data: Mapping[str, Any], title: str) -> None:
+    """An audit or verify report as the API gives it: checks, problems, notes, throughput
+    (written without rich when the result is certain; else ``render.audit_summary`` and
+    ``render.table``)."""
+    findings = data["findings"]
+    rows = [(section.replace("_", " "), data["checked"].get(section, 0),
+             sum(1 for f in findings if f["section"] == section)) for section in data["sections"]]
+
+    def summary() -> Any:
+        from bodycam_ingest.cli import render
+
+        return render.audit_summary(data, title)
+
+    print_table(title, ("check", "checked", "problems"), rows, kinds=("wrap",) * 3,
+                rich_table=summary)
+    if findings:
+        problems = [(f["section"].replace("_", " "), f["object"], f["problem"]) for f in findings]
+        heading = f"Problems ({len(findings)})"
+
+        def table() -> Any:
+            from bodycam_ingest.cli import render
+
+            return render.table(heading, ("check", "object", "problem"), problems)
+
+        print_table(heading, ("check", "object", "problem"), problems, kinds=("fold",) * 3,
+                    rich_table=table)
+    for note in data["notes"]:
+        print_line(f"note: {note}")
+    print_line(f"{plain.human_size(data['bytes_hashed'])} hashed in {data['seconds']:.1f} s "
+               f"({data['mb_per_s']:.0f} MB/s); "
+               + ("clean" if data["clean"] else f"{len(findings)} problem(s)"))
+
+
+def audit_command(config: Path | None, method: str, params: dict[str, Any], title: str, *,
+                  as_json: bool) -> int:
+    """``bodycam audit`` / ``verify``: the report, and the exit status (0 clean, else 1)."""
+    data = call(config, method, params, read_only=False)
+    if as_json:
+        plain.emit_json(data)
+    else:
+        audit_report(data, title)
+    return int(ExitCode.OK if data["clean"] else ExitCode.FINDINGS)
+
+
 # --- the lean front door --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Opt:
@@ -370,6 +415,9 @@ COMMANDS: dict[str, Command] = {
     "show": Command((_CONFIG, _JSON), (Opt(("RECORDING_ID",), "recording_id", "int"),)),
     "retention plan": Command((Opt(("--horizon",), "horizon", "int", 0, 3650), _CONFIG, _JSON),
                               required=("as_json",)),
+    # progress bars on a terminal are rich's: the lean path runs it only when stderr is not one
+    "audit": Command((_CONFIG, _JSON, Opt(("--deadlines",), "deadlines", "flag"),
+                      Opt(("--no-deadlines",), "deadlines", "flag_off"))),
 }
 ROOT = Command((Opt(("--verbose", "-v"), "verbose", "flag"), _CONFIG))
 _INT = re.compile(r"[1-9][0-9]{0,17}|0")
@@ -398,10 +446,10 @@ def _option(by_name: Mapping[str, Opt], tokens: Sequence[str], index: int,
     opt = by_name.get(name)
     if opt is None or opt.dest in values:  # unknown, abbreviated, combined or repeated
         return None
-    if opt.kind == "flag":
+    if opt.kind in ("flag", "flag_off"):
         if equals:
             return None
-        values[opt.dest] = True
+        values[opt.dest] = opt.kind == "flag"
         return index + 1
     if equals:
         text, index = attached, index + 1
@@ -469,13 +517,14 @@ def _completing() -> bool:
 def run(argv: Sequence[str]) -> None:
     """Run ``argv`` here and exit, or return (without side effects) for typer to run it."""
     parsed = None if _completing() else parse(argv)
-    if parsed is None:
+    if parsed is None or (parsed[0] == "audit" and _is_terminal(sys.stderr)):
         return
     name, root, values = parsed
     state["verbose"] = bool(root.get("verbose", False))  # what cli.app's root callback does
     state["config"] = root.get("config")
     config = values.get("config")
     as_json = bool(values.get("as_json", False))
+    status = 0
     try:
         try:
             if name == "list":
@@ -485,6 +534,10 @@ def run(argv: Sequence[str]) -> None:
                              as_json=as_json)
             elif name == "show":
                 show_command(config, values["recording_id"], as_json=as_json)
+            elif name == "audit":
+                status = audit_command(config, "audit.run",
+                                       {"deadlines": values.get("deadlines", True)}, "Audit",
+                                       as_json=as_json)
             else:
                 plan_json_command(config, values.get("horizon"))
             sys.stdout.flush()
@@ -498,4 +551,11 @@ def run(argv: Sequence[str]) -> None:
         fail(exc)
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
         crash(exc)
-    sys.exit(0)
+    sys.exit(status)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

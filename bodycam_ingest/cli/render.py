@@ -143,8 +143,8 @@ def progress_bars() -> Iterator[None]:
         yield
 
 
-def audit_report(data: Mapping[str, Any], title: str) -> None:
-    """An audit or verify report as the API gives it: checks, problems, notes, throughput."""
+def audit_summary(data: Mapping[str, Any], title: str) -> Table:
+    """The checks of an audit or verify report and their problems (``lean.audit_report``)."""
     summary = Table(title=plain(title))
     for column in ("check", "checked", "problems"):
         summary.add_column(column)
@@ -152,16 +152,7 @@ def audit_report(data: Mapping[str, Any], title: str) -> None:
         problems = sum(1 for f in data["findings"] if f["section"] == section)
         summary.add_row(plain(section.replace("_", " ")), plain(data["checked"].get(section, 0)),
                         plain(problems) if problems == 0 else f"[bold red]{problems}[/]")
-    out.print(summary)
-    if data["findings"]:
-        out.print(table(f"Problems ({len(data['findings'])})", ("check", "object", "problem"),
-                        [(f["section"].replace("_", " "), f["object"], f["problem"])
-                         for f in data["findings"]]))
-    for note in data["notes"]:
-        out.print(plain(f"note: {note}"))
-    out.print(plain(f"{human_size(data['bytes_hashed'])} hashed in {data['seconds']:.1f} s "
-                    f"({data['mb_per_s']:.0f} MB/s); "
-                    + ("clean" if data["clean"] else f"{len(data['findings'])} problem(s)")))
+    return summary
 
 
 def hold_status(hold: Mapping[str, Any]) -> str:
