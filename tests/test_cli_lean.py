@@ -194,8 +194,12 @@ def test_through_the_daemon_list_and_show_load_no_typer_rich_pydantic_or_sqlalch
         daemon.wait(timeout=60)
 
 
+_WORD = st.text(alphabet="abcXYZ019/._-…", min_size=1, max_size=30)
 _CELL = st.text(alphabet="abcXYZ019 /._-…", max_size=12) | \
-    st.text(alphabet="abcdef0123/", min_size=100, max_size=400)
+    st.text(alphabet="abcdef0123/", min_size=100, max_size=400) | \
+    st.lists(_WORD, min_size=2, max_size=30).map(" ".join) | \
+    st.lists(_WORD | st.text(alphabet="abc", min_size=60, max_size=200), min_size=1,
+             max_size=6).map("  ".join).map(lambda text: text + " ")
 
 
 @settings(max_examples=300, deadline=None)

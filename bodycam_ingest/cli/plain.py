@@ -4,7 +4,7 @@ A person's ``bodycam list`` or ``show`` piped to ``less``, ``grep`` or a mail co
 (tens of milliseconds) and no rich layout (about 0.1 s for 100 rows). Only the cases whose
 output is certain are rendered here: no colour (not a terminal, no FORCE_COLOR or TTY_*
 override), a UTF-8 stream, cells of printable ASCII (and the "…" of a shortened digest), every
-no-wrap column fitting, folded cells without spaces. Anything else returns None and the caller
+no-wrap column fitting. Anything else returns None and the caller
 lets rich render it. tests/test_cli_lean.py compares both on random tables, byte for byte.
 
 Also the text helpers the renderers share (``safe``, ``when``, ``human_size``), which need no rich.
@@ -12,6 +12,7 @@ Also the text helpers the renderers share (``safe``, ``when``, ``human_size``), 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -148,14 +149,62 @@ def _widths(cells: list[list[str]], kinds: list[str], max_width: int) -> list[in
         return None  # rich then narrows every column, no-wrap ones too: its business
     # rich measures every column again at its new width: the widest cell, at most the width
     widths = [min(raw[i], widths[i]) for i in range(count)]
-    for row in cells:
-        for cell, w, kind in zip(row, widths, kinds, strict=True):
-            if len(cell) > w - 2 and (kind != "fold" or " " in cell or w < 3):
-                return None  # cropped, or wrapped at words: rich's business
+    if any(w < 3 for w in widths):
+        return None
     return widths
 
 
-def _draw(title: str | None, cells: list[list[str]], widths: list[int], header: bool) -> str:
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+def _divide(text: str, width: int, fold: bool) -> list[int]:
+    """rich._wrap.divide_line for one-cell characters: where a wrapped line breaks."""
+    breaks: list[int] = []
+    offset = 0
+    for match in _WORD.finditer(text):
+        start, word = match.start(), match.group()
+        length = len(word.rstrip())
+        if width - offset >= length:
+            offset += len(word)
+        elif length > width:
+            if fold:
+                chunks = [word[i:i + width] for i in range(0, len(word), width)]
+                for number, chunk in enumerate(chunks):
+                    if start:
+                        breaks.append(start)
+                    if number == len(chunks) - 1:
+                        offset = len(chunk)
+                    else:
+                        start += len(chunk)
+            else:
+                if start:
+                    breaks.append(start)
+                offset = len(word)
+        elif offset and start:
+            breaks.append(start)
+            offset = len(word)
+    return breaks
+
+
+def _wrap(text: str, width: int, kind: str) -> list[str]:
+    """rich.text.Text.wrap of a one-line cell at ``width`` (justify "default")."""
+    if kind == "no_wrap" or len(text) <= width:
+        return [text[:width] if kind == "no_wrap" else text]
+    offsets = [0, *_divide(text, width, kind == "fold"), len(text)]
+    lines = []
+    for begin, end in itertools.pairwise(offsets):
+        line = text[begin:end]
+        if len(line) > width:  # Text.rstrip_end: trailing spaces beyond the width go
+            trailing = len(line) - len(line.rstrip())
+            line = line[:len(line) - min(trailing, len(line) - width)]
+        if len(line) > width:  # Text.truncate
+            line = line[:width - 1] + "…" if kind != "fold" else line[:width]
+        lines.append(line)
+    return lines
+
+
+def _draw(title: str | None, cells: list[list[str]], widths: list[int], kinds: list[str],
+          header: bool) -> str:
     table_width = sum(widths) + len(widths) + 1
     out: list[str] = []
     if title is not None:  # centred as rich.text.Lines.justify does: right-stripped first
@@ -168,8 +217,8 @@ def _draw(title: str | None, cells: list[list[str]], widths: list[int], header: 
         out.append("┌" + "┬".join("─" * w for w in widths) + "┐")
     for index, row in enumerate(cells):
         edge = "┃" if header and index == 0 else "│"
-        pieces = [[cell[i:i + w - 2] for i in range(0, len(cell), max(w - 2, 1))] or [""]
-                  for cell, w in zip(row, widths, strict=True)]
+        pieces = [_wrap(cell, w - 2, kind) for cell, w, kind in zip(row, widths, kinds,
+                                                                     strict=True)]
         height = max(len(p) for p in pieces)
         if header and index == 0:  # rich aligns a header's cells at the bottom
             pieces = [[""] * (height - len(p)) + p for p in pieces]
@@ -198,10 +247,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str
     certain = ((bool(rows) or header) and count > 0 and len(kinds) == count
                and all(len(row) == count and all(map(_simple, row)) for row in cells)
                and (title is None or _simple(title)))
-    widths = _widths(cells, list(kinds), width - (count + 1)) if certain else None
+    kinds = list(kinds)
+    widths = _widths(cells, kinds, width - (count + 1)) if certain else None
     if widths is None or (title is not None and len(title) > sum(widths) + count + 1):
         return None
-    return _draw(title, cells, widths, header)
+    return _draw(title, cells, widths, kinds, header)
 
 
 def _json_default(value: object) -> object:
