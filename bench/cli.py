@@ -4,9 +4,13 @@ Usage: python bench/cli.py [--runs 10] [--size 10000] [--workdir DIR] [--keep] [
 
 Builds a station of --size recordings with bulk INSERTs into the migrated schema (the builder of
 bench/retention.py: no media, 10 % of the recordings with a tiny stored file), then runs each
-command --runs times, in turn, and prints the median and the best wall time beside the floors run
-in the same script (`python3 -c pass`: the interpreter alone; `sqlite3 CATALOG 'select count(*)
-from recordings'`: the database alone) and the targets of issue 14, with "ok" or "MISS":
+command --runs times, in turn, beside the floors run in the same script (`python3 -c pass`: the
+interpreter alone; `sqlite3 CATALOG 'select count(*) from recordings'`: the database alone). For
+each command it prints the median and the best wall time, the median and the best CPU time (user
++ sys of the child, from `getrusage(RUSAGE_CHILDREN)`), the 1-minute load average when its runs
+started, and the targets of issue 14 with "ok" or "MISS" on the median wall time and, in
+brackets, on the median CPU time (on a loaded machine the wall time is mostly waiting for a core;
+the CPU time is what the command costs):
 
   bodycam --help            < 0.15 s
   bodycam --version         < 0.15 s   ("n/a" while the command has no --version)
@@ -14,19 +18,21 @@ from recordings'`: the database alone) and the targets of issue 14, with "ok" or
   bodycam show ID           < 0.35 s
 
 `bodycam` is `python -m bodycam_ingest` from this tree (PYTHONPATH), the way the venv's console
-script runs it. The station's daemon runs while the targets are timed: a person's command
-goes to it over the local API socket (the product's normal path; the daemon has everything
-loaded). The same `list` and `show` are then timed again with the daemon stopped, as root runs
-them in-process (recovery, a stopped station), for comparison (no target). With --importtime N
-it also prints the N slowest imports (cumulative, from `python -X importtime -m bodycam_ingest
---help`), for the start-up work. The load average is
-printed before and after: the machine is shared, so compare only figures from one run.
+script runs it; output goes to /dev/null (a pipe or file: the rich-free tables of cli.plain).
+The station's daemon runs while the targets are timed: a person's command goes to it over the
+local API socket (the product's normal path; the daemon has everything loaded). The same `list`
+and `show` are then timed again with the daemon stopped, as root runs them in-process (recovery,
+a stopped station), for comparison (no target). With --importtime N it also prints the N slowest
+imports (cumulative, from `python -X importtime -m bodycam_ingest list` through the daemon).
+The load average is printed before and after: the machine is shared, so compare only figures
+from one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -59,22 +65,27 @@ def build(work: Path, size: int) -> Path:
     return station
 
 
-def time_runs(argv: list[str], env: dict[str, str], runs: int) -> list[float] | None:
-    """Wall seconds of each run; None when the command fails (e.g. an option that does not
-    exist yet)."""
-    times: list[float] = []
+def time_runs(argv: list[str], env: dict[str, str], runs: int
+              ) -> list[tuple[float, float]] | None:
+    """(wall seconds, CPU seconds: user + sys of the child and anything it waited for) of each
+    run; None when the command fails (e.g. an option that does not exist yet)."""
+    times: list[tuple[float, float]] = []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               check=False)
-        times.append(time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        times.append((wall, cpu))
         if done.returncode != 0:
             return None
     return times
 
 
 def importtime(env: dict[str, str], top: int) -> None:
-    done = subprocess.run([*BODYCAM[:1], "-X", "importtime", *BODYCAM[1:], "--help"], env=env,
+    done = subprocess.run([*BODYCAM[:1], "-X", "importtime", *BODYCAM[1:], "list"], env=env,
                           capture_output=True, text=True, check=False)
     rows: list[tuple[int, int, str]] = []
     for line in done.stderr.splitlines():
@@ -84,10 +95,10 @@ def importtime(env: dict[str, str], top: int) -> None:
         depth = (len(name) - len(name.lstrip()) - 1) // 2
         rows.append((int(cumulative_us), int(self_us), f"{name.strip()} (depth {depth})"))
     total = max((r[0] for r in rows), default=0)
-    print(f"\n-X importtime of `bodycam --help`: {len(rows)} modules, {total / 1e6:.2f} s "
-          f"cumulative at the top; the {top} slowest (cumulative, self):")
-    for cumulative, self_us, name in sorted(rows, reverse=True)[:top]:
-        print(f"  {cumulative / 1e3:8.1f} ms {self_us / 1e3:7.1f} ms  {name}")
+    print(f"\n-X importtime of `bodycam list` (daemon running): {len(rows)} modules, "
+          f"{total / 1e6:.2f} s cumulative at the top; the {top} slowest (cumulative, self):")
+    for cumulative, own_us, module in sorted(rows, reverse=True)[:top]:
+        print(f"  {cumulative / 1e3:8.1f} ms {own_us / 1e3:7.1f} ms  {module}")
 
 
 def main() -> int:
@@ -126,18 +137,19 @@ def main() -> int:
             subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            check=False)
         daemon = start_daemon(station, env)
-        print(f"{'command':36s} {'median':>8s} {'best':>8s}  target")
+        print(HEADER)
         try:
             table(commands, env, args.runs)
+            if args.importtime:
+                importtime(env, args.importtime)
         finally:
             daemon.terminate()
             daemon.wait(timeout=120)
         print("with the daemon stopped (root, in-process):")
+        print(HEADER)
         table([(f"{name} (in-process)", argv) for name, argv in commands
                if name in ("bodycam list", "bodycam show ID")], env, args.runs)
         print(load())
-        if args.importtime:
-            importtime(env, args.importtime)
         return 0
     finally:
         if args.keep or args.workdir:
@@ -158,18 +170,30 @@ def start_daemon(station: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return daemon
 
 
+HEADER = (f"{'command':36s} {'wall median':>11s} {'best':>7s} {'CPU median':>10s} {'best':>7s}"
+          f"  {'load':>5s}  target")
+
+
 def table(commands: list[tuple[str, list[str]]], env: dict[str, str], runs_each: int) -> None:
+    """One line per command: wall and CPU time (median, best), the 1-minute load average when
+    the command's runs started, the target with ok/MISS on the median wall time, and what the
+    CPU time alone says (on a loaded machine the wall time is mostly waiting for a core)."""
     for name, argv in commands:
+        load_1m = os.getloadavg()[0]
         runs = time_runs(argv, env, runs_each)
         target = TARGETS.get(name)
         if runs is None:
-            print(f"{name:36s} {'n/a':>8s} {'':>8s}  " + (f"< {target:.2f} s  n/a (the "
-                  "command fails: not there yet)" if target else ""))
+            print(f"{name:36s} {'n/a':>11s} {'':>7s} {'':>10s} {'':>7s}  {load_1m:5.2f}  "
+                  + (f"< {target:.2f} s  n/a (the command fails: not there yet)" if target
+                     else ""))
             continue
-        median = statistics.median(runs)
-        verdict = "" if target is None else \
-            f"< {target:.2f} s  {'ok' if median < target else 'MISS'}"
-        print(f"{name:36s} {median:8.3f} {min(runs):8.3f}  {verdict}")
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        verdict = "" if target is None else (
+            f"< {target:.2f} s  {'ok' if wall < target else 'MISS'}"
+            f" (CPU {'ok' if cpu < target else 'MISS'})")
+        print(f"{name:36s} {wall:11.3f} {min(w for w, _ in runs):7.3f} {cpu:10.3f} "
+              f"{min(c for _, c in runs):7.3f}  {load_1m:5.2f}  {verdict}", flush=True)
 
 
 if __name__ == "__main__":

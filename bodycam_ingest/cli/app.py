@@ -9,14 +9,13 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bodycam_ingest.cli import common, render
-from bodycam_ingest.errors import BodycamError, ExitCode
+from bodycam_ingest.cli import common, lean, render
+from bodycam_ingest.errors import BodycamError
 
 if TYPE_CHECKING:
     from bodycam_ingest.config import Config
@@ -262,25 +261,8 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List recordings, newest first, filtered (officers see only their own)."""
-    params = {"device": device, "officer": officer, "state": state, "limit": limit,
-              "since": since, "until": until}  # station-local: the station knows its zone
-    data = common.call(config, "recordings.list",
-                       {k: v for k, v in params.items() if v is not None})
-    items, total = data["items"], data["total"]
-    if as_json:
-        render.emit_json(items)
-    else:
-        render.out.print(render.recordings_table(
-            items, f"Recordings ({len(items)} of {total})",
-            keep={r["id"]: r["retention"]["keep"] for r in items}))
-    if total > len(items):
-        render.err.print(f"showing {len(items)} of {total} recordings, newest first; use --limit "
-                         "or a filter to see others", highlight=False)
-
-
-# keys of `show --json` shown in their own lines below the table, not as raw values
-_SHOW_STRUCTURED = frozenset({"sightings", "events", "session", "continuity", "findings",
-                              "session_place", "labels", "retention", "store_file"})
+    lean.list_command(config, device=device, officer=officer, since=since, until=until,
+                      state_=state, limit=limit, as_json=as_json)
 
 
 @app.command()
@@ -289,28 +271,7 @@ def show(recording_id: Annotated[int, typer.Argument(help="Recording id (see bod
     """Everything known about one recording: file, probe, sightings, history.
 
     The viewing is registered in the custody log (R6)."""
-    data = common.call(config, "recordings.show", {"recording_id": recording_id},
-                       read_only=False)
-    display = data.pop("display")
-    if as_json:
-        render.emit_json(data)
-        return
-    pairs = [(key, value) for key, value in data.items() if key not in _SHOW_STRUCTURED]
-    pairs.append(("store file", data["store_file"]))
-    pairs += [(key, value) for key, value in display]
-    pairs.append(("session (same device and day)",
-                  " ".join(f"[{n}]" if n == data["id"] else str(n) for n in data["session"])
-                  or "-"))
-    render.out.print(render.key_values(f"Recording {data['id']}", pairs))
-    for sighting in data["sightings"]:
-        render.out.print(render.plain(
-            f"seen at dock {sighting['dock_id']} as {sighting['camera_path']} "
-            f"({'copied' if sighting['copied'] else 'already stored'})"
-            + (f", wiped from camera {sighting['wiped_at']}" if sighting["wiped_at"] else "")))
-    for event in data["events"]:
-        render.out.print(render.plain(f"{render.when(event['at'])}Z {event['actor']} "
-                                      f"{event['action']}"
-                                      + (f" ({event['reason']})" if event["reason"] else "")))
+    lean.show_command(config, recording_id, as_json=as_json)
 
 
 # --- simulation --------------------------------------------------------------------------------
@@ -350,35 +311,9 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except BodycamError as exc:
-        _fail(exc)
+        lean.fail(exc)
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: anything else is a bug
-        from rich.markup import escape
-
-        fault = _documented_fault(exc)
-        if fault is not None:  # a full or read-only disk, a busy catalog: not a bug
-            _fail(fault, exc)
-        traceback.print_exc()
-        render.err.print(f"[bold red]internal error (a bug; please report it with the traceback "
-                         f"above):[/] {escape(repr(exc))}", highlight=False)
-        sys.exit(int(ExitCode.BUG))
-
-
-def _fail(exc: BodycamError, cause: BaseException | None = None) -> NoReturn:
-    if _state["verbose"]:
-        traceback.print_exception(cause or exc)
-    render.err.print(f"[bold red]error:[/] {render.markup_safe(exc.message())}", highlight=False,
-                     soft_wrap=True)
-    sys.exit(int(exc.exit_status()))
-
-
-def _documented_fault(exc: BaseException) -> BodycamError | None:
-    """ENOSPC, EROFS, EACCES or a busy, read-only or full catalog as its documented error (issue
-    9, D9); None for anything else. The database module is imported only if it already was."""
-    if "bodycam_ingest.catalog.db" not in sys.modules and not isinstance(exc, OSError):
-        return None
-    from bodycam_ingest.catalog.db import translate_fault
-
-    return translate_fault(exc)
+        lean.crash(exc)  # a documented fault (full disk, busy catalog) or a traceback, exit 70
 
 
 def app_command_names() -> set[str]:

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
-from bodycam_ingest.cli import common, render
+from bodycam_ingest.cli import common, lean, render
 from bodycam_ingest.cli.ids import recording, recording_ids
 from bodycam_ingest.custody import keys, service
-from bodycam_ingest.errors import ExitCode, NotFound
+from bodycam_ingest.errors import NotFound
 from bodycam_ingest.station import Station
 
 _station = common.open_station
@@ -117,13 +117,9 @@ def keys_rotate(config: ConfigOpt = None, reason: ReasonOpt = None,
 # --- verify and audit --------------------------------------------------------------------------
 def _audited(config: Path | None, method: str, params: dict[str, Any], title: str,
              as_json: bool) -> None:
-    with render.progress_bars():
-        data = common.call(config, method, params, read_only=False)
-    if as_json:
-        render.emit_json(data)
-    else:
-        render.audit_report(data, title)
-    raise typer.Exit(int(ExitCode.OK if data["clean"] else ExitCode.FINDINGS))
+    with render.progress_bars():  # what the lean front door runs, with progress bars
+        status = lean.audit_command(config, method, params, title, as_json=as_json)
+    raise typer.Exit(status)
 
 
 def verify(ids: Annotated[list[int] | None, typer.Argument(help="Recording ids.")] = None,

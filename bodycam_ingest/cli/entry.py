@@ -1,5 +1,6 @@
 """The ``bodycam`` executable's first step: answer ``--version`` and the top-level help without
-importing typer, rich or any command module (a person runs dozens of commands a day), then hand
+importing typer, rich or any command module (a person runs dozens of commands a day), let
+``cli.lean`` run ``list`` and ``show`` without typer when their options are certain, then hand
 over to the real CLI (``cli.app``).
 
 ``help.txt`` is ``bodycam --help`` as typer renders it (``cli.app.full_help``); a test regenerates
@@ -31,6 +32,9 @@ def main() -> None:
         if not argv:
             sys.exit(USAGE)  # a missing command is a usage error, as click says
         return
+    from bodycam_ingest.cli import lean
+
+    lean.run(argv)  # list and show, in the usual spellings, end here: no typer, no rich
     from bodycam_ingest.cli.app import main as run
 
     run()

@@ -1,9 +1,11 @@
-"""How things look to people (rich tables) and to scripts (``--json``)."""
+"""How things look to people (rich tables) and to scripts (``--json``).
+
+The text helpers (``safe``, ``when``, ``human_size``, ``emit_json``) live in ``cli.plain``, which
+also writes the common tables to a pipe without rich; they are re-exported here.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,43 +18,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from bodycam_ingest.cli.lean import RECORDING_COLUMNS, recording_cells
+from bodycam_ingest.cli.plain import emit_json, human_size, safe, when
+
+__all__ = ["emit_json", "human_size", "safe", "when"]  # re-exported
+
+
 # Piped output is read by people too (less, mail): give it room instead of wrapping ids mid-word.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def _default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def emit_json(data: Any) -> None:
-    print(json.dumps(data, default=_default, sort_keys=True, indent=2, ensure_ascii=False))
-
-
-# Characters that steer a terminal instead of showing: C0 and C1 controls and DEL (ESC starts ANSI
-# colours, cursor moves and OSC 52, which writes the clipboard; BEL rings), and the bidirectional
-# formatting characters, which make a label read differently from what it is (U+202E turns
-# "C-7[U+202E]fdp.exe" into "C-7exe.pdf"). Each is shown as its \\x or \\u escape.
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_UNSAFE_BUT_LINES = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI}]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def safe(value: object, *, lines: bool = False) -> str:
-    """``value`` as text a terminal shows literally: every control, escape and bidi character
-    becomes a visible escape (``\\x1b``, ``\\u202e``). The one helper every renderer uses for what a
-    person or a camera supplied (labels, notes, reasons, file names, error messages). With
-    ``lines`` a newline stays a newline (a multi-line text shown exactly, e.g. a request's
-    preview)."""
-    pattern = _UNSAFE_BUT_LINES if lines else _UNSAFE
-    return pattern.sub(_escape_char, "-" if value is None else str(value))
 
 
 def markup_safe(value: object) -> str:
@@ -67,42 +41,15 @@ def plain(value: object, *, lines: bool = False) -> Text:
     return Text(safe(value, lines=lines))
 
 
-def when(value: datetime | str | None) -> str:
-    """A time from the catalog or from JSON (ISO text), to the second."""
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 def recordings_table(rows: Sequence[Mapping[str, Any]], title: str = "Recordings",
                      keep: Mapping[int, str] | None = None) -> Table:
     """Recordings as the API gives them; ``keep``: id -> retention mark (std/evid/LT, H held,
     due; deleted)."""
     table = Table(title=plain(title))
-    for column in ("id", "officer", "device", "start (camera local)", "seq", "duration", "size",
-                   "status", "sha256", *(("keep",) if keep is not None else ())):
+    for column in (*RECORDING_COLUMNS, *(("keep",) if keep is not None else ())):
         table.add_column(column, no_wrap=True)
     for row in rows:
-        duration = row.get("duration_s")
-        table.add_row(*map(plain, (
-            row["id"], row.get("name_officer"), row.get("name_device"),
-            when(row.get("name_start_local")), row.get("name_seq"),
-            f"{duration:.1f}s" if duration is not None else None,
-            human_size(row.get("size")), row.get("status"), row["sha256"][:12] + "…",
-            *((keep.get(row["id"]),) if keep is not None else ()))))
+        table.add_row(*map(plain, recording_cells(row, keep)))
     return table
 
 
@@ -196,8 +143,8 @@ def progress_bars() -> Iterator[None]:
         yield
 
 
-def audit_report(data: Mapping[str, Any], title: str) -> None:
-    """An audit or verify report as the API gives it: checks, problems, notes, throughput."""
+def audit_summary(data: Mapping[str, Any], title: str) -> Table:
+    """The checks of an audit or verify report and their problems (``lean.audit_report``)."""
     summary = Table(title=plain(title))
     for column in ("check", "checked", "problems"):
         summary.add_column(column)
@@ -205,16 +152,7 @@ def audit_report(data: Mapping[str, Any], title: str) -> None:
         problems = sum(1 for f in data["findings"] if f["section"] == section)
         summary.add_row(plain(section.replace("_", " ")), plain(data["checked"].get(section, 0)),
                         plain(problems) if problems == 0 else f"[bold red]{problems}[/]")
-    out.print(summary)
-    if data["findings"]:
-        out.print(table(f"Problems ({len(data['findings'])})", ("check", "object", "problem"),
-                        [(f["section"].replace("_", " "), f["object"], f["problem"])
-                         for f in data["findings"]]))
-    for note in data["notes"]:
-        out.print(plain(f"note: {note}"))
-    out.print(plain(f"{human_size(data['bytes_hashed'])} hashed in {data['seconds']:.1f} s "
-                    f"({data['mb_per_s']:.0f} MB/s); "
-                    + ("clean" if data["clean"] else f"{len(data['findings'])} problem(s)")))
+    return summary
 
 
 def hold_status(hold: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bodycam_ingest.cli import common, render
+from bodycam_ingest.cli import common, lean, render
 from bodycam_ingest.errors import ExitCode, Refused
 from bodycam_ingest.retention.rules import Why
 
@@ -54,21 +54,11 @@ def plan_cmd(horizon: Annotated[int | None, typer.Option(
              config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """Dry run: what a run would delete now and why, what becomes deletable soon, what needs
     attention, and a configured policy change waiting for approval. Writes nothing."""
-    if as_json and common.is_system(config):  # streamed: memory is one decision (issue 14)
-        import sys
-
-        from bodycam_ingest.retention.plan_json import write_plan_json
-        from bodycam_ingest.retention.service import streamed_plan
-
-        with (common.open_station(config, read_only=True) as station,
-              streamed_plan(station, horizon_days=horizon) as stream):
-            write_plan_json(stream, sys.stdout)
+    if as_json:  # streamed for the station's own account: memory is one decision (issue 14)
+        lean.plan_json_command(config, horizon)  # also what the lean front door runs
         return
-    data = common.call(config, "retention.plan", {} if horizon is None else {"horizon": horizon})
-    if as_json:
-        render.emit_json(data)
-        return
-    render_plan(data)
+    render_plan(common.call(config, "retention.plan",
+                            {} if horizon is None else {"horizon": horizon}))
 
 
 def render_plan(data: Mapping[str, Any]) -> None:
