@@ -341,6 +341,8 @@ def _format_errors(exc: ValidationError) -> str:
             parts.append(f"{loc} is required")
         elif err["type"] == "extra_forbidden":
             parts.append(f"{loc} is not a known key (typo?)")
+        elif loc == "storage.database_url" and "password" in message:
+            parts.append(f"{loc}: {message}")  # the value holds the password: never echo it
         else:
             parts.append(f"{loc} = {err['input']!r}: {message}")
     return "; ".join(parts)

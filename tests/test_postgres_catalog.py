@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from conftest_media import FolderCamera
 from helpers import BODYCAM, StationEnv
 from pg_support import PgServer, pg_station_at
@@ -258,3 +259,71 @@ def test_a_retention_sweep_on_postgresql_deletes_the_expired_and_keeps_the_held(
     assert tombstones == [gone]
     assert deleted == {kept: False, gone: True}
     assert result.findings == [], result.findings
+
+
+# --- configuration (no server) ------------------------------------------------------------------------
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql+psycopg://bodycam:s3cret@db/bodycam", "a password in storage.database_url"),
+    ("postgresql+psycopg://bodycam@db/bodycam?password=x", "a password in storage.database_url"),
+    ("mysql://bodycam@db/bodycam", "is not a supported catalog URL"),
+    ("postgresql+psycopg://bodycam@db", "names no database"),
+    ("sqlite:///relative.db", "needs an absolute path"),
+])
+def test_a_bad_database_url_is_refused_with_the_fix(url: str, expected: str) -> None:
+    from bodycam_ingest.config import parse_config
+    from bodycam_ingest.errors import ConfigError, ExitCode
+
+    data = {"station": {"id": "s1"}, "storage": {"database_url": url},
+            "cameras": [{"name": "c", "fs_labels": ["BODYCAM*"]}]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "/etc/bodycam/config.toml")
+    assert expected in str(info.value)
+    assert "s3cret" not in str(info.value)
+    assert info.value.exit_code == ExitCode.CONFIG
+
+
+def test_postgresql_urls_use_psycopg_3() -> None:
+    from bodycam_ingest.config import parse_config
+
+    data = {"station": {"id": "s1"}, "storage": {"database_url": "postgresql://bodycam@db/bc"},
+            "cameras": [{"name": "c", "fs_labels": ["BODYCAM*"]}]}
+    assert parse_config(data, "x").storage.db_url == "postgresql+psycopg://bodycam@db/bc"
+
+
+def test_a_password_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    from bodycam_ingest.catalog.db import read_password_file
+    from bodycam_ingest.errors import ConfigError
+
+    secret = tmp_path / "catalog-password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o640)
+    with pytest.raises(ConfigError, match="chmod 0600"):
+        read_password_file(secret)
+    secret.chmod(0o600)
+    assert read_password_file(secret) == "s3cret"
+
+
+def test_the_password_file_reaches_the_server(pg_server: PgServer, pg_url: str,
+                                              tmp_path: Path) -> None:
+    """A role with a password, asked for it (scram-sha-256 on this database's connections)."""
+    name = _database(pg_url)
+    pg_server.sql("CREATE ROLE bodycam_pw LOGIN PASSWORD 'right-one'")
+    pg_server.sql(f"ALTER DATABASE {name} OWNER TO bodycam_pw")
+    hba = pg_server.directory / "data" / "pg_hba.conf"
+    hba.write_text(f"host {name} bodycam_pw 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    pg_server.sql("SELECT pg_reload_conf()")
+    url = f"postgresql+psycopg://bodycam_pw@127.0.0.1:{pg_server.port}/{name}"
+    secret = tmp_path / "pw"
+    secret.write_text("wrong-one\n")
+    secret.chmod(0o600)
+    env = pg_station_at(tmp_path / "station", url,
+                        "")
+    env.config_path.write_text(env.config_path.read_text().replace(
+        "free_space_reserve = 0", f'free_space_reserve = 0\ndatabase_password_file = "{secret}"'))
+    refused = env.run("list", env={"PGPASSFILE": str(tmp_path / "none")})
+    assert refused.returncode == 8, refused.stderr
+    assert "password authentication failed" in refused.stderr
+    secret.write_text("right-one\n")
+    listed = env.run("list", "--json", env={"PGPASSFILE": str(tmp_path / "none")})
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
