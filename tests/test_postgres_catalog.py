@@ -327,3 +327,34 @@ def test_the_password_file_reaches_the_server(pg_server: PgServer, pg_url: str,
     listed = env.run("list", "--json", env={"PGPASSFILE": str(tmp_path / "none")})
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []
+
+
+# --- doctor ---------------------------------------------------------------------------------------
+def _doctor_line(env: StationEnv) -> dict[str, str]:
+    import getpass
+
+    result = env.run("doctor", "--json", "--service-user", getpass.getuser())
+    checks = {c["check"]: c for c in json.loads(result.stdout)["checks"]}
+    return checks["catalog server"]  # type: ignore[no-any-return]
+
+
+def test_doctor_asks_the_postgresql_catalog_for_its_revision(pg_server: PgServer, pg_url: str,
+                                                             tmp_path: Path) -> None:
+    env = pg_station_at(tmp_path / "station", pg_url)
+    empty = _doctor_line(env)
+    assert empty["status"] == "warn" and "holds no catalog yet" in empty["detail"], empty
+    open_catalog(pg_url).close()
+    assert _doctor_line(env)["status"] == "ok"
+    pg_server.sql("UPDATE alembic_version SET version_num = '0007'", _database(pg_url))
+    older = _doctor_line(env)
+    assert older["status"] == "warn" and "migrated at the daemon's next start" in older["fix"]
+    pg_server.sql("UPDATE alembic_version SET version_num = '9999'", _database(pg_url))
+    newer = _doctor_line(env)
+    assert newer["status"] == "fail" and "does not know" in newer["detail"]
+    gone = pg_station_at(tmp_path / "other", pg_server.url("no_such_catalog"))
+    missing = _doctor_line(gone)
+    assert missing["status"] == "fail" and "does not exist" in missing["detail"]
+
+
+def test_doctor_says_not_applicable_for_sqlite(station: StationEnv) -> None:
+    assert _doctor_line(station)["status"] == "n/a"
