@@ -158,7 +158,7 @@ class StorageConfig(_Section):
 
 
 class NamingPatternConfig(_Section):
-    name: str
+    name: str = Field(min_length=1, max_length=64)  # recordings.name_pattern is String(64)
     regex: str
     start_format: str = "%Y%m%d%H%M%S"
 
@@ -171,7 +171,7 @@ class NamingPatternConfig(_Section):
 class CameraRule(_Section):
     """Which devices are body cameras, and how to read them."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")  # docks.camera_rule
     usb_ids: tuple[str, ...] = ()
     fs_labels: tuple[str, ...] = ()
     fs_types: tuple[str, ...] = ("vfat", "exfat", "ext4")

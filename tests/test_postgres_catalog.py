@@ -358,3 +358,52 @@ def test_doctor_asks_the_postgresql_catalog_for_its_revision(pg_server: PgServer
 
 def test_doctor_says_not_applicable_for_sqlite(station: StationEnv) -> None:
     assert _doctor_line(station)["status"] == "n/a"
+
+
+# --- string lengths: what PostgreSQL refuses is refused the same way on SQLite --------------------
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"])
+def test_a_value_longer_than_its_column_is_refused_alike_on_both_catalogs(
+        catalog: str, request: pytest.FixtureRequest, tmp_path: Path,
+        folder_camera: FolderCamera) -> None:
+    if catalog == "sqlite":
+        env = request.getfixturevalue("station")
+    else:
+        env = pg_station_at(tmp_path / "pg", request.getfixturevalue("pg_url"))
+    _ingest(env, folder_camera)
+    rid = json.loads(env.run("list", "--json", check=True).stdout)[0]["id"]
+    before = env.run("log", str(rid), "--json", check=True).stdout.count('"seq"')
+    result = env.run("tag", str(rid), "--case", "案" * 129, "--reason", "too long")
+    assert result.returncode == 5, (result.stdout, result.stderr)
+    assert "custody_labels.case_number: 129 characters, at most 128" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert env.run("tag", str(rid), "--case", "案" * 128, "--reason", "fits").returncode == 0
+    after = env.run("log", str(rid), "--json", check=True).stdout.count('"seq"')
+    assert after > before
+
+
+def test_a_folder_camera_whose_path_the_catalog_cannot_file_is_refused(
+        station: StationEnv, folder_camera: FolderCamera, tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120) / ("e" * 120) / "camera"
+    deep.parent.mkdir(parents=True)
+    folder_camera.root.rename(deep)
+    result = station.run("ingest", str(deep))
+    assert result.returncode == 6, (result.stdout, result.stderr)
+    assert "shorter path" in result.stderr and "Traceback" not in result.stderr
+    assert station.stored_files() == []
+
+
+def test_names_and_probe_fields_that_no_column_holds_are_not_filed() -> None:
+    from bodycam_ingest.ingest.probe import summarize
+    from bodycam_ingest.naming import parse_name, preset
+
+    patterns = (preset("officer_device_time_seq"),)
+    assert parse_name("A1024_DSJ9X001_20261120093000_0001.MP4", patterns).device == "DSJ9X001"
+    assert parse_name(f"A1024_{'D' * 65}_20261120093000_0001.MP4", patterns).pattern is None
+    assert parse_name(f"A1024_{'D' * 64}_20261120093000_0001.MP4", patterns).device == "D" * 64
+    info = {"format": {"format_name": "mov,mp4"},
+            "streams": [{"codec_type": "video", "codec_name": "h264",
+                         "avg_frame_rate": "4294967295/4294967291"}]}
+    summary = summarize(info)
+    assert (summary.container, summary.video_codec, summary.frame_rate) == \
+        ("mov,mp4", "h264", None)
+    assert "4294967295/4294967291" in (summary.raw_json or "")

@@ -177,10 +177,44 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
                       readers=sessionmaker(engine.execution_options(readonly=True),
                                            expire_on_commit=False), url=url, busy=busy,
                       password_file=password_file)
+    for maker in (catalog.sessions, catalog.readers):
+        event.listen(maker, "before_flush", _lengths_checked(url))
     if migrate and _stored_revision(catalog) != schema_head():
         with _migration_lock(None if engine.dialect.name == "postgresql" else lock_dir):
             upgrade(catalog)
     return catalog
+
+
+# --- string lengths: PostgreSQL enforces String(n), SQLite ignores it ----------------------------
+@cache
+def _limited_columns(mapper: Any) -> tuple[tuple[str, str, int], ...]:
+    """(attribute, "table.column", length) of a mapped class's String(n) columns."""
+    from sqlalchemy import String
+
+    found = []
+    for attr in mapper.column_attrs:
+        for column in attr.columns:
+            length = getattr(column.type, "length", None)
+            if isinstance(column.type, String) and length and column.table is not None:
+                found.append((attr.key, f"{column.table.name}.{column.name}", int(length)))
+    return tuple(found)
+
+
+def _lengths_checked(url: str) -> Any:
+    def before_flush(session: Session, _context: Any, _instances: Any) -> None:
+        """Refuse a value longer than its column on every catalog, before it is written: what
+        PostgreSQL would refuse with a DataError, SQLite would keep in full, and a catalog moved
+        from one to the other must not change. Attributes not loaded are not looked at."""
+        from sqlalchemy import inspect
+
+        for obj in (*session.new, *session.dirty):
+            state = inspect(obj)
+            for key, name, length in _limited_columns(state.mapper):
+                value = state.dict.get(key)
+                if isinstance(value, str) and len(value) > length:
+                    raise CatalogValueTooLong(url=_redact(url), reason=f"{name}: {len(value)} "
+                                              f"characters, at most {length}")
+    return before_flush
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
