@@ -407,3 +407,12 @@ def test_names_and_probe_fields_that_no_column_holds_are_not_filed() -> None:
     assert (summary.container, summary.video_codec, summary.frame_rate) == \
         ("mov,mp4", "h264", None)
     assert "4294967295/4294967291" in (summary.raw_json or "")
+
+
+def test_an_id_beyond_postgresqls_integer_keys_is_not_found_not_a_traceback(
+        pg_station: StationEnv) -> None:
+    for argv in (["show", "3000000000"], ["log", "2147483648"],
+                 ["tag", "2147483648", "--case", "X", "--reason", "y"]):
+        result = pg_station.run(*argv)
+        assert result.returncode == 4, (argv, result.stderr)
+        assert "does not exist" in result.stderr and "Traceback" not in result.stderr
