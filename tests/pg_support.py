@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -107,6 +108,7 @@ def pg_station(tmp_path: Path, pg_url: str) -> StationEnv:
 def pg_station_at(root: Path, url: str, extra: str = "") -> StationEnv:
     root.mkdir(parents=True)
     path = write_config(root, extra)
-    path.write_text(path.read_text().replace(
+    text = re.sub(r'(?m)^database_url = .*\n', "", path.read_text())  # BODYCAM_TEST_CATALOG's
+    path.write_text(text.replace(
         "free_space_reserve = 0", f'free_space_reserve = 0\ndatabase_url = "{url}"'))
     return StationEnv(root=root, config_path=path)
