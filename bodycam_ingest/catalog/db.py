@@ -173,6 +173,7 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
         event.listen(engine, "begin", _sqlite_begin_bounded(url, busy_timeout, busy))
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "handle_error", _pg_busy_handler(url, busy_timeout, busy))
+        event.listen(engine, "begin", _pg_begin_serialized)
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                       readers=sessionmaker(engine.execution_options(readonly=True),
                                            expire_on_commit=False), url=url, busy=busy,
@@ -268,6 +269,19 @@ def read_password_file(path: Path) -> str:
         raise ConfigError(path=path, problem="storage.database_password_file is empty; put the "
                           "catalog role's password on its first line")
     return lines[0]
+
+
+WRITER_LOCK_KEY = int.from_bytes(b"bodycamW", "big") >> 1
+
+
+def _pg_begin_serialized(connection: Any) -> None:
+    """A write transaction takes the catalog's writer lock first (an advisory lock held until it
+    ends), as SQLite's BEGIN IMMEDIATE takes the database's: the services were written for one
+    writer at a time (read the current label, then supersede it; read the head, then append), and
+    READ COMMITTED alone would let two of them interleave. Readers take nothing. The wait is
+    bounded by lock_timeout (storage.busy_timeout), then ``CatalogBusy``."""
+    if not connection.get_execution_options().get("readonly", False):
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
 
 
 def _sqlstate(exc: BaseException) -> str | None:
