@@ -416,3 +416,27 @@ def test_an_id_beyond_postgresqls_integer_keys_is_not_found_not_a_traceback(
         result = pg_station.run(*argv)
         assert result.returncode == 4, (argv, result.stderr)
         assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_read_only_or_forbidden_catalog_is_exit_8_with_the_fix(
+        pg_server: PgServer, pg_url: str, tmp_path: Path, folder_camera: FolderCamera) -> None:
+    env = pg_station_at(tmp_path / "station", pg_url)
+    _ingest(env, folder_camera)
+    rid = str(json.loads(env.run("list", "--json", check=True).stdout)[0]["id"])
+    name = _database(pg_url)
+    pg_server.sql(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    read_only = env.run("tag", rid, "--case", "C-1", "--reason", "read-only")
+    assert read_only.returncode == 8, (read_only.stdout, read_only.stderr)
+    assert "read-only transaction" in read_only.stderr and "primary" in read_only.stderr
+    assert "Traceback" not in read_only.stderr
+    pg_server.sql(f"ALTER DATABASE {name} RESET default_transaction_read_only")
+
+    pg_server.sql("CREATE ROLE bodycam_ro LOGIN")
+    pg_server.sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO bodycam_ro", name)
+    other = pg_station_at(tmp_path / "other", pg_url.replace("postgres@", "bodycam_ro@"))
+    (other.root / "state").rename(other.root / "state.unused")
+    (env.root / "state").rename(other.root / "state")  # the same store and keys, another role
+    denied = other.run("tag", rid, "--case", "C-1", "--reason", "denied")
+    assert denied.returncode == 8, (denied.stdout, denied.stderr)
+    assert "permission denied" in denied.stderr and "OWNER TO" in denied.stderr
+    assert "Traceback" not in denied.stderr
