@@ -23,6 +23,7 @@ from conftest_media import FolderCamera
 from helpers import BODYCAM, StationEnv
 from pg_support import PgServer, pg_station_at
 from sqlalchemy import select
+from sqlalchemy import text as text_
 
 from bodycam_ingest.catalog.db import open_catalog, schema_head
 from bodycam_ingest.catalog.models import Event, Recording
@@ -440,3 +441,36 @@ def test_a_read_only_or_forbidden_catalog_is_exit_8_with_the_fix(
     assert denied.returncode == 8, (denied.stdout, denied.stderr)
     assert "permission denied" in denied.stderr and "OWNER TO" in denied.stderr
     assert "Traceback" not in denied.stderr
+
+
+def test_sizes_times_and_booleans_round_trip_on_postgresql(pg_url: str) -> None:
+    """BigInteger sizes past 32 bits, aware UTC datetimes to the microsecond (in and out, whatever
+    the session's zone), booleans; a naive datetime is refused before it reaches the server."""
+    from datetime import UTC, datetime, timezone
+
+    from sqlalchemy.exc import StatementError
+
+    from bodycam_ingest.catalog.models import Device, Dock
+
+    at = datetime(2026, 11, 20, 1, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+    catalog = open_catalog(pg_url)
+    try:
+        with catalog.session() as session:
+            session.execute(text_("SET TIME ZONE 'America/Los_Angeles'"))
+            device = Device(key="usb:1234:5678:S", kind="usb", first_seen=at, last_seen=at)
+            session.add(device)
+            session.flush()
+            session.add(Dock(device_id=device.id, camera_rule="c", trigger="cli", source="/x",
+                             actor="os:root", host="h", pid=1, lock_token="t" * 32,
+                             started_at=at, updated_at=at, bytes_total=5 * 2**32 + 7,
+                             bytes_done=2**62))
+        with catalog.reading() as session:
+            dock = session.scalars(select(Dock)).one()
+            assert (dock.bytes_total, dock.bytes_done) == (5 * 2**32 + 7, 2**62)
+            assert dock.started_at == at and dock.started_at.tzinfo == UTC
+        with pytest.raises(StatementError, match="naive datetime"), catalog.session() as session:
+            session.add(Device(key="usb:naive", kind="usb", first_seen=datetime(2026, 1, 1),
+                               last_seen=datetime(2026, 1, 1)))
+            session.flush()
+    finally:
+        catalog.close()
