@@ -119,3 +119,24 @@ def _test_catalog() -> str:
                          autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
     return f'\ndatabase_url = "{base}/{name}"'
+
+
+def copy_test_catalog(config: Path) -> None:
+    """After a station folder was copied: under BODYCAM_TEST_CATALOG its catalog is a database on
+    the server, not a file in the folder, so give the copy a copy of it (CREATE DATABASE ...
+    TEMPLATE) and point the copied config at it. Nothing to do for SQLite."""
+    import re
+    import uuid
+
+    text = config.read_text()
+    found = re.search(r'(?m)^database_url = "(postgresql\+psycopg://[^"]+)/([A-Za-z0-9_]+)"$', text)
+    if found is None:
+        return
+    import psycopg
+
+    base, source = found.groups()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://") + "/postgres",
+                         autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name} TEMPLATE {source}")  # type: ignore[arg-type]
+    config.write_text(text.replace(found.group(0), f'database_url = "{base}/{name}"'))
