@@ -261,7 +261,7 @@ def _ask_catalog_server(config: Config) -> CatalogServer:
     except BodycamError as exc:
         return CatalogServer(where, error=exc.message())
     try:
-        with catalog.engine.connect() as connection:
+        with catalog.engine.execution_options(readonly=True).connect() as connection:
             has_table = connection.execute(text(
                 "SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
             revision = connection.execute(text("SELECT version_num FROM alembic_version")
