@@ -73,6 +73,32 @@ def _check_zone(value: str) -> str:
 Zone = Annotated[str, BeforeValidator(_check_zone)]
 
 
+_PG_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+
+
+def check_database_url(value: str) -> str:
+    """``storage.database_url``: SQLite with an absolute path, or PostgreSQL through psycopg 3
+    (``postgresql://`` is taken to mean that driver); never a password inside the URL."""
+    if value.startswith("sqlite:///"):
+        if not value.removeprefix("sqlite:///").startswith("/"):
+            raise ValueError(f"{value!r}: a SQLite catalog needs an absolute path, "
+                             "sqlite:////var/lib/bodycam/catalog.sqlite3 (four slashes)")
+        return value
+    if not value.startswith(_PG_SCHEMES):
+        raise ValueError(f"{value!r} is not a supported catalog URL: use "
+                         "sqlite:////ABSOLUTE/PATH or postgresql+psycopg://ROLE@HOST[:PORT]/DATABASE")
+    rest = value.split("://", 1)[1]
+    authority = rest.split("/", 1)[0]
+    if ("@" in authority and ":" in authority.rsplit("@", 1)[0]) or "password=" in rest:
+        raise ValueError("a password in storage.database_url would be readable by everyone who "
+                         "may read this file: remove it, and put it in the service account's "
+                         "~/.pgpass (mode 0600; or PGPASSFILE) or in "
+                         "storage.database_password_file (mode 0600)")
+    if "/" not in rest or not rest.split("/", 1)[1].split("?", 1)[0]:
+        raise ValueError(f"{value!r} names no database: postgresql+psycopg://ROLE@HOST/DATABASE")
+    return "postgresql+psycopg://" + rest
+
+
 class StationConfig(_Section):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     zone: Zone = "Asia/Shanghai"
@@ -83,7 +109,11 @@ class StorageConfig(_Section):
     store_dir: Path | None = None
     staging_dir: Path | None = None
     runtime_dir: Path | None = None
+    # None: SQLite in state_dir; "postgresql+psycopg://ROLE@HOST[:PORT]/DATABASE" for a shared
+    # catalog. Never a password in the URL (the config is readable by the bodycam group): it goes in
+    # the service account's ~/.pgpass (or PGPASSFILE), or in database_password_file (mode 0600).
     database_url: str | None = None
+    database_password_file: Path | None = None
     free_space_reserve: ByteSize = 2 * 2**30
     # [storage.object_store]: replicate verified recordings to S3 with Object Lock (issue 12)
     object_store: ObjectStoreConfig | None = None
@@ -91,12 +121,24 @@ class StorageConfig(_Section):
     # dock commit, a backup) before it gives up with exit 5; each wait is logged (issue 9, D9).
     busy_timeout: float = Field(default=60.0, gt=0, le=3600)
 
-    @field_validator("state_dir", "store_dir", "staging_dir", "runtime_dir")
+    @field_validator("state_dir", "store_dir", "staging_dir", "runtime_dir",
+                     "database_password_file")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_absolute():
             raise ValueError(f"{str(value)!r} must be an absolute path")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_database_url(value)
+
+    @model_validator(mode="after")
+    def _password_file_needs_postgres(self) -> StorageConfig:
+        if self.database_password_file is not None and not self.db_url.startswith("postgresql"):
+            raise ValueError("database_password_file is only for a PostgreSQL database_url")
+        return self
 
     @property
     def store(self) -> Path:
@@ -116,7 +158,7 @@ class StorageConfig(_Section):
 
 
 class NamingPatternConfig(_Section):
-    name: str
+    name: str = Field(min_length=1, max_length=64)  # recordings.name_pattern is String(64)
     regex: str
     start_format: str = "%Y%m%d%H%M%S"
 
@@ -129,7 +171,7 @@ class NamingPatternConfig(_Section):
 class CameraRule(_Section):
     """Which devices are body cameras, and how to read them."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")  # docks.camera_rule
     usb_ids: tuple[str, ...] = ()
     fs_labels: tuple[str, ...] = ()
     fs_types: tuple[str, ...] = ("vfat", "exfat", "ext4")
@@ -299,6 +341,8 @@ def _format_errors(exc: ValidationError) -> str:
             parts.append(f"{loc} is required")
         elif err["type"] == "extra_forbidden":
             parts.append(f"{loc} is not a known key (typo?)")
+        elif loc == "storage.database_url" and "password" in message:
+            parts.append(f"{loc}: {message}")  # the value holds the password: never echo it
         else:
             parts.append(f"{loc} = {err['input']!r}: {message}")
     return "; ".join(parts)

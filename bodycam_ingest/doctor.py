@@ -9,6 +9,7 @@ command that fixes it. The expected layout is the one ``scripts/install-station.
     state dir             <service user> 0700 (nobody else may even list it)
     store, staging        <service user>, nothing for others
     catalog (SQLite)      <service user> 0600
+    catalog (PostgreSQL)  reachable, schema at this release's revision
     station key           <service user> 0600
     stored evidence       <service user> 0440 (read-only, never for others)
 
@@ -69,6 +70,18 @@ class PathFacts:
     error: str | None = None  # why it could not be looked at (EACCES)
 
 
+@dataclass(frozen=True)
+class CatalogServer:
+    """What a PostgreSQL catalog answered: its address (no password), the schema revision it
+    holds and the one this release expects, or why it could not be asked."""
+
+    where: str
+    error: str | None = None
+    revision: str | None = None
+    expected: str | None = None
+    known: tuple[str, ...] = ()  # every revision this release can migrate from
+
+
 @dataclass
 class Facts:
     config_path: Path
@@ -82,6 +95,7 @@ class Facts:
     store_dir: PathFacts | None = None
     staging_dir: PathFacts | None = None
     catalog_file: PathFacts | None = None  # None: not SQLite
+    catalog_server: CatalogServer | None = None  # None: not PostgreSQL
     station_key: PathFacts | None = None
     stored_files: list[PathFacts] = field(default_factory=list)
     udev_running: bool | None = None
@@ -202,6 +216,8 @@ def gather(config_path: Path, service_user: str = SERVICE_USER, *,
     facts.staging_dir = look(storage.staging)
     if storage.db_url.startswith("sqlite:///"):
         facts.catalog_file = look(Path(storage.db_url.removeprefix("sqlite:///")))
+    else:
+        facts.catalog_server = _ask_catalog_server(config)
     facts.station_key = look(config.custody.key_path(storage.state_dir) / "station.key")
     facts.stored_files = _stored_sample(storage.store)
     wanted = {t for rule in config.cameras for t in rule.fs_types if t in FUSE_FOR}
@@ -217,6 +233,45 @@ def gather(config_path: Path, service_user: str = SERVICE_USER, *,
     now = datetime.combine(today, time(12), tzinfo=UTC) if today else datetime.now(UTC)
     facts.calendar_problem = holiday_calendar_problem(config, now)
     return facts
+
+
+def _ask_catalog_server(config: Config) -> CatalogServer:
+    """Connect to a PostgreSQL catalog (never migrating it) and read its schema revision."""
+    import re
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bodycam_ingest.catalog.db import (
+        MIGRATIONS,
+        _redact,
+        open_catalog,
+        schema_head,
+        translate_fault,
+    )
+
+    storage = config.storage
+    known = tuple(sorted(m.group(1) for path in (MIGRATIONS / "versions").glob("*.py")
+                         if (m := re.search(r'^revision = "([^"]+)"', path.read_text("utf-8"),
+                                            re.M))))
+    where = _redact(storage.db_url)
+    try:
+        catalog = open_catalog(storage.db_url, migrate=False, busy_timeout=10,
+                               password_file=storage.database_password_file)
+    except BodycamError as exc:
+        return CatalogServer(where, error=exc.message())
+    try:
+        with catalog.engine.execution_options(readonly=True).connect() as connection:
+            has_table = connection.execute(text(
+                "SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")
+                                          ).scalar() if has_table else None
+    except (SQLAlchemyError, BodycamError) as exc:
+        fault = translate_fault(exc, storage.db_url) if isinstance(exc, SQLAlchemyError) else exc
+        return CatalogServer(where, error=fault.message() if fault else str(exc).splitlines()[0])
+    finally:
+        catalog.close()
+    return CatalogServer(where, revision=revision, expected=schema_head(), known=known)
 
 
 def _existing_parent(path: Path) -> Path:
@@ -293,6 +348,7 @@ def evaluate(f: Facts) -> list[Check]:
                                  missing="warn", create="created at the first dock"))
         checks.append(_ownership("catalog", f.catalog_file, user, group, 0o600, missing="warn",
                                  create="created at the first start (bodycam keys init does)"))
+        checks.append(_catalog_server(f.catalog_server))
         key_fix = f"sudo -u {user} bodycam keys init"
         checks.append(_ownership("station key", f.station_key, user, group, 0o600,
                                  create=key_fix))
@@ -312,6 +368,26 @@ def evaluate(f: Facts) -> list[Check]:
                             "pip install -U chinesecalendar (into the station's venv), or list "
                             "the dates in custody.holidays / custody.makeup_workdays"))
     return checks
+
+
+def _catalog_server(server: CatalogServer | None) -> Check:
+    name = "catalog server"
+    if server is None:
+        return Check(name, "n/a", "the catalog is a SQLite file (the catalog line)")
+    if server.error is not None:
+        return Check(name, "fail", server.error, "README: The shared catalog (PostgreSQL)")
+    if server.revision == server.expected:
+        return Check(name, "ok", f"{server.where} answers; schema at revision {server.revision}")
+    if server.revision is None:
+        return Check(name, "warn", f"{server.where} answers but holds no catalog yet",
+                     "created at the daemon's first start (or any bodycam command)")
+    if server.revision in server.known:
+        return Check(name, "warn", f"{server.where} holds schema revision {server.revision}, "
+                     f"this release uses {server.expected}",
+                     "migrated at the daemon's next start (sudo systemctl restart bodycam)")
+    return Check(name, "fail", f"{server.where} holds schema revision {server.revision}, which "
+                 f"this release does not know (it uses {server.expected}): another station runs "
+                 "a newer release", "upgrade this station to the release the others run")
 
 
 def _stored(files: Sequence[PathFacts], user: str, group: str) -> Check:

@@ -97,6 +97,18 @@ class CatalogBusy(BodycamError):
     exit_code = ExitCode.REFUSED
 
 
+class CatalogUnreachable(BodycamError):
+    """The catalog {url} cannot be reached: {reason}. Check that the PostgreSQL server is running and reachable from this station (pg_isready -h HOST -p PORT), that the role and database in storage.database_url exist, and the password in the service account's ~/.pgpass or storage.database_password_file; nothing was changed."""  # noqa: E501
+
+    exit_code = ExitCode.STORAGE
+
+
+class CatalogValueTooLong(BodycamError):
+    """The catalog {url} refused a value longer than its column allows ({reason}); nothing was changed. Shorten the value (a label, a reason, a name in the config), or report it as a bug if the station chose it."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
 class StorageFault(BodycamError):
     """{what} cannot be written: {reason}. {fix} Nothing half-done was kept: run the command again once that is fixed."""  # noqa: E501
 

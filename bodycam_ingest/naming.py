@@ -57,6 +57,10 @@ def linear_compile(regex: str) -> Regex:
                          "backreferences and lookaround are not available)") from None
 
 KNOWN_GROUPS: Final = frozenset({"device", "officer", "start", "seq"})
+# What the catalog's columns hold (recordings.name_device, name_officer: String(64); name_seq: a
+# 32-bit integer on PostgreSQL). A name whose fields do not fit is not filed by that pattern.
+FIELD_MAX_CHARS: Final = 64
+SEQ_MAX: Final = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -127,13 +131,19 @@ def parse_name(filename: str, patterns: tuple[NamePattern, ...]) -> NameFields:
     """Fields of the first pattern that matches; an empty ``NameFields`` when none does.
 
     A name that matches but carries an impossible time (month 13) yields ``start=None``: the
-    recording is still evidence, and the continuity analysis reports the bad name.
+    recording is still evidence, and the continuity analysis reports the bad name. A match whose
+    device or officer is longer than ``FIELD_MAX_CHARS`` or whose sequence number exceeds
+    ``SEQ_MAX`` does not count (the catalog could not file it): the next pattern is tried.
     """
     for pattern in patterns:
         match = pattern.regex.match(filename)
         if match is None:
             continue
         groups = match.groupdict()
+        raw_seq = groups.get("seq")
+        if any(len(groups.get(field) or "") > FIELD_MAX_CHARS for field in ("device", "officer")) \
+                or (raw_seq and (len(raw_seq) > 10 or int(raw_seq) > SEQ_MAX)):
+            continue
         start: datetime | None = None
         raw_start = groups.get("start")
         if raw_start:
@@ -141,7 +151,6 @@ def parse_name(filename: str, patterns: tuple[NamePattern, ...]) -> NameFields:
                 start = datetime.strptime(raw_start.replace("_", ""), pattern.start_format)
             except ValueError:
                 start = None
-        raw_seq = groups.get("seq")
         return NameFields(
             pattern=pattern.name,
             device=groups.get("device"),

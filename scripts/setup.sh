@@ -17,7 +17,8 @@ trap 'fail "\"${BASH_COMMAND}\" exited with status $?"' ERR
 # exfat-fuse (read-only FAT/exFAT where the kernel lacks them), dosfstools + mtools (simulated
 # FAT32 cameras without mounting), exfatprogs (exFAT test media), fuse3 (fusermount), util-linux
 # (mount, losetup, blockdev), e2fsprogs (ext4 media), openssl (key handling), python3-venv (pip),
-# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server; the daemon never needs it),
+# postgresql-15 (the catalog's PostgreSQL tests start a throwaway server with scripts/pg-up.sh; a
+# station never runs it: its catalog server is the bureau's),
 # python3-seccomp (the sandbox tests apply the unit's SystemCallFilter with libseccomp), sudo (the
 # README's deploy block is run as written), stress-ng (the suite is also run under CPU load).
 # sqlite3 (the database floor bench/cli.py times beside the CLI), chromium and fonts-wqy-microhei
@@ -87,8 +88,9 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
         && .venv/bin/python -c 'import bodycam_ingest' >/dev/null 2>&1; then
     step "python packages up to date (pyproject.toml unchanged)"
 else
-    step "pip install -e '.[test]'"
-    "${AS_USER[@]}" .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    step "pip install -e '.[test,postgres]'"
+    "${AS_USER[@]}" .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+        -e '.[test,postgres]'
     printf '%s\n' "$want" > "$STAMP"
     [ ${#AS_USER[@]} -eq 0 ] || chown "$SUDO_USER" "$STAMP"
 fi

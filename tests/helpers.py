@@ -88,7 +88,7 @@ id = "test-station"
 
 [storage]
 state_dir = "{state}"
-free_space_reserve = 0
+free_space_reserve = 0{_test_catalog()}
 
 [ingest]
 settle_seconds = 0.5
@@ -98,3 +98,45 @@ settle_seconds = 0.5
 socket = "{root / 'api' / 'api.sock'}"
 """)
     return path
+
+
+TEST_CATALOG = "BODYCAM_TEST_CATALOG"
+
+
+def _test_catalog() -> str:
+    """By hand, not in CI: with ``BODYCAM_TEST_CATALOG=postgresql+psycopg://postgres@HOST:PORT``
+    (a server from scripts/pg-up.sh) every station a test writes gets a new database there instead
+    of its SQLite file, to see which tests pass on PostgreSQL (README: Tests and benchmarks)."""
+    base = os.environ.get(TEST_CATALOG)
+    if not base:
+        return ""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://") + "/postgres",
+                         autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return f'\ndatabase_url = "{base}/{name}"'
+
+
+def copy_test_catalog(config: Path) -> None:
+    """After a station folder was copied: under BODYCAM_TEST_CATALOG its catalog is a database on
+    the server, not a file in the folder, so give the copy a copy of it (CREATE DATABASE ...
+    TEMPLATE) and point the copied config at it. Nothing to do for SQLite."""
+    import re
+    import uuid
+
+    text = config.read_text()
+    found = re.search(r'(?m)^database_url = "(postgresql\+psycopg://[^"]+)/([A-Za-z0-9_]+)"$', text)
+    if found is None:
+        return
+    import psycopg
+
+    base, source = found.groups()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://") + "/postgres",
+                         autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name} TEMPLATE {source}")  # type: ignore[arg-type]
+    config.write_text(text.replace(found.group(0), f'database_url = "{base}/{name}"'))

@@ -143,8 +143,9 @@ def dispatch(station: Station, principal: Principal, method: str,
     return entry.function(ctx, **checked)
 
 
-# An id no catalog can hold (below 1, 2**63 and above) is an id that does not exist: exit 4 with
-# the listing that shows the real ones, as for any unknown id (issue 9, D9 and item 6).
+# An id no catalog can hold (below 1, 2**31 and above: INTEGER keys are 32 bits on PostgreSQL)
+# is an id that does not exist: exit 4 with the listing that shows the real ones, as for any
+# unknown id (issue 9, D9 and item 6).
 _ID_NOUNS: dict[str, tuple[str, str]] = {
     "recording_id": ("Recording", "List recordings with: bodycam list"),
     "ids": ("Recording", "List recordings with: bodycam list"),
@@ -171,6 +172,6 @@ def _id_out_of_range(errors: list[Any]) -> NotFound | None:
         if err["type"] not in _RANGE_ERRORS or not isinstance(err.get("input"), int):
             return None
         what, hint = noun or (name.removesuffix("_id").replace("_", " ").capitalize(),
-                              "It is outside the range of ids (1 to 2**63-1).")
+                              "It is outside the range of ids (1 to 2**31-1).")
         found = found or NotFound(what=what, ident=err["input"], hint=hint)
     return found

@@ -1,4 +1,4 @@
-"""Ids as a person types them. An id no catalog can hold (below 1, or 2**63 and above) is
+"""Ids as a person types them. An id no catalog can hold (below 1, or 2**31 and above) is
 answered like any id that does not exist: one sentence and exit 4, never a traceback."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from bodycam_ingest.errors import NotFound
 
-MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer key
+MAX_ID = 2**31 - 1  # the catalog's INTEGER keys are 32 bits on PostgreSQL (SQLite: 64)
 
 
 def checked(values: Iterable[int], what: str, hint: str) -> list[int]:

@@ -67,10 +67,18 @@ def ingest_path(station: Station, path: Path, *, rule_name: str | None, device_k
                          "image, attach it first with: losetup -f --show IMAGE")
 
 
+DEVICE_KEY_MAX = 255  # devices.key
+
+
 def ingest_folder(station: Station, path: Path, rule: CameraRule, *, device_key: str | None,
                   trigger: str, cancel: threading.Event | None = None) -> DockReport:
     root = path.resolve()
     key = device_key or f"folder:{root}"
+    if len(key) > DEVICE_KEY_MAX:  # devices.key is String(255): PostgreSQL would refuse it
+        raise SourceUnusable(source=path, reason=f"its path is {len(str(root))} characters long; "
+                             f"the catalog files a folder camera by its path, at most "
+                             f"{DEVICE_KEY_MAX - len('folder:')} characters: move it, or bind-mount it, to a "
+                             "shorter path")
     request = DockRequest(root=root, rule=rule, trigger=trigger, source=str(root),
                           identity=DeviceIdentity(key=key, kind="folder"),
                           make_writable=lambda: root)

@@ -34,6 +34,12 @@ class ProbeSummary:
     raw_json: str | None = None
 
 
+def _fits(value: object, length: int) -> str | None:
+    """A summary field as its catalog column takes it: a longer value (a crafted file's) is left
+    out of the summary, not cut; the whole ffprobe answer is kept in ``raw_json``."""
+    return value if isinstance(value, str) and len(value) <= length else None
+
+
 def summarize(info: dict[str, Any]) -> ProbeSummary:
     """Reduce ffprobe's ``-show_format -show_streams`` JSON to a summary (pure)."""
     fmt = info.get("format", {})
@@ -42,17 +48,17 @@ def summarize(info: dict[str, Any]) -> ProbeSummary:
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None and audio is None:
         return ProbeSummary(status="unreadable", error="no audio or video stream",
-                            container=fmt.get("format_name"), raw_json=json.dumps(info))
+                            container=_fits(fmt.get("format_name"), 64), raw_json=json.dumps(info))
     created = (fmt.get("tags") or {}).get("creation_time")
     return ProbeSummary(
         status="ok",
         duration_s=_float(fmt.get("duration")),
-        container=fmt.get("format_name"),
-        video_codec=video.get("codec_name") if video else None,
+        container=_fits(fmt.get("format_name"), 64),
+        video_codec=_fits(video.get("codec_name"), 32) if video else None,
         width=video.get("width") if video else None,
         height=video.get("height") if video else None,
-        frame_rate=video.get("avg_frame_rate") if video else None,
-        audio_codec=audio.get("codec_name") if audio else None,
+        frame_rate=_fits(video.get("avg_frame_rate"), 16) if video else None,
+        audio_codec=_fits(audio.get("codec_name"), 32) if audio else None,
         sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         creation_time=_timestamp(created),
         raw_json=json.dumps(info, sort_keys=True),

@@ -97,10 +97,13 @@ def backup_sqlite(source: Path, directory: Path, now: datetime) -> tuple[Path, i
     return target, recordings
 
 
-def pg_dump_command(url: str, target: Path) -> tuple[list[str], dict[str, str]]:
-    """pg_dump's argv and extra environment (the password goes in PGPASSWORD, never in argv)."""
+def pg_dump_command(url: str, target: Path,
+                    password: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """pg_dump's argv and extra environment (the password goes in PGPASSWORD, never in argv;
+    without one, pg_dump reads ~/.pgpass or PGPASSFILE as the product does)."""
     parsed = make_url(url)
-    env = {"PGPASSWORD": parsed.password} if parsed.password else {}
+    password = password or parsed.password
+    env = {"PGPASSWORD": password} if password else {}
     plain = URL.create("postgresql", username=parsed.username, host=parsed.host,
                        port=parsed.port, database=parsed.database, query=parsed.query)
     dsn = plain.render_as_string(hide_password=False)
@@ -108,7 +111,8 @@ def pg_dump_command(url: str, target: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def backup_postgres(url: str, directory: Path, now: datetime,
-                    which: Callable[[str], str | None] = shutil.which) -> Path:
+                    which: Callable[[str], str | None] = shutil.which,
+                  password_file: Path | None = None) -> Path:
     documented = (f"pg_dump --format=custom --file={directory}/catalog-STAMP.dump "
                   "--dbname=postgresql://USER@HOST/DB")
     if which("pg_dump") is None:
@@ -118,7 +122,12 @@ def backup_postgres(url: str, directory: Path, now: datetime,
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     base = f"catalog-{stamp(now)}"
     temp = directory / f".{base}.dump.tmp"
-    argv, extra = pg_dump_command(url, temp)
+    password = None
+    if password_file is not None:
+        from bodycam_ingest.catalog.db import read_password_file
+
+        password = read_password_file(password_file)
+    argv, extra = pg_dump_command(url, temp, password)
     result = subprocess.run(argv, env={**os.environ, **extra}, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=PG_DUMP_TIMEOUT_S,
                             check=False)
@@ -155,7 +164,8 @@ def backup_catalog(station: Station, cancel: threading.Event | None = None) -> J
             what = f"{recordings} recording(s), integrity ok"
             suffix = ".sqlite3"
         elif url.get_backend_name() == "postgresql":
-            target = backup_postgres(station.catalog.url, directory, now)
+            target = backup_postgres(station.catalog.url, directory, now,
+                                     password_file=station.catalog.password_file)
             what = "pg_dump custom format, readable by pg_restore"
             suffix = ".dump"
         else:

@@ -36,6 +36,14 @@ def build_master(root: Path, spec: CameraSpec) -> Path:
 
 
 def sql(station: StationEnv, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    url = station.config.storage.db_url
+    if not url.startswith("sqlite:///"):  # BODYCAM_TEST_CATALOG: the same SQL on PostgreSQL
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
+                             autocommit=True) as connection:
+            cursor = connection.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
+            return cursor.fetchall() if cursor.description else []
     with sqlite3.connect(station.db) as db:
         rows = db.execute(statement, params).fetchall()
     return rows

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import StationEnv
+from helpers import StationEnv, copy_test_catalog
 from jobs_support import ingest, make_station
 
 from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
@@ -46,6 +46,7 @@ def populated(tmp_path: Path, populated_master: Path) -> StationEnv:
     shutil.copytree(populated_master, root, copy_function=shutil.copy2)
     config = root / "config.toml"
     config.write_text(config.read_text().replace(str(populated_master), str(root)))
+    copy_test_catalog(config)  # BODYCAM_TEST_CATALOG: the catalog is not in the folder
     return StationEnv(root=root, config_path=config)
 
 

@@ -1,5 +1,5 @@
 """On a PostgreSQL catalog: the backup is a pg_dump that pg_restore reads, and the scheduler's job
-store lives in the same database (a throwaway cluster, as tests/test_postgres.py starts it)."""
+store lives in the same database (a throwaway cluster from tests/pg_support.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 from helpers import StationEnv
-from test_postgres import pg_server, pg_station  # noqa: F401 - fixtures
 
 from bodycam_ingest.jobs.scheduler import JobScheduler
 from bodycam_ingest.station import Station
 
 
-@pytest.mark.root
 @pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed")
-def test_postgres_catalog_backup_and_job_store(pg_station: StationEnv) -> None:  # noqa: F811
+def test_postgres_catalog_backup_and_job_store(pg_station: StationEnv) -> None:
     result = pg_station.run("jobs", "run", "catalog-backup", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["summary"]

@@ -18,7 +18,7 @@ from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.errors import BadRequest, NotFound
 
-FindingId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+FindingId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # INTEGER keys: 32 bits on PostgreSQL
 
 
 def _own_recordings(ctx: Ctx) -> set[int] | None:

@@ -23,7 +23,7 @@ from bodycam_ingest.catalog.queries import (
 )
 from bodycam_ingest.errors import BadRequest, NotFound
 
-RecordingId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+RecordingId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # INTEGER keys: 32 bits on PostgreSQL
 
 
 def recording_json(row: Recording, retention: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from bodycam_ingest.custody.roles import Acting
 from bodycam_ingest.errors import BadRequest, NotFound, Refused
 from bodycam_ingest.station import Station
 
-Ident = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Ident = Annotated[int, Field(ge=1, le=2**31 - 1)]  # INTEGER keys: 32 bits on PostgreSQL
 Text = Annotated[str, Field(max_length=4000)]
 MAX_CHUNK = 4 * 2**20  # bytes of one exports.chunk answer (before base64)
 DEFAULT_CHUNK = 2**20

@@ -45,7 +45,7 @@ from bodycam_ingest.retention.state import current_cases
 from bodycam_ingest.retention.tiers import Tier, parse_tier, tier_change_requires_approval
 from bodycam_ingest.station import Station
 
-Ident = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Ident = Annotated[int, Field(ge=1, le=2**31 - 1)]  # INTEGER keys: 32 bits on PostgreSQL
 Text = Annotated[str, Field(max_length=4000)]
 
 
