@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -474,3 +475,37 @@ def test_sizes_times_and_booleans_round_trip_on_postgresql(pg_url: str) -> None:
             session.flush()
     finally:
         catalog.close()
+
+
+def test_the_daemon_waits_for_an_unreachable_catalog_and_starts_once_it_answers(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    """A shared catalog that is away when the daemon starts (network, server restart) must not
+    leave the unit down: exit 8 would stop systemd from restarting it. The daemon logs the fault,
+    waits, and starts once the catalog answers; here the database is created while it waits."""
+    from bodycam_ingest.daemon.service import catalog_retry_delay
+
+    assert [catalog_retry_delay(n) for n in (1, 2, 3, 6, 7, 30)] == [2, 4, 8, 60, 60, 60]
+    name = f"bodycam_later_{os.getpid()}"
+    station = pg_station_at(tmp_path / "station", pg_server.url(name))
+    log = station.root / "daemon.log"
+    daemon = subprocess.Popen([*BODYCAM, "daemon"], text=True, stdout=log.open("w"),
+                              stderr=subprocess.STDOUT,
+                              env={**os.environ, "BODYCAM_CONFIG": str(station.config_path)})
+    try:
+        for _ in range(6000):  # until it says it is waiting (a condition, not a duration)
+            if "attempt 1; trying again" in log.read_text() or daemon.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert daemon.poll() is None, log.read_text()
+        assert "cannot be reached" in log.read_text()
+        pg_server.sql(f"CREATE DATABASE {name}")
+        for _ in range(12000):
+            if "daemon ready" in log.read_text() or daemon.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert "daemon ready" in log.read_text(), log.read_text()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(120)
+    assert daemon.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()

@@ -26,7 +26,7 @@ from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
 from bodycam_ingest.detection.udev import BlockDock, UdevDetector, udevd_answers
 from bodycam_ingest.detection.watch import FolderDock, FolderWatcher
-from bodycam_ingest.errors import BodycamError, ConfigError, ExitCode
+from bodycam_ingest.errors import BodycamError, CatalogUnreachable, ConfigError, ExitCode
 from bodycam_ingest.ingest.journal import Journal
 from bodycam_ingest.ingest.pipeline import DockReport
 from bodycam_ingest.jobs.alerts import raise_alerts
@@ -182,13 +182,43 @@ class Daemon:
         self.journal.note("daemon_stopped", reason="signal")  # signed by Station.close()
 
 
+CATALOG_RETRY_FIRST = 2.0
+CATALOG_RETRY_CAP = 60.0
+
+
+def catalog_retry_delay(attempt: int) -> float:
+    """Seconds to wait before the ``attempt``-th (1, 2, ...) retry of an unreachable catalog:
+    doubling from 2 s up to a minute."""
+    return min(CATALOG_RETRY_CAP, CATALOG_RETRY_FIRST * 2.0 ** (attempt - 1))
+
+
+def open_when_reachable(config: Config, stop: threading.Event,
+                        opener: Callable[[Config], Station] = Station.open) -> Station | None:
+    """The station, once its catalog answers; None when stopped while waiting.
+
+    A shared PostgreSQL catalog can be away (a network outage, the server restarting) when the
+    daemon starts: exiting would leave the unit down (exit 8 is a RestartPreventExitStatus, for
+    faults a restart cannot fix), so the daemon says so in the journal and its status and tries
+    again, doubling the wait up to a minute. Any other fault still stops it at once.
+    """
+    attempt = 0
+    while True:
+        try:
+            return opener(config)
+        except CatalogUnreachable as exc:
+            attempt += 1
+            delay = catalog_retry_delay(attempt)
+            log.error("%s (attempt %d; trying again in %.0f s)", exc.message(), attempt, delay)
+            notify(f"STATUS=waiting for the catalog (attempt {attempt})")
+            if stop.wait(delay):
+                return None
+
+
 def run_daemon(config: Config) -> int:
     overlap = watch_folder_overlaps(config)
     if overlap:  # checked before anything is opened or watched (exit 3)
         raise ConfigError(path="ingest.watch_folders", problem=overlap)
     custody.load_station_key(config)  # no usable key: refuse to start, with the fix (exit 5 or 3)
-    station = Station.open(config)
-    daemon = Daemon(station)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -198,6 +228,11 @@ def run_daemon(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    opened = open_when_reachable(config, stop)
+    if opened is None:
+        return int(ExitCode.OK)
+    station = opened
+    daemon = Daemon(station)
     try:
         daemon.start()
         notify("READY=1\nSTATUS=waiting for cameras")
