@@ -54,7 +54,7 @@ class Station:
             harden_state(config)
         storage.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         catalog = open_catalog(storage.db_url, lock_dir=storage.runtime,
-                               busy_timeout=storage.busy_timeout)
+                               busy_timeout=storage.busy_timeout, station_id=config.station.id)
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
         if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)

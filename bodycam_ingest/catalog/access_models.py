@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bodycam_ingest.catalog.models import Base, UTCDateTime
+from bodycam_ingest.catalog.models import Base, StationScoped, UTCDateTime
 
 __all__ = ["AccountOsUser", "AccountRow", "RequestRow"]
 
@@ -35,16 +35,17 @@ class AccountRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class AccountOsUser(Base):
+class AccountOsUser(StationScoped, Base):
     """An OS user mapped to an account: a CLI caller with this uid's name acts as the account."""
 
     __tablename__ = "account_os_users"
 
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a machine's user
     os_user: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
 
 
-class RequestRow(Base):
+class RequestRow(StationScoped, Base):
     """One four-eyes request. ``preview`` is exactly what the requester (and the approver) was
     shown, and ``preview_digest`` its SHA-256: an approval names the digest, and the request is
     refused at execution when the preview computed again no longer matches (the object changed)."""

@@ -280,23 +280,21 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
 
 def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -> None:
     """The chain head (where the next entry chains on) is the log's last entry: a head moved
-    past it means entries were cut from the end; any other difference, an extra or a missing
-    head row, would make the next entry chain on something the log does not hold."""
+    past it means entries were cut from the end; any other difference, or a missing head row,
+    would make the next entry chain on something the log does not hold. The session is the
+    station's: its head is its own row (one per station, a unique key)."""
     heads = list(session.scalars(select(ChainHead).order_by(ChainHead.id)))
     last = entries[-1] if entries else None
     seq, digest = (last.seq, last.digest) if last is not None else (0, GENESIS)
     if not heads:
         if last is not None:
-            report.add("custody log", f"the chain head (row {eventlog.HEAD_ID})",
+            report.add("custody log", "the chain head",
                        f"is missing, though the log holds "
-                       f"{seq} entries: the row was deleted; the next entry would restart the "
-                       "chain")
+                       f"{seq} entries: the row was deleted or given to another station; the "
+                       "next entry would restart the chain")
         return
     for head in heads:
-        if head.id != eventlog.HEAD_ID:
-            report.add("custody log", f"the chain head row {head.id}", "is not the one chain "
-                       "head: it was put into the catalog by hand")
-        elif head.seq > seq:
+        if head.seq > seq:
             report.add("custody log", f"custody entry {seq + 1}",
                        f"the log ends at entry {seq}, but entry {head.seq} was written: entries "
                        "were removed from the end")
@@ -304,9 +302,6 @@ def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -
             report.add("custody log", f"the chain head (row {head.id})", f"says entry "
                        f"{head.seq} with digest {head.digest}, but the log's last entry is {seq} "
                        f"with digest {digest}: the head was edited")
-    if all(head.id != eventlog.HEAD_ID for head in heads) and last is not None:
-        report.add("custody log", f"the chain head (row {eventlog.HEAD_ID})", "is missing, though "
-                   f"the log holds {seq} entries: it was deleted or renumbered")
 
 
 def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_dir: Path,
