@@ -51,9 +51,15 @@ def _scope_statement(state: ORMExecuteState) -> None:
     if station is None:
         return
     if state.is_insert:
+        if getattr(state.statement, "select", None) is not None:  # INSERT ... SELECT
+            names = {getattr(c, "key", c) for c in state.statement.select_names}  # type: ignore[attr-defined]
+            if "station_id" not in names:
+                raise UnscopedSession("an INSERT ... SELECT into a station's table must name "
+                                      "station_id (and select only the station's rows)")
+            return
         params = state.parameters
         if isinstance(params, list) and params:
-            state.parameters = [{**row, "station_id": station} for row in params]  # type: ignore[misc]
+            state.parameters = [{**row, "station_id": station} for row in params]
         else:
             state.statement = state.statement.values(station_id=station)  # type: ignore[attr-defined]
         return

@@ -50,7 +50,12 @@ def _station_id() -> str | None:
 
 
 def _has_rows(bind: sa.engine.Connection, table: str) -> bool:
-    return bind.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None
+    return bind.execute(sa.select(sa.literal(1)).select_from(sa.table(table)).limit(1)).first() \
+        is not None
+
+
+def _station_column(table: str) -> sa.TableClause:
+    return sa.table(table, sa.column("station_id"))
 
 
 def _unique_name(bind: sa.engine.Connection, table: str, columns: list[str]) -> str:
@@ -101,7 +106,7 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("station_id", sa.String(length=64), nullable=True))
         if station is not None:
-            bind.execute(sa.text(f"UPDATE {table} SET station_id = :sid"), {"sid": station})
+            bind.execute(sa.update(_station_column(table)).values(station_id=station))
         old = PER_STATION.get(table)
         old_name = _unique_name(bind, table, old[0]) if old else None
         with op.batch_alter_table(table, naming_convention=CONVENTION) as batch:
@@ -156,8 +161,8 @@ def _rekey_scheduler_jobs(station: str | None) -> None:
 def downgrade() -> None:
     """Back to one station per catalog: only a catalog that holds one station's rows."""
     bind = op.get_bind()
-    stations = {row[0] for table in SCOPED for row in
-                bind.execute(sa.text(f"SELECT DISTINCT station_id FROM {table}"))}
+    stations = {row[0] for table in SCOPED for row in bind.execute(
+        sa.select(_station_column(table).c.station_id).distinct())}
     if len(stations) > 1:
         raise RuntimeError(f"the catalog holds the rows of {len(stations)} stations; 0008 "
                            "keeps one station per catalog")
