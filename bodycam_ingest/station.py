@@ -60,8 +60,16 @@ class Station:
         if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)
             prober = partial(probe_file, ffprobe=config.analysis.ffprobe,
                              timeout_s=config.analysis.ffprobe_timeout_s)
-        return cls(config=config, catalog=catalog, store=store, clock=clock,
-                   actor=actor or os_user(), prober=prober, read_only=read_only)
+        station = cls(config=config, catalog=catalog, store=store, clock=clock,
+                      actor=actor or os_user(), prober=prober, read_only=read_only)
+        from bodycam_ingest.custody import stations
+
+        try:  # another station under this id (another key) is refused here (issue 12)
+            stations.check_and_register(station, write=not read_only)
+        except BaseException:
+            catalog.close()
+            raise
+        return station
 
     def ingester(self, cancel: threading.Event | None = None,
                  on_progress: Callable[[int, str, int], None] | None = None) -> Ingester:

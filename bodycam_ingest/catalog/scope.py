@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, true
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
 from bodycam_ingest.catalog.models import StationScoped
@@ -44,6 +44,14 @@ def station_of(session: Session) -> str | None:
         raise UnscopedSession("a catalog session must be opened for one station (storage's "
                               "station.id) or explicitly for the whole bureau")
     return str(station)
+
+
+def own(session: Session, column: Any) -> Any:
+    """The condition a Core statement (which the ORM scope does not reach: rows streamed from
+    ``session.connection()``, ``Table`` columns) adds by hand: ``column`` is the session's
+    station (no condition in a bureau-wide session)."""
+    station = station_of(session)
+    return true() if station is None else column == station
 
 
 def _scope_statement(state: ORMExecuteState) -> None:

@@ -22,7 +22,7 @@ from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
 from bodycam_ingest.cli import common, render
 from bodycam_ingest.cli.ids import recording, recording_ids
-from bodycam_ingest.custody import keys, service
+from bodycam_ingest.custody import keys, service, stations
 from bodycam_ingest.errors import ExitCode, NotFound
 from bodycam_ingest.station import Station
 
@@ -55,6 +55,7 @@ def keys_init(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         directory = service.key_dir(station.config)
         ident = keys.generate(directory)
         _note(station, "key_created", subject=ident, details={"key_dir": str(directory)})
+        stations.publish_key(station)  # registers the station on the catalog (issue 12)
         service.after_command(station)
     data = {"key_id": ident, "private_key": str(directory / keys.PRIVATE_NAME),
             "public_key": str(directory / keys.PUBLIC_NAME)}
@@ -105,6 +106,7 @@ def keys_rotate(config: ConfigOpt = None, reason: ReasonOpt = None,
     common.require_system(config, "keys rotate")
     with _station(config) as station:
         old, new = keys.rotate(service.key_dir(station.config))
+        stations.publish_key(station, rotated_from=old)  # the bureau audit's keyring
         _note(station, "key_rotated", subject=new, reason=reason,
               details={"old_key_id": old, "new_key_id": new})
         service.after_command(station)

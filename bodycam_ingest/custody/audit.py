@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
 from bodycam_ingest.catalog.models import Event, Recording
 from bodycam_ingest.custody import anchors, eventlog, keys, labels, replay_catalog
@@ -126,7 +127,8 @@ def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
                   recording_ids: list[int] | None) -> tuple[list[Stored], PendingHashes]:
     """The recordings to audit, by id; each live one's stored file goes to ``pool`` as its row is
     read (the workers hash the first files while the catalog is still being read)."""
-    query = select(*STORED_COLUMNS).order_by(Recording.id)
+    query = select(*STORED_COLUMNS).where(scope.own(session, Recording.station_id)) \
+        .order_by(Recording.id)  # Core below: the station's rows by hand
     if recording_ids is not None:
         query = query.where(Recording.id.in_(recording_ids))
     recordings: list[Stored] = []

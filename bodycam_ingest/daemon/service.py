@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bodycam_ingest.config import Config, watch_folder_overlaps
 from bodycam_ingest.custody import service as custody
+from bodycam_ingest.custody import stations
 from bodycam_ingest.daemon import dock_alerts, replication
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
@@ -188,6 +189,11 @@ def run_daemon(config: Config) -> int:
         raise ConfigError(path="ingest.watch_folders", problem=overlap)
     custody.load_station_key(config)  # no usable key: refuse to start, with the fix (exit 5 or 3)
     station = Station.open(config)
+    try:  # one daemon per station id on the catalog (issue 12)
+        stations.take_lease(station)
+    except BaseException:
+        station.close()
+        raise
     daemon = Daemon(station)
     stop = threading.Event()
 
@@ -206,9 +212,13 @@ def run_daemon(config: Config) -> int:
         interval = watchdog_interval() or 5.0
         while not stop.wait(interval):
             notify("WATCHDOG=1")
+            stations.heartbeat(station)
             custody.checkpoint_if_due(station)
         notify("STOPPING=1")
         daemon.stop()
     finally:
-        station.close()
+        try:
+            stations.release_lease(station)
+        finally:
+            station.close()
     return int(ExitCode.OK)

@@ -49,6 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.models import Recording, UTCDateTime
 from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow
@@ -339,12 +340,13 @@ def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, dat
     """In id order: the live recordings in ``cutoffs``' ranges, the live ones with a stored
     ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and ``extra_ids``
     that are neither (a plan's attention rows), each once. One query; the database sorts."""
-    ranges = [select(*_STREAM_COLUMNS).where(Recording.deleted_at.is_(None),
+    mine = scope.own(session, Recording.station_id)  # Core rows below: scoped by hand
+    ranges = [select(*_STREAM_COLUMNS).where(mine, Recording.deleted_at.is_(None),
                                              Recording.tier == tier.value,
                                              Recording.clock_start <= cut)
               for tier, cut in cutoffs.items()]
     # a separate statement: a UNION ALL would make SQLite sort the due rows with the others
-    due = select(*_STREAM_COLUMNS).where(*_due_outside(cutoffs)).order_by(Recording.id)
+    due = select(*_STREAM_COLUMNS).where(mine, *_due_outside(cutoffs)).order_by(Recording.id)
     connection = session.connection()  # Core: rows stream, the ORM would buffer them all
     due_rows = iter(connection.execute(due))
     first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
@@ -376,6 +378,7 @@ def states_by_id(session: Session, matters: Matters, ids: Sequence[int]) -> list
     states: list[RecordingState] = []
     for part in chunks(ids):
         found = {raw[0]: raw for raw in session.connection().execute(
-            select(*_STREAM_COLUMNS).where(Recording.id.in_(part)))}
+            select(*_STREAM_COLUMNS).where(Recording.id.in_(part),
+                                           scope.own(session, Recording.station_id)))}
         states.extend(matters.state(found[i]) for i in part if i in found)
     return states

@@ -1,0 +1,127 @@
+"""Two stations on one catalog (issue 12 item 1): each sees, audits and sweeps only its own
+objects; the bureau-wide audit checks both; a second station under a taken id is refused.
+
+Every test takes the catalog from the one ``catalog_url`` fixture (a real SQLite file shared by
+the stations' configs), so PostgreSQL can be added to it without touching the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from helpers import StationEnv, write_config
+
+from bodycam_ingest.errors import ExitCode
+from bodycam_ingest.sim.camera import CameraSpec, build_folder_camera
+
+
+@pytest.fixture
+def catalog_url(tmp_path: Path) -> Iterator[str]:
+    """The bureau's shared catalog (one SQLite file; PostgreSQL can be a second param)."""
+    yield f"sqlite:///{tmp_path / 'bureau' / 'catalog.sqlite3'}"
+
+
+def _fresh(device: str) -> CameraSpec:
+    local = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
+    return replace(CameraSpec(segments=2, seconds=1.0), start=local - timedelta(minutes=10),
+                   device=device)
+
+
+@pytest.fixture(scope="module")
+def masters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for name, device in (("A", "DSJ9X00A"), ("B", "DSJ9X00B")):
+        root = tmp_path_factory.mktemp(f"cam-{name}")
+        build_folder_camera(root, _fresh(device))
+        out[name] = root
+    return out
+
+
+def make_station(root: Path, station_id: str, catalog_url: str, *, key: bool = True) -> StationEnv:
+    root.mkdir(parents=True)
+    path = write_config(root, station_key=key)
+    text = path.read_text().replace('id = "test-station"', f'id = "{station_id}"')
+    text = text.replace("[storage]\n", f'[storage]\ndatabase_url = "{catalog_url}"\n', 1)
+    path.write_text(text)
+    return StationEnv(root=root, config_path=path)
+
+
+def camera(masters: dict[str, Path], name: str, dest: Path) -> Path:
+    shutil.copytree(masters[name], dest, copy_function=shutil.copy2)
+    return dest
+
+
+def ids(station: StationEnv) -> list[int]:
+    rows = json.loads(station.run("list", "--json", check=True).stdout)
+    return sorted(row["id"] for row in rows)
+
+
+def audit(station: StationEnv, *args: str) -> tuple[int, dict[str, Any]]:
+    result = station.run("audit", "--json", *args, timeout=300)
+    assert result.returncode in (0, 9), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return db.execute(statement, params).fetchall()
+
+
+@pytest.fixture
+def bureau(tmp_path: Path, catalog_url: str, masters: dict[str, Path]
+           ) -> tuple[StationEnv, StationEnv]:
+    a = make_station(tmp_path / "a", "station-a", catalog_url)
+    b = make_station(tmp_path / "b", "station-b", catalog_url)
+    a.run("ingest", str(camera(masters, "A", tmp_path / "cam-a")), check=True)
+    b.run("ingest", str(camera(masters, "B", tmp_path / "cam-b")), check=True)
+    return a, b
+
+
+def test_each_station_lists_only_its_own_recordings(bureau: tuple[StationEnv, StationEnv],
+                                                     catalog_url: str) -> None:
+    a, b = bureau
+    mine = {sid: sorted(i for (i,) in sql(catalog_url, "SELECT id FROM recordings WHERE "
+                                                       "station_id = ?", sid))
+            for sid in ("station-a", "station-b")}
+    assert len(mine["station-a"]) == 2 and len(mine["station-b"]) == 2
+    assert ids(a) == mine["station-a"]
+    assert ids(b) == mine["station-b"]
+    other = str(mine["station-b"][0])
+    shown = a.run("show", other)
+    assert shown.returncode == ExitCode.NOT_FOUND, shown.stdout + shown.stderr
+
+
+def test_both_stations_audit_clean_and_keep_their_own_chains(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    a, b = bureau
+    for station in (a, b):
+        code, report = audit(station)
+        assert code == 0, report
+    seqs = dict(sql(catalog_url, "SELECT station_id, COUNT(*) FROM events GROUP BY station_id"))
+    assert set(seqs) == {"station-a", "station-b"}
+    for sid, count in seqs.items():
+        assert sql(catalog_url, "SELECT MIN(seq), MAX(seq) FROM events WHERE station_id = ?",
+                   sid) == [(1, count)]
+    assert sorted(sql(catalog_url, "SELECT id FROM stations")) == [("station-a",), ("station-b",)]
+
+
+def test_a_third_station_with_a_taken_id_and_another_key_is_refused(
+        bureau: tuple[StationEnv, StationEnv], tmp_path: Path, catalog_url: str) -> None:
+    intruder = make_station(tmp_path / "c", "station-a", catalog_url)
+    before = sql(catalog_url, "SELECT COUNT(*) FROM events")
+    for command in (("list",), ("daemon",)):
+        result = intruder.run(*command, timeout=120)
+        assert result.returncode == ExitCode.CONFIG, result.stdout + result.stderr
+        assert "station-a" in result.stderr and "give this station its own station.id" in \
+            result.stderr.lower(), result.stderr
+        assert "Traceback" not in result.stderr
+    assert sql(catalog_url, "SELECT COUNT(*) FROM events") == before
