@@ -125,3 +125,51 @@ def test_a_third_station_with_a_taken_id_and_another_key_is_refused(
             result.stderr.lower(), result.stderr
         assert "Traceback" not in result.stderr
     assert sql(catalog_url, "SELECT COUNT(*) FROM events") == before
+
+
+def bureau_audit(station: StationEnv) -> tuple[int, dict[str, Any]]:
+    result = station.run("audit", "--all-stations", "--json", timeout=300)
+    assert result.returncode in (0, 9), result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_the_bureau_audit_checks_every_station_against_its_published_keys(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    a, _b = bureau
+    code, report = bureau_audit(a)
+    assert code == 0 and report["clean"], report
+    parts = {part["station"]: part for part in report["stations"]}
+    assert set(parts) == {"station-a", "station-b"}
+    assert parts["station-a"]["depth"] == "full" and parts["station-b"]["depth"] == "catalog"
+    published = dict(sql(catalog_url, "SELECT station_id, key_id FROM station_keys"))
+    assert parts["station-b"]["keys"] == [published["station-b"]]
+    assert parts["station-b"]["checked"]["custody_log"] > 0
+
+
+def test_a_tampered_log_row_fails_only_its_station_and_the_bureau(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    a, b = bureau
+    sql(catalog_url, "UPDATE events SET reason = 'edited' WHERE station_id = 'station-b' "
+                     "AND seq = 2")
+    assert audit(a)[0] == 0
+    code, report = audit(b)
+    assert code == ExitCode.FINDINGS
+    assert any(f["section"] == "custody_log" for f in report["findings"]), report["findings"]
+    code, report = bureau_audit(a)
+    assert code == ExitCode.FINDINGS and not report["clean"]
+    parts = {part["station"]: part for part in report["stations"]}
+    assert parts["station-a"]["clean"], parts["station-a"]["findings"]
+    assert any("custody entry 2" in f["object"] for f in parts["station-b"]["findings"]), \
+        parts["station-b"]["findings"]
+    assert report["verdict"] == "findings in station-b"
+
+
+def test_a_checkpoint_signed_by_an_unpublished_key_fails_the_bureau_audit(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    a, _b = bureau
+    sql(catalog_url, "DELETE FROM station_keys WHERE station_id = 'station-b'")
+    code, report = bureau_audit(a)
+    assert code == ExitCode.FINDINGS
+    parts = {part["station"]: part for part in report["stations"]}
+    assert parts["station-a"]["clean"]
+    assert not parts["station-b"]["clean"]

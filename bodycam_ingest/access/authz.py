@@ -56,6 +56,8 @@ ACTIONS: Mapping[str, Rule] = {
     "log.view": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="read the custody log"),
     "verify.run": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="re-hash recordings"),
     "audit.run": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="audit the whole station"),
+    "audit.all_stations": _rule((AUDITOR, ADMIN),
+                                summary="audit every station on the shared catalog"),
     "deadlines.report": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), (OFFICER,),
                               "recordings late for export or labelling (R1)"),
     "statistics.view": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="R7 statistics"),

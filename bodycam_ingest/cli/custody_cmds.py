@@ -140,10 +140,24 @@ def verify(ids: Annotated[list[int] | None, typer.Argument(help="Recording ids."
 
 def audit_cmd(config: ConfigOpt = None, as_json: JsonOpt = False,
               deadlines: Annotated[bool, typer.Option(help="Report missed R1 deadlines as "
-                                                      "problems.")] = True) -> None:
+                                                      "problems.")] = True,
+              all_stations: Annotated[bool, typer.Option(
+                  "--all-stations", help="Every station on the shared catalog, each against "
+                  "its published keys (auditor, admin).")] = False) -> None:
     """Check the whole station: fixity, manifests and their chain, the custody log and its
     checkpoints, labels, unexplained continuity findings, missed deadlines."""
-    _audited(config, "audit.run", {"deadlines": deadlines}, "Audit", as_json)
+    if not all_stations:
+        _audited(config, "audit.run", {"deadlines": deadlines}, "Audit", as_json)
+    with render.progress_bars():
+        data = common.call(config, "audit.bureau", {"deadlines": deadlines}, read_only=False)
+    if as_json:
+        render.emit_json(data)
+    else:
+        for part in data["stations"]:
+            render.audit_report(part, f"Station {part['station']} ({part['depth']})")
+        render.out.print(render.plain(f"bureau: {len(data['stations'])} station(s); "
+                                      f"{data['verdict']}"))
+    raise typer.Exit(int(ExitCode.OK if data["clean"] else ExitCode.FINDINGS))
 
 
 # --- labels, log, deadlines --------------------------------------------------------------------
