@@ -8,11 +8,14 @@ the stations' configs), so PostgreSQL can be added to it without touching the te
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -173,3 +176,77 @@ def test_a_checkpoint_signed_by_an_unpublished_key_fails_the_bureau_audit(
     parts = {part["station"]: part for part in report["stations"]}
     assert parts["station-a"]["clean"]
     assert not parts["station-b"]["clean"]
+
+
+@dataclass
+class _Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_stations_retention_sweep_deletes_only_its_own_expired_recordings(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    from bodycam_ingest.retention.service import run_sweep
+    from bodycam_ingest.station import Station
+
+    a, b = bureau
+    b_files = b.stored_files()
+    clock = _Clock(datetime.now(UTC) + timedelta(days=800))
+    station = Station.open(a.config, clock=clock, actor="retention-officer")
+    try:
+        for days in (0, 40):  # found due, then deleted after its grace period
+            clock.now += timedelta(days=days)
+            report = run_sweep(station, trigger="test")
+            assert report.error is None, report.error
+    finally:
+        station.close()
+    state = dict(sql(catalog_url, "SELECT station_id, COUNT(deleted_at) FROM recordings "
+                                  "GROUP BY station_id"))
+    assert state == {"station-a": 2, "station-b": 0}
+    assert a.stored_files() == [] and b.stored_files() == b_files
+    assert sql(catalog_url, "SELECT DISTINCT station_id FROM retention_tombstones") == \
+        [("station-a",)]
+    assert audit(b)[0] == 0
+
+
+def _tree_before_stations(tmp_path: Path) -> Path:
+    """The code as it was at migration 0008 (the parent of the commit that added 0009)."""
+    repo = Path(__file__).resolve().parents[1]
+    added = subprocess.run(
+        ["git", "-C", str(repo), "log", "--diff-filter=A", "--format=%H", "--",
+         "bodycam_ingest/catalog/migrations/versions/0009_stations.py"],
+        capture_output=True, text=True, check=False).stdout.split()
+    if not added:
+        pytest.skip("needs the repository's git history (the code before migration 0009)")
+    tree = tmp_path / "code-0008"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", f"{added[-1]}^",
+                              "bodycam_ingest"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def test_a_single_station_catalog_at_0008_with_data_migrates_and_audits_clean(
+        tmp_path: Path, catalog_url: str, masters: dict[str, Path]) -> None:
+    old_code = _tree_before_stations(tmp_path)
+    a = make_station(tmp_path / "a", "station-a", catalog_url)
+    env = {**os.environ, "PYTHONPATH": str(old_code), "BODYCAM_CONFIG": str(a.config_path)}
+    old = subprocess.run([sys.executable, "-m", "bodycam_ingest", "ingest",
+                          str(camera(masters, "A", tmp_path / "cam-a")), "--json"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+                         check=False)
+    assert old.returncode == 0, old.stderr
+    assert sql(catalog_url, "SELECT version_num FROM alembic_version") == [("0008",)]
+    before = sql(catalog_url, "SELECT COUNT(*) FROM events")[0][0]
+    assert before > 0
+    code, report = audit(a)  # the current code: migrates (rows given to station-a), audits
+    assert code == 0, report["findings"]
+    assert sql(catalog_url, "SELECT version_num FROM alembic_version") == [("0009",)]
+    assert sql(catalog_url, "SELECT DISTINCT station_id FROM events") == [("station-a",)]
+    assert sql(catalog_url, "SELECT id FROM stations") == [("station-a",)]
+    assert len(ids(a)) == 2
+    b = make_station(tmp_path / "b", "station-b", catalog_url)  # a second station joins
+    b.run("ingest", str(camera(masters, "B", tmp_path / "cam-b")), check=True)
+    assert audit(a)[0] == 0 and audit(b)[0] == 0
