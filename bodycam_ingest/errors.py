@@ -230,6 +230,12 @@ class ArchiveVerifyFailed(BodycamError):
 
 
 # --- accounts and the local API (issue 8) -------------------------------------------------------
+class StationNotAllowed(BodycamError):
+    """Refused: {who} holds roles only on station(s) {allowed}, and this is station {station}. Ask an administrator (bodycam users roles LOGIN --set ROLES --stations ...) if you should act here."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
 class NotAuthorized(BodycamError):
     """Refused: {who} may not do {action}; it needs the role {need}. Ask a station administrator (bodycam users roles) if you should have it."""  # noqa: E501
 

@@ -250,3 +250,45 @@ def test_a_single_station_catalog_at_0008_with_data_migrates_and_audits_clean(
     b = make_station(tmp_path / "b", "station-b", catalog_url)  # a second station joins
     b.run("ingest", str(camera(masters, "B", tmp_path / "cam-b")), check=True)
     assert audit(a)[0] == 0 and audit(b)[0] == 0
+
+
+def test_an_account_limited_to_station_a_is_refused_on_station_b(
+        bureau: tuple[StationEnv, StationEnv]) -> None:
+    from sqlalchemy import select
+
+    from bodycam_ingest.access.identity import principal_of
+    from bodycam_ingest.api.registry import dispatch
+    from bodycam_ingest.catalog.access_models import AccountRow
+    from bodycam_ingest.errors import StationNotAllowed
+    from bodycam_ingest.station import Station
+
+    a, b = bureau
+    a.run("users", "add", "li.na", "--name", "Li Na", "--roles", "custodian,auditor",
+          "--stations", "station-a", check=True)
+    shown = json.loads(b.run("users", "show", "li.na", "--json", check=True).stdout)
+    assert shown["stations"] == ["station-a"]  # accounts are bureau-wide
+    on_a, on_b = Station.open(a.config), Station.open(b.config)
+    try:
+        with on_a.catalog.reading() as session:
+            person = principal_of(session.scalars(select(AccountRow)).one())
+        listed = dispatch(on_a, person, "recordings.list", {})
+        assert len(listed) == 2
+        with pytest.raises(StationNotAllowed) as refused:
+            dispatch(on_b, person, "recordings.list", {})
+        assert refused.value.exit_code == ExitCode.REFUSED
+        assert "station-a" in refused.value.message() and "station-b" in refused.value.message()
+        with pytest.raises(StationNotAllowed):
+            dispatch(on_b, person, "audit.bureau", {})
+    finally:
+        on_a.close()
+        on_b.close()
+    a.run("users", "roles", "li.na", "--set", "custodian,auditor", "--stations", "all",
+          "--reason", "moved to the bureau's audit team", check=True)
+    opened_b = Station.open(b.config)
+    try:
+        with opened_b.catalog.reading() as session:
+            person = principal_of(session.scalars(select(AccountRow)).one())
+        assert person.stations is None
+        assert len(dispatch(opened_b, person, "recordings.list", {})) == 2
+    finally:
+        opened_b.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bodycam_ingest.access.principal import Principal
-from bodycam_ingest.errors import NotAuthorized
+from bodycam_ingest.errors import NotAuthorized, StationNotAllowed
 
 OFFICER, CUSTODIAN, SUPERVISOR, AUDITOR, ADMIN = (
     "officer", "custodian", "supervisor", "auditor", "admin")
@@ -111,12 +111,19 @@ def roles_granting(action: str, extra_roles: Mapping[str, tuple[str, ...]]) -> R
 
 
 def authorize(principal: Principal, action: str,
-              extra_roles: Mapping[str, tuple[str, ...]] | None = None) -> Scope:
+              extra_roles: Mapping[str, tuple[str, ...]] | None = None,
+              station: str | None = None) -> Scope:
     """The scope ``principal`` may do ``action`` in, or ``NotAuthorized`` naming the roles that
-    would allow it. The system principal (root, the service account in-process) may do all."""
+    would allow it. The system principal (root, the service account in-process) may do all.
+    An account whose roles are limited to some stations (issue 12) is refused any action on
+    ``station`` (the station the call reaches) outside them."""
     rule = roles_granting(action, extra_roles or {})
     if principal.system:
         return Scope.ALL
+    if station is not None and principal.stations is not None and \
+            station not in principal.stations:
+        raise StationNotAllowed(who=principal.login, station=station,
+                                allowed=", ".join(sorted(principal.stations)) or "(none)")
     account = principal.account_id is not None  # EVERYONE means any account, not the kiosk
     if (account and EVERYONE in rule.all) or principal.roles & rule.all:
         return Scope.ALL
@@ -132,12 +139,13 @@ def may_approve(principal: Principal, kind: str) -> bool:
 
 
 def actions_for(principal: Principal,
-                extra_roles: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+                extra_roles: Mapping[str, tuple[str, ...]] | None = None,
+                station: str | None = None) -> dict[str, str]:
     """Every action ``principal`` may do, with its scope (for ``bodycam whoami``)."""
     out: dict[str, str] = {}
     for action in ACTIONS:
         try:
-            out[action] = authorize(principal, action, extra_roles).value
-        except NotAuthorized:
+            out[action] = authorize(principal, action, extra_roles, station).value
+        except (NotAuthorized, StationNotAllowed):
             continue
     return out

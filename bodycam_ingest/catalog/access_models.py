@@ -27,6 +27,8 @@ class AccountRow(Base):
     officer_number: Mapped[str | None] = mapped_column(String(32), unique=True)  # 警号
     unit: Mapped[str | None] = mapped_column(String(128))
     roles: Mapped[str] = mapped_column(Text)  # JSON list of role names, sorted
+    # JSON list of the station ids its roles hold on (issue 12); None: every station
+    stations: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id PHC string
     totp_secret: Mapped[str | None] = mapped_column(String(64))  # base32

@@ -119,6 +119,8 @@ def upgrade() -> None:
         op.create_index(f"ix_{table}_station_id", table, ["station_id"])
     _rekey_os_users(station)
     _rekey_scheduler_jobs(station)
+    with op.batch_alter_table("accounts") as batch:  # roles limited to stations (None: all)
+        batch.add_column(sa.Column("stations", sa.Text(), nullable=True))
 
 
 def _rekey_os_users(station: str | None) -> None:
@@ -166,6 +168,8 @@ def downgrade() -> None:
     if len(stations) > 1:
         raise RuntimeError(f"the catalog holds the rows of {len(stations)} stations; 0008 "
                            "keeps one station per catalog")
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("stations")
     for table in ("account_os_users", "scheduler_jobs"):
         with op.batch_alter_table(table, recreate="always") as batch:
             batch.drop_column("station_id")
