@@ -292,3 +292,17 @@ def test_an_account_limited_to_station_a_is_refused_on_station_b(
         assert len(dispatch(opened_b, person, "recordings.list", {})) == 2
     finally:
         opened_b.close()
+
+
+def test_an_account_made_at_one_station_keeps_both_audits_clean(
+        bureau: tuple[StationEnv, StationEnv]) -> None:
+    a, b = bureau
+    a.run("users", "add", "wang.fang", "--name", "Wang Fang", "--roles", "auditor",
+          "--os-user", "nobody", check=True)
+    b.run("users", "roles", "wang.fang", "--set", "auditor,custodian", "--stations",
+          "station-b", "--reason", "custodian at station B", check=True)
+    for station in (a, b):
+        code, report = audit(station)
+        assert code == 0, report["findings"]
+    code, report = bureau_audit(a)
+    assert code == 0, [part["findings"] for part in report["stations"]]

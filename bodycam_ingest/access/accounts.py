@@ -117,8 +117,11 @@ def checked_os_user(name: str) -> str:
 
 # --------------------------------------------------------------------------- catalog
 def os_users_of(session: Session, account_id: int) -> list[str]:
-    return sorted(session.scalars(select(AccountOsUser.os_user).where(
-        AccountOsUser.account_id == account_id)))
+    """Every OS user mapped to the account, at any station (the account is bureau-wide, so its
+    state is the same seen from every station; who a uid is stays the station's own mapping:
+    ``identity.principal_for_uid``). Core on purpose: the station scope would hide the others."""
+    return sorted(session.connection().execute(select(AccountOsUser.os_user).where(
+        AccountOsUser.account_id == account_id)).scalars())
 
 
 def row_mapping(session: Session, row: AccountRow) -> dict[str, Any]:
@@ -195,7 +198,8 @@ def _officer_free(session: Session, officer_number: str | None, login: str) -> N
 
 def _os_user_free(session: Session, os_user: str, login: str) -> bool:
     """True if ``os_user`` is already mapped to ``login``; Refused if to another account."""
-    mapped = session.get(AccountOsUser, os_user)
+    mapped = session.scalars(select(AccountOsUser).where(  # this station's (scoped)
+        AccountOsUser.os_user == os_user)).first()
     if mapped is None:
         return False
     owner = session.get(AccountRow, mapped.account_id)
@@ -287,7 +291,8 @@ def map_os_user(session: Session, *, now: datetime, actor: str, login: str,
 
 
 def unmap_os_user(session: Session, *, now: datetime, actor: str, os_user: str) -> AccountRow:
-    mapped = session.get(AccountOsUser, os_user)
+    mapped = session.scalars(select(AccountOsUser).where(  # this station's (scoped)
+        AccountOsUser.os_user == os_user)).first()
     if mapped is None:
         raise NotFound(what="OS user mapping", ident=os_user,
                        hint="See each account's OS users with: bodycam users list")

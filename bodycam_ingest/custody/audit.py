@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -345,16 +345,58 @@ def check_identity(session: Session, report: AuditReport) -> None:
     from bodycam_ingest.access.accounts import account_rows
     from bodycam_ingest.access.audit_identity import LogEntry, identity_problems
 
+    own = eventlog.entries(session)
     entries = [LogEntry(e.seq, str(e.fields.get("actor", "")), str(e.fields.get("action", "")),
                         e.fields.get("details"),  # type: ignore[arg-type]
                         e.fields.get("approved_by"))  # type: ignore[arg-type]
-               for e in eventlog.entries(session)]
+               for e in own]
+    entries += _foreign_account_entries(session, [(str(e.fields.get("at", "")), e.seq)
+                                                  for e in own])
     rows = account_rows(session)
     report.checked["identity"] = len(rows)
     for problem in identity_problems(entries, rows):
+        if problem.seq is not None and problem.seq != int(problem.seq):
+            continue  # another station's entry: its own audit judges it
         where = (f"custody entry {problem.seq}" if problem.seq is not None
                  else f"account {problem.login}")
         report.add("identity", where, problem.problem)
+
+
+def _foreign_account_entries(session: Session, own: list[tuple[str, int]]) -> list[Any]:
+    """Accounts are bureau-wide on a shared catalog (issue 12): their history is the
+    ``account_*`` entries of every station's log. Those of other stations (each verified in its
+    own station's chain) are placed among this station's entries by time, with a fractional
+    ``seq`` between the station's own (so problems keep naming the station's real entries)."""
+    import bisect
+
+    from bodycam_ingest.access.audit_identity import LogEntry
+    from bodycam_ingest.custody.manifest import format_timestamp
+
+    station = scope.station_of(session)
+    if station is None:
+        return []
+    query = (select(Event.at, Event.station_id, Event.seq, Event.actor, Event.action,
+                    Event.details, Event.approved_by)
+             .where(Event.station_id != station, Event.action.like("account\\_%", escape="\\"))
+             .order_by(Event.at, Event.station_id, Event.seq))
+    rows = list(session.connection().execute(query))  # Core: across stations, on purpose
+    if not rows:
+        return []
+    own = sorted(own)
+    times = [at for at, _seq in own]
+    seqs = [seq for _at, seq in own]
+    placed: list[Any] = []
+    gaps: dict[int, list[Any]] = {}
+    for row in rows:
+        at = format_timestamp(row.at)
+        index = bisect.bisect_right(times, at)
+        gaps.setdefault(seqs[index - 1] if index else 0, []).append(row)
+    for before, members in gaps.items():
+        for rank, row in enumerate(members, start=1):
+            seq = before + rank / (len(members) + 1)
+            placed.append(LogEntry(seq, row.actor, row.action, row.details,  # type: ignore[arg-type]
+                                   row.approved_by))
+    return placed
 
 
 def check_labels(session: Session, report: AuditReport) -> None:
