@@ -135,6 +135,10 @@ def publish_key(station: Station, *, rotated_from: str | None = None) -> None:
 
 def _publish(session: Session, station: Station, key_id: str, pem: str, *,
              registering: bool) -> None:
+    """The registration (first start) and each key publication are rows with their time, not
+    custody entries: an entry would renumber every existing station's log at its upgrade. What
+    vouches for them is the station's signed record (its key's ``key_created``/``key_rotated``
+    entries and every checkpoint it signs, which the bureau audit checks against these keys)."""
     sid, now = station.config.station.id, station.clock()
     row = session.get(StationRow, sid)
     if row is None:
@@ -143,9 +147,6 @@ def _publish(session: Session, station: Station, key_id: str, pem: str, *,
         session.flush()
     row.key_id = key_id
     session.add(StationKeyRow(station_id=sid, key_id=key_id, public_pem=pem, published_at=now))
-    record_event(session, at=now, actor=station.actor,
-                 action="station_registered" if registering else "station_key_published",
-                 subject=sid, details={"key_id": key_id, "host": socket.gethostname()})
 
 
 def take_lease(station: Station) -> None:
