@@ -306,3 +306,46 @@ def test_an_account_made_at_one_station_keeps_both_audits_clean(
         assert code == 0, report["findings"]
     code, report = bureau_audit(a)
     assert code == 0, [part["findings"] for part in report["stations"]]
+
+
+def test_a_second_daemon_under_a_leased_station_id_is_refused(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    a, _b = bureau
+    fresh = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    sql(catalog_url, "UPDATE stations SET lease_host = 'other-host', lease_boot_id = 'x', "
+                     "lease_pid = 4242, lease_heartbeat = ? WHERE id = 'station-a'", fresh)
+    result = a.run("daemon", timeout=120)
+    assert result.returncode == ExitCode.CONFIG, result.stdout + result.stderr
+    assert "already running on other-host (pid 4242" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+T = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("held", "alive", "age_s", "expected"), [
+    (None, False, 0, "take"),
+    (("me", "boot", 10), False, 0, "take"),          # our own lease
+    (("me", "boot", 11), True, 0, "refuse"),         # another daemon here, running
+    (("me", "boot", 11), False, 0, "takeover"),      # its process died (same boot)
+    (("me", "old-boot", 11), False, 5, "refuse"),    # another boot: only the heartbeat tells
+    (("other", "boot", 11), False, 59, "refuse"),    # another host, fresh heartbeat
+    (("other", "boot", 11), False, 60, "takeover"),  # another host, stale: a crash
+])
+def test_the_lease_decision(held: tuple[str, str, int] | None, alive: bool, age_s: int,
+                            expected: str) -> None:
+    from bodycam_ingest.custody.stations import Lease, lease_decision
+
+    mine = Lease("me", "boot", 10, T)
+    holder = None if held is None else Lease(*held, T - timedelta(seconds=age_s))
+    assert lease_decision(holder, mine, T, alive=alive) == expected
+
+
+def test_a_key_is_refused_only_when_its_id_has_other_published_keys() -> None:
+    from bodycam_ingest.custody.stations import key_refusal
+
+    assert key_refusal("A", "k1", set()) is None
+    assert key_refusal("A", "k1", {"k0", "k1"}) is None
+    refused = key_refusal("A", "k2", {"k0", "k1"})
+    assert refused is not None and refused.exit_code == ExitCode.CONFIG
+    assert "give this station its own station.id" in refused.message().lower()
