@@ -82,10 +82,12 @@ def build_catalog(db_path: Path, size: int, seed: int) -> None:
         fixity = rng.choice([1, 1, 0, None])
         deleted = _ts(NOW - 10 * DAY) if rng.random() < 0.05 else None
         db.execute(
-            "INSERT INTO recordings (id, sha256, size, store_path, device_id, first_dock_id, "
+            "INSERT INTO recordings (station_id, id, sha256, size, store_path, device_id, "
+            "first_dock_id, "
             "camera_path, ingested_at, name_officer, name_device, start_utc, duration_s, zone, "
             "status, tier, tier_reason, clock_start, due_since, fixity_ok, deleted_at) VALUES "
-            "('test-station', ?, ?, 1, ?, 1, 1, ?, ?, 'A1', 'D1', ?, 60.0, 'UTC', 'ok', ?, ?, ?, ?, ?, ?)",
+            "('test-station', ?, ?, 1, ?, 1, 1, ?, ?, 'A1', 'D1', ?, 60.0, 'UTC', 'ok', ?, ?, ?, "
+            "?, ?, ?)",
             (ident, f"{ident:064x}", f"sha256/{ident:064x}", f"DCIM/{ident}.MP4",
              _ts(clock - rng.choice([0, 1, 40]) * DAY), _ts(clock), tier,
              rng.choice([None, "why"]),
