@@ -104,8 +104,14 @@ def test_each_station_lists_only_its_own_recordings(bureau: tuple[StationEnv, St
 
 
 def test_both_stations_audit_clean_and_keep_their_own_chains(
-        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str, tmp_path: Path,
+        masters: dict[str, Path]) -> None:
     a, b = bureau
+    # A docks again after B (ids of docks, recordings, manifests and entries interleave), with
+    # the content B already holds: each station stores and signs its own copy
+    a.run("ingest", str(camera(masters, "B", tmp_path / "cam-b-at-a")), check=True)
+    assert len(ids(a)) == 4 and len(ids(b)) == 2
+    assert len(a.stored_files()) == 4 and len(b.stored_files()) == 2
     for station in (a, b):
         code, report = audit(station)
         assert code == 0, report
