@@ -112,7 +112,7 @@ def check_and_register(station: Station, *, write: bool) -> None:
         if refusal is not None:
             raise refusal
         if write and not known:
-            _publish(session, station, *local, registering=True)
+            _publish(session, station, *local)
 
 
 def publish_key(station: Station, *, rotated_from: str | None = None) -> None:
@@ -130,11 +130,10 @@ def publish_key(station: Station, *, rotated_from: str | None = None) -> None:
             return
         if known and (rotated_from is None or rotated_from not in known):
             raise StationIdTaken(station=sid, key_id=local[0], known=", ".join(sorted(known)))
-        _publish(session, station, *local, registering=not known)
+        _publish(session, station, *local)
 
 
-def _publish(session: Session, station: Station, key_id: str, pem: str, *,
-             registering: bool) -> None:
+def _publish(session: Session, station: Station, key_id: str, pem: str) -> None:
     """The registration (first start) and each key publication are rows with their time, not
     custody entries: an entry would renumber every existing station's log at its upgrade. What
     vouches for them is the station's signed record (its key's ``key_created``/``key_rotated``
