@@ -355,3 +355,16 @@ def test_a_key_is_refused_only_when_its_id_has_other_published_keys() -> None:
     refused = key_refusal("A", "k2", {"k0", "k1"})
     assert refused is not None and refused.exit_code == ExitCode.CONFIG
     assert "give this station its own station.id" in refused.message().lower()
+
+
+def test_a_rotated_key_is_published_and_the_station_keeps_starting(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    a, b = bureau
+    a.run("keys", "rotate", "--reason", "yearly rotation", check=True)
+    assert len(sql(catalog_url, "SELECT key_id FROM station_keys WHERE station_id = "
+                                "'station-a'")) == 2
+    assert len(ids(a)) == 2
+    code, report = bureau_audit(b)  # run from B: A's part is checked from the catalog only
+    assert code == 0, [part["findings"] for part in report["stations"]]
+    parts = {part["station"]: part for part in report["stations"]}
+    assert len(parts["station-a"]["keys"]) == 2 and parts["station-a"]["depth"] == "catalog"
