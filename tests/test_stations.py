@@ -133,6 +133,10 @@ def test_a_third_station_with_a_taken_id_and_another_key_is_refused(
         assert "station-a" in result.stderr and "give this station its own station.id" in \
             result.stderr.lower(), result.stderr
         assert "Traceback" not in result.stderr
+    keyless = make_station(tmp_path / "d", "station-a", catalog_url, key=False)
+    result = keyless.run("list", timeout=120)
+    assert result.returncode == ExitCode.CONFIG and "no station key here" in result.stderr, \
+        result.stdout + result.stderr
     assert sql(catalog_url, "SELECT COUNT(*) FROM events") == before
 
 

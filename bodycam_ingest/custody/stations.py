@@ -102,12 +102,15 @@ def check_and_register(station: Station, *, write: bool) -> None:
     from bodycam_ingest.custody.service import key_dir
 
     local = local_key_id(key_dir(station.config))
-    if local is None:  # no key yet: the commands that need one refuse; `keys init` registers
-        return
     sid = station.config.station.id
     opener = station.catalog.session if write else station.catalog.reading
     with opener() as session:
         known = published(session, sid)
+        if local is None:  # no key: fine for a station not registered yet (`keys init` will);
+            if known:      # a registered id without its key is not that station
+                raise StationIdTaken(station=sid, key_id="none (no station key here)",
+                                     known=", ".join(sorted(known)))
+            return
         refusal = key_refusal(sid, local[0], known)
         if refusal is not None:
             raise refusal
