@@ -60,7 +60,8 @@ def _scope_statement(state: ORMExecuteState) -> None:
         return
     if state.is_insert:
         if getattr(state.statement, "select", None) is not None:  # INSERT ... SELECT
-            names = {getattr(c, "key", c) for c in state.statement.select_names}  # type: ignore[attr-defined]
+            # the column names given to from_select (SQLAlchemy keeps them as _select_names)
+            names = {getattr(c, "key", c) for c in getattr(state.statement, "_select_names", ())}
             if "station_id" not in names:
                 raise UnscopedSession("an INSERT ... SELECT into a station's table must name "
                                       "station_id (and select only the station's rows)")
