@@ -372,3 +372,58 @@ def test_a_rotated_key_is_published_and_the_station_keeps_starting(
     assert code == 0, [part["findings"] for part in report["stations"]]
     parts = {part["station"]: part for part in report["stations"]}
     assert len(parts["station-a"]["keys"]) == 2 and parts["station-a"]["depth"] == "catalog"
+
+
+def test_the_scope_covers_selects_updates_gets_bulk_inserts_and_refuses_unscoped_sessions(
+        catalog_url: str) -> None:
+    from sqlalchemy import insert, literal, select, update
+
+    from bodycam_ingest.catalog.db import open_catalog
+    from bodycam_ingest.catalog.models import Dock, Recording
+    from bodycam_ingest.catalog.retention_models import FixityCheck
+    from bodycam_ingest.catalog.scope import UnscopedSession
+    from bodycam_ingest.catalog.storage_models import Replication
+
+    now = datetime.now(UTC)
+    cats = {sid: open_catalog(catalog_url, station_id=sid) for sid in ("A", "B")}
+    try:
+        made = {}
+        for sid, cat in cats.items():
+            with cat.session() as session:
+                dock = Dock(camera_rule="r", trigger="cli", source="s", actor="t", host="h",
+                            pid=1, lock_token=f"tok-{sid}", started_at=now, updated_at=now)
+                session.add(dock)
+                session.flush()
+                row = Recording(sha256="0" * 64, size=1, store_path="p", first_dock_id=dock.id,
+                                camera_path="c", ingested_at=now, zone="UTC", status="ok")
+                session.add(row)  # the same digest at both: unique per station
+                session.flush()
+                made[sid] = row.id
+        with cats["A"].session() as session:
+            assert session.scalars(select(Recording.id)).all() == [made["A"]]
+            assert session.get(Recording, made["B"]) is None
+            assert session.execute(update(Recording).values(status="x")).rowcount == 1
+            session.execute(insert(FixityCheck), [
+                {"recording_id": made["A"], "checked_at": now, "ok": True, "source": "scrub",
+                 "actor": "t"}])
+            with pytest.raises(UnscopedSession):
+                session.execute(insert(Replication).from_select(
+                    ["recording_id", "sha256", "size", "target", "state", "queued_at",
+                     "attempts", "next_attempt_at", "legal_hold"],
+                    select(Recording.id, Recording.sha256, Recording.size, literal("t"),
+                           literal("queued"), literal(now), literal(0), literal(now),
+                           literal(False))))
+        with cats["B"].reading() as session:
+            assert session.scalars(select(Recording.status)).all() == ["ok"]
+        with cats["A"].reading(bureau=True) as session:
+            assert sorted(session.scalars(select(Recording.station_id))) == ["A", "B"]
+        assert sql(catalog_url, "SELECT station_id FROM fixity_checks") == [("A",)]
+        unscoped = open_catalog(catalog_url)
+        try:
+            with pytest.raises(UnscopedSession), unscoped.reading() as session:
+                session.scalars(select(Recording)).all()
+        finally:
+            unscoped.close()
+    finally:
+        for cat in cats.values():
+            cat.close()
