@@ -34,6 +34,7 @@ from bodycam_ingest.custody.chain import (
     Checkpoint,
     checkpoint_digest,
     signed_bytes,
+    verify_checkpoints,
     verify_log,
 )
 from bodycam_ingest.errors import BodycamError
@@ -135,6 +136,10 @@ def audit_bureau(station: Station, run_own: Any) -> list[StationAudit]:
             if sid == own_id:
                 report = run_own(station)
                 local = keys.load_keyring(_key_dir(station))
+                rows = rechain(eventlog.checkpoints(session), keyring)  # against published
+                for found in verify_checkpoints(eventlog.entries(session), rows, keyring):
+                    report.add("custody log", f"custody entry {found.seq}",
+                               f"{found.message} (checked against the published keys)")
                 for ident in sorted(set(local) - set(keyring)):
                     report.add("manifests", f"station key {ident}", "is in the station's "
                                "keyring but not published to the catalog: run any command on "
