@@ -146,6 +146,19 @@ class StationKeyMissing(BodycamError):
     exit_code = ExitCode.REFUSED
 
 
+# --- stations sharing a catalog (issue 12) ------------------------------------------------------
+class StationIdTaken(BodycamError):
+    """Station id {station!r} is already registered on this catalog with another signing key ({known}; this station's key is {key_id}): another station runs under this id. Give this station its own station.id in its config (a key rotated on the station itself is published by `bodycam keys rotate`)."""  # noqa: E501
+
+    exit_code = ExitCode.CONFIG
+
+
+class StationLeaseHeld(BodycamError):
+    """Station {station!r} is already running on {host} (pid {pid}, heartbeat {heartbeat}): a second daemon under the same station.id is refused. Stop the other one, or give this station its own station.id; a crashed daemon's lease is taken over once it is {stale_s} s old."""  # noqa: E501
+
+    exit_code = ExitCode.CONFIG
+
+
 # --- station jobs (issue 5: scheduler, scrub, deadline check, backup) ---------------------------
 class JobAlreadyRunning(BodycamError):
     """Job {job} is already running (another process holds {path}); wait for it to finish and see its result with `bodycam jobs list`."""  # noqa: E501
@@ -229,6 +242,12 @@ class ArchiveVerifyFailed(BodycamError):
 
 
 # --- accounts and the local API (issue 8) -------------------------------------------------------
+class StationNotAllowed(BodycamError):
+    """Refused: {who} holds roles only on station(s) {allowed}, and this is station {station}. Ask an administrator (bodycam users roles LOGIN --set ROLES --stations ...) if you should act here."""  # noqa: E501
+
+    exit_code = ExitCode.REFUSED
+
+
 class NotAuthorized(BodycamError):
     """Refused: {who} may not do {action}; it needs the role {need}. Ask a station administrator (bodycam users roles) if you should have it."""  # noqa: E501
 

@@ -55,14 +55,23 @@ class Station:
         storage.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         catalog = open_catalog(storage.db_url, lock_dir=storage.runtime,
                                busy_timeout=storage.busy_timeout,
-                               password_file=storage.database_password_file)
+                               password_file=storage.database_password_file,
+                               station_id=config.station.id)
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
         if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)
             prober = partial(probe_file, ffprobe=config.analysis.ffprobe,
                              timeout_s=config.analysis.ffprobe_timeout_s)
-        return cls(config=config, catalog=catalog, store=store, clock=clock,
-                   actor=actor or os_user(), prober=prober, read_only=read_only)
+        station = cls(config=config, catalog=catalog, store=store, clock=clock,
+                      actor=actor or os_user(), prober=prober, read_only=read_only)
+        from bodycam_ingest.custody import stations
+
+        try:  # another station under this id (another key) is refused here (issue 12)
+            stations.check_and_register(station, write=not read_only)
+        except BaseException:
+            catalog.close()
+            raise
+        return station
 
     def ingester(self, cancel: threading.Event | None = None,
                  on_progress: Callable[[int, str, int], None] | None = None) -> Ingester:

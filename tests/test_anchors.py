@@ -252,8 +252,8 @@ def test_an_upgraded_station_gets_files_for_its_existing_checkpoints(docked: Sta
         at = datetime(2026, 1, 1, 8, seq, tzinfo=UTC)
         signature = keys.sign(key, checkpoint_bytes(seq, digest, at, ident,
                                                     format=CHECKPOINT_FORMAT_V1))
-        sql(docked, "INSERT INTO custody_checkpoints (seq, head_digest, at, key_id, signature) "
-                    "VALUES (?, ?, ?, ?, ?)", seq, digest,
+        sql(docked, "INSERT INTO custody_checkpoints (station_id, seq, head_digest, at, key_id, signature) "
+                    "VALUES ('test-station', ?, ?, ?, ?, ?)", seq, digest,
             format_timestamp(at).replace("T", " ").removesuffix("Z") + ".000000", ident,
             signature.hex())
         legacy.append(seq)

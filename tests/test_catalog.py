@@ -82,7 +82,7 @@ def test_an_older_catalog_gets_retention_columns_with_the_clock_start_backfilled
                 "'2024-01-01 10:00:00', ?, ?, 'UTC', 'ok')",
                 (ident, f"{ident:064x}", start, duration))
     catalog.close()
-    open_catalog(url, lock_dir=tmp_path).close()
+    open_catalog(url, lock_dir=tmp_path, station_id="s1").close()  # 0009 gives the rows to s1
     with sqlite3.connect(tmp_path / "c.sqlite3") as db:
         rows = db.execute("SELECT id, tier, clock_start FROM recordings ORDER BY id").fetchall()
     assert [(i, t, c[:19]) for i, t, c in rows] == [

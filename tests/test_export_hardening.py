@@ -189,8 +189,8 @@ def test_d8_an_archive_never_removes_a_partial_folder_without_its_marker(
     medium = tmp_path / "medium"
     medium.mkdir()
     with sqlite3.connect(station.db) as db:  # an archive that never finished, as a crash leaves
-        db.execute("INSERT INTO retention_archives (target, tier, created_at, actor, entries) "
-                   "VALUES (?, 'all', '2026-01-01 00:00:00.000000', 'crash', 0)",
+        db.execute("INSERT INTO retention_archives (station_id, target, tier, created_at, actor, entries) "
+                   "VALUES ('test-station', ?, 'all', '2026-01-01 00:00:00.000000', 'crash', 0)",
                    (str(medium / "test-station-archive-1-20260101"),))
     lookalike = medium / ".test-station-archive-1-20260101.partial"
     lookalike.mkdir()

@@ -284,8 +284,9 @@ def test_d10_labels_notes_and_reasons_never_steer_the_terminal(ingested: Station
     # a finding to explain (inserted as the analysis writes one; explain renders its reason)
     with sqlite3.connect(ingested.db) as db:
         run_id = db.execute("SELECT id FROM analysis_runs WHERE recording_id = 1").fetchone()[0]
-        db.execute("INSERT INTO findings (analysis_id, recording_id, kind, severity, message, "
-                   "fingerprint, analysis_version, analyzed_at, current) VALUES (?, 1, 'gap', "
+        db.execute("INSERT INTO findings (station_id, analysis_id, recording_id, kind, severity, message, "
+                   "fingerprint, analysis_version, analyzed_at, current) VALUES ('test-station', ?, "
+                   "1, 'gap', "
                    "'warning', ?, 'fp-d10', 1, '2026-11-20 01:30:00.000000', 1)", (run_id, EVIL))
         finding = db.execute("SELECT max(id) FROM findings").fetchone()[0]
     outputs = {}

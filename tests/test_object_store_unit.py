@@ -163,7 +163,8 @@ def test_a_source_that_does_not_hash_to_the_digest_is_never_completed(moto_store
 def catalog(tmp_path: Path) -> Iterator[Any]:
     from bodycam_ingest.catalog.db import open_catalog
 
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}", lock_dir=tmp_path)
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}", lock_dir=tmp_path,
+                           station_id="s1")
     try:
         yield catalog
     finally:

@@ -175,7 +175,8 @@ def audit_file(env: StationEnv, db: Path) -> tuple[int, list[str]]:
         _AUDITORS[env.root] = Station.open(load_config(env.config_path), clock=lambda: AUDIT_AT,
                                            actor="auditor")
     if db not in _CATALOGS:
-        _CATALOGS[db] = open_catalog(f"sqlite:///{db}", migrate=False)
+        _CATALOGS[db] = open_catalog(f"sqlite:///{db}", migrate=False,
+                                     station_id=_AUDITORS[env.root].config.station.id)
     catalog = _CATALOGS[db]
     catalog.engine.dispose()  # no connection may outlive the file it was opened on
     station = dataclasses.replace(_AUDITORS[env.root], catalog=catalog)

@@ -89,8 +89,9 @@ def test_with_an_object_store_only_what_it_verified_is_wiped(
     assert len(refused) == 3 and all("not verified on the object store" in r for (r,) in refused)
 
     with sqlite3.connect(station.db) as db:
-        db.execute("INSERT INTO replications (recording_id, sha256, size, target, state, "
-                   "queued_at, attempts, next_attempt_at, legal_hold) SELECT id, sha256, size, "
+        db.execute("INSERT INTO replications (station_id, recording_id, sha256, size, target, "
+                   "state, queued_at, attempts, next_attempt_at, legal_hold) SELECT station_id, "
+                   "id, sha256, size, "
                    "'s3://evidence/', 'queued', '2026-01-01 00:00:00', 0, '2026-01-01 00:00:00', "
                    "0 FROM recordings WHERE id <> (SELECT min(id) FROM recordings)")
         db.execute("UPDATE replications SET state='done', verified_at='2026-01-01 00:00:00'")

@@ -30,6 +30,7 @@ from bodycam_ingest.errors import BadRequest, NotFound, Refused
 LOGIN_RE = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 OS_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}\$?$")
 ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+STATION_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # as station.id
 
 # custody-log actions of account changes (the audit treats every "account_" action as one)
 CREATED, DISABLED, ENABLED, MAPPED, UNMAPPED, ROLES, PASSWORD, TOTP = (
@@ -53,7 +54,12 @@ def account_state(row: Mapping[str, Any]) -> dict[str, Any]:
             "roles": sorted(roles), "enabled": bool(row["enabled"]),
             "os_users": sorted(row.get("os_users") or ()),
             "password": _secret_digest(row.get("password_hash")),
-            "totp": _secret_digest(row.get("totp_secret"))}
+            "totp": _secret_digest(row.get("totp_secret")),
+            # roles limited to stations (issue 12): only when limited, so the digests of
+            # accounts recorded before stations existed stay what they were
+            **({} if row.get("stations") is None else {"stations": sorted(
+                json.loads(row["stations"]) if isinstance(row["stations"], str)
+                else row["stations"])})}
 
 
 def state_digest(state: Mapping[str, Any]) -> str:
@@ -87,6 +93,15 @@ def checked_roles(roles: Iterable[str], known: Collection[str]) -> list[str]:
     return cleaned
 
 
+def checked_stations(stations: Iterable[str] | None) -> str | None:
+    """The stored form of the stations an account's roles hold on (None or [] : every one)."""
+    cleaned = sorted({s.strip() for s in stations or () if s.strip()})
+    for ident in cleaned:
+        if not STATION_RE.match(ident):
+            raise BadRequest(problem=f"{ident!r} is not a station id (letters, digits, . _ -)")
+    return json.dumps(cleaned) if cleaned else None
+
+
 def checked_login(login: str) -> str:
     if not LOGIN_RE.match(login):
         raise BadRequest(problem=f"login {login!r} must be 1-64 characters: lower-case letters, "
@@ -102,8 +117,11 @@ def checked_os_user(name: str) -> str:
 
 # --------------------------------------------------------------------------- catalog
 def os_users_of(session: Session, account_id: int) -> list[str]:
-    return sorted(session.scalars(select(AccountOsUser.os_user).where(
-        AccountOsUser.account_id == account_id)))
+    """Every OS user mapped to the account, at any station (the account is bureau-wide, so its
+    state is the same seen from every station; who a uid is stays the station's own mapping:
+    ``identity.principal_for_uid``). Core on purpose: the station scope would hide the others."""
+    return sorted(session.connection().execute(select(AccountOsUser.os_user).where(
+        AccountOsUser.account_id == account_id)).scalars())
 
 
 def row_mapping(session: Session, row: AccountRow) -> dict[str, Any]:
@@ -111,6 +129,7 @@ def row_mapping(session: Session, row: AccountRow) -> dict[str, Any]:
             "officer_number": row.officer_number, "unit": row.unit, "roles": row.roles,
             "enabled": row.enabled, "password_hash": row.password_hash,
             "totp_secret": row.totp_secret, "os_users": os_users_of(session, row.id),
+            "stations": row.stations,
             "created_at": row.created_at, "created_by": row.created_by,
             "updated_at": row.updated_at}
 
@@ -179,7 +198,8 @@ def _officer_free(session: Session, officer_number: str | None, login: str) -> N
 
 def _os_user_free(session: Session, os_user: str, login: str) -> bool:
     """True if ``os_user`` is already mapped to ``login``; Refused if to another account."""
-    mapped = session.get(AccountOsUser, os_user)
+    mapped = session.scalars(select(AccountOsUser).where(  # this station's (scoped)
+        AccountOsUser.os_user == os_user)).first()
     if mapped is None:
         return False
     owner = session.get(AccountRow, mapped.account_id)
@@ -193,7 +213,8 @@ def _os_user_free(session: Session, os_user: str, login: str) -> bool:
 def create_account(session: Session, *, now: datetime, actor: str, login: str,
                    display_name: str, roles: Iterable[str], known: Collection[str],
                    officer_number: str | None = None, unit: str | None = None,
-                   os_users: Iterable[str] = ()) -> AccountRow:
+                   os_users: Iterable[str] = (),
+                   stations: Iterable[str] | None = None) -> AccountRow:
     checked_login(login)
     role_list = checked_roles(roles, known)
     display_name = display_name.strip()
@@ -209,7 +230,8 @@ def create_account(session: Session, *, now: datetime, actor: str, login: str,
         _os_user_free(session, name, login)
     row = AccountRow(login=login, display_name=display_name, officer_number=officer_number,
                      unit=(unit or "").strip() or None, roles=json.dumps(role_list), enabled=True,
-                     created_at=now, created_by=actor, updated_at=now)
+                     created_at=now, created_by=actor, updated_at=now,
+                     stations=checked_stations(stations))
     session.add(row)
     session.flush()
     for name in names:
@@ -233,18 +255,25 @@ def set_enabled(session: Session, *, now: datetime, actor: str, login: str, enab
 
 
 def set_roles(session: Session, *, now: datetime, actor: str, login: str, roles: Iterable[str],
-              known: Collection[str], reason: str) -> AccountRow:
+              known: Collection[str], reason: str,
+              stations: Iterable[str] | None = None) -> AccountRow:
+    """Replace the roles; ``stations`` (when given) the stations they hold on ([]: every one)."""
     row = get_account(session, login)
     _reason(reason)
     new = checked_roles(roles, known)
     old = json.loads(row.roles)
-    if new == sorted(old):
+    where = row.stations if stations is None else checked_stations(stations)
+    if new == sorted(old) and where == row.stations:
         raise Refused(reason=f"account {login} already has exactly the roles {', '.join(new)}")
     if ADMIN not in new:
         _keep_an_admin(session, row, "lose the admin role")
-    row.roles, row.updated_at = json.dumps(new), now
+    stations_before = row.stations
+    row.roles, row.stations, row.updated_at = json.dumps(new), where, now
     _log(session, row, now=now, actor=actor, action=ROLES, reason=reason,
-         extra={"roles_before": sorted(old)})
+         extra={"roles_before": sorted(old),
+                **({} if where == stations_before else {
+                    "stations_before": json.loads(stations_before) if stations_before
+                    else "all"})})
     return row
 
 
@@ -262,7 +291,8 @@ def map_os_user(session: Session, *, now: datetime, actor: str, login: str,
 
 
 def unmap_os_user(session: Session, *, now: datetime, actor: str, os_user: str) -> AccountRow:
-    mapped = session.get(AccountOsUser, os_user)
+    mapped = session.scalars(select(AccountOsUser).where(  # this station's (scoped)
+        AccountOsUser.os_user == os_user)).first()
     if mapped is None:
         raise NotFound(what="OS user mapping", ident=os_user,
                        hint="See each account's OS users with: bodycam users list")

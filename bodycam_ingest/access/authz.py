@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bodycam_ingest.access.principal import Principal
-from bodycam_ingest.errors import NotAuthorized
+from bodycam_ingest.errors import NotAuthorized, StationNotAllowed
 
 OFFICER, CUSTODIAN, SUPERVISOR, AUDITOR, ADMIN = (
     "officer", "custodian", "supervisor", "auditor", "admin")
@@ -56,6 +56,8 @@ ACTIONS: Mapping[str, Rule] = {
     "log.view": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="read the custody log"),
     "verify.run": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="re-hash recordings"),
     "audit.run": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="audit the whole station"),
+    "audit.all_stations": _rule((AUDITOR, ADMIN),
+                                summary="audit every station on the shared catalog"),
     "deadlines.report": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), (OFFICER,),
                               "recordings late for export or labelling (R1)"),
     "statistics.view": _rule((CUSTODIAN, SUPERVISOR, AUDITOR), summary="R7 statistics"),
@@ -109,12 +111,19 @@ def roles_granting(action: str, extra_roles: Mapping[str, tuple[str, ...]]) -> R
 
 
 def authorize(principal: Principal, action: str,
-              extra_roles: Mapping[str, tuple[str, ...]] | None = None) -> Scope:
+              extra_roles: Mapping[str, tuple[str, ...]] | None = None,
+              station: str | None = None) -> Scope:
     """The scope ``principal`` may do ``action`` in, or ``NotAuthorized`` naming the roles that
-    would allow it. The system principal (root, the service account in-process) may do all."""
+    would allow it. The system principal (root, the service account in-process) may do all.
+    An account whose roles are limited to some stations (issue 12) is refused any action on
+    ``station`` (the station the call reaches) outside them."""
     rule = roles_granting(action, extra_roles or {})
     if principal.system:
         return Scope.ALL
+    if station is not None and principal.stations is not None and \
+            station not in principal.stations:
+        raise StationNotAllowed(who=principal.login, station=station,
+                                allowed=", ".join(sorted(principal.stations)) or "(none)")
     account = principal.account_id is not None  # EVERYONE means any account, not the kiosk
     if (account and EVERYONE in rule.all) or principal.roles & rule.all:
         return Scope.ALL
@@ -130,12 +139,13 @@ def may_approve(principal: Principal, kind: str) -> bool:
 
 
 def actions_for(principal: Principal,
-                extra_roles: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+                extra_roles: Mapping[str, tuple[str, ...]] | None = None,
+                station: str | None = None) -> dict[str, str]:
     """Every action ``principal`` may do, with its scope (for ``bodycam whoami``)."""
     out: dict[str, str] = {}
     for action in ACTIONS:
         try:
-            out[action] = authorize(principal, action, extra_roles).value
-        except NotAuthorized:
+            out[action] = authorize(principal, action, extra_roles, station).value
+        except (NotAuthorized, StationNotAllowed):
             continue
     return out

@@ -50,7 +50,8 @@ def principal_of(row: AccountRow, *, os_user: str | None = None,
                  uid: int | None = None) -> Principal:
     return Principal(login=row.login, roles=frozenset(json.loads(row.roles)), account_id=row.id,
                      display_name=row.display_name, officer_number=row.officer_number,
-                     unit=row.unit, os_user=os_user, uid=uid)
+                     unit=row.unit, os_user=os_user, uid=uid,
+                     stations=None if row.stations is None else frozenset(json.loads(row.stations)))
 
 
 def principal_for_uid(session: Session, uid: int, state_dir: Path) -> Principal:

@@ -24,6 +24,7 @@ class Principal:
     os_user: str | None = None
     uid: int | None = None
     system: bool = False  # root or the service account, in-process: every action allowed
+    stations: frozenset[str] | None = None  # the stations its roles hold on (None: every one)
 
     @property
     def actor(self) -> str:

@@ -271,7 +271,8 @@ def _requester_still_may(station: Station, session: Session, row: RequestRow) ->
         raise Refused(reason=f"request {row.id} was made by {row.requested_by}, whose account is "
                       "disabled or gone; nothing was done. Reject it (bodycam requests reject "
                       f"{row.id} --reason ...)")
-    authorize(principal_of(account), _spec(row.kind).action, station.config.access.roles)
+    authorize(principal_of(account), _spec(row.kind).action, station.config.access.roles,
+              station.config.station.id)
 
 
 def approve(station: Station, principal: Principal, request_id: int, shown_digest: str,

@@ -60,7 +60,8 @@ class Ctx:
 
     def authorize(self, action: str) -> Scope:
         """A second action a handler needs (e.g. releasing another's hold)."""
-        return authorize(self.principal, action, self.station.config.access.roles)
+        return authorize(self.principal, action, self.station.config.access.roles,
+                         self.station.config.station.id)
 
     @property
     def own_only(self) -> bool:
@@ -129,7 +130,8 @@ def dispatch(station: Station, principal: Principal, method: str,
     entry = _HANDLERS.get(method)
     if entry is None:
         raise BadRequest(problem=f"unknown method {method!r}")
-    scope = authorize(principal, entry.action, station.config.access.roles)
+    scope = authorize(principal, entry.action, station.config.access.roles,
+                      station.config.station.id)  # roles limited to stations (issue 12)
     ctx = Ctx(station=station, principal=principal, scope=scope, approved_by=approved_by)
     try:
         checked = entry.validated(**(params or {}))

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bodycam_ingest.catalog.models import Base, UTCDateTime
+from bodycam_ingest.catalog.models import Base, StationScoped, UTCDateTime
 
 __all__ = ["AccountOsUser", "AccountRow", "RequestRow"]
 
@@ -27,6 +27,8 @@ class AccountRow(Base):
     officer_number: Mapped[str | None] = mapped_column(String(32), unique=True)  # 警号
     unit: Mapped[str | None] = mapped_column(String(128))
     roles: Mapped[str] = mapped_column(Text)  # JSON list of role names, sorted
+    # JSON list of the station ids its roles hold on (issue 12); None: every station
+    stations: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id PHC string
     totp_secret: Mapped[str | None] = mapped_column(String(64))  # base32
@@ -35,16 +37,17 @@ class AccountRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class AccountOsUser(Base):
+class AccountOsUser(StationScoped, Base):
     """An OS user mapped to an account: a CLI caller with this uid's name acts as the account."""
 
     __tablename__ = "account_os_users"
 
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a machine's user
     os_user: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
 
 
-class RequestRow(Base):
+class RequestRow(StationScoped, Base):
     """One four-eyes request. ``preview`` is exactly what the requester (and the approver) was
     shown, and ``preview_digest`` its SHA-256: an approval names the digest, and the request is
     refused at execution when the preview computed again no longer matches (the object changed)."""

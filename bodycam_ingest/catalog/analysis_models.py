@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bodycam_ingest.catalog.models import Base, UTCDateTime
+from bodycam_ingest.catalog.models import Base, StationScoped, UTCDateTime
 
 __all__ = ["AnalysisRun", "Base", "ContentFingerprintRow", "DeviceProfileRow", "ExplanationRow",
            "FindingRow"]
@@ -33,7 +33,7 @@ class DeviceProfileRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class AnalysisRun(Base):
+class AnalysisRun(StationScoped, Base):
     """One analysis of one recording; a clean verdict is a run with no findings."""
 
     __tablename__ = "analysis_runs"
@@ -58,7 +58,7 @@ class AnalysisRun(Base):
     warning: Mapped[int] = mapped_column(Integer)
 
 
-class FindingRow(Base):
+class FindingRow(StationScoped, Base):
     __tablename__ = "findings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -77,7 +77,7 @@ class FindingRow(Base):
     current: Mapped[bool] = mapped_column(Boolean, index=True)
 
 
-class ExplanationRow(Base):
+class ExplanationRow(StationScoped, Base):
     """An officer's or custodian's justification (R4: weather, device fault...). It never removes
     the finding; it applies to every version of the finding with the same fingerprint."""
 

@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+from bodycam_ingest.catalog import scope
+from bodycam_ingest.catalog.scope import info_for
 from bodycam_ingest.errors import (
     BodycamError,
     CatalogBusy,
@@ -125,11 +127,15 @@ class Catalog:
     url: str
     busy: BusyState = field(default_factory=BusyState)
     password_file: Path | None = None  # PostgreSQL: where the password came from (pg_dump needs it)
+    # the station whose rows the sessions see and write (``catalog.scope``); None: the caller
+    # must ask for the whole bureau (``bureau=True``) or its first statement is refused
+    station_id: str | None = None
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: committed on success, rolled back on any exception."""
-        with self.sessions() as session:
+    def session(self, *, bureau: bool = False) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on any exception. Scoped to the
+        catalog's station, or with ``bureau`` to every station (the bureau-wide audit)."""
+        with self.sessions(info=info_for(self.station_id, bureau=bureau)) as session:
             try:
                 yield session
                 session.commit()
@@ -138,9 +144,10 @@ class Catalog:
                 raise
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self, *, bureau: bool = False) -> Iterator[Session]:
         """A read-only unit of work (no write lock taken; for listings and reports)."""
-        with self.readers() as session:  # closing ends the transaction; rows stay readable
+        # closing ends the transaction; rows stay readable
+        with self.readers(info=info_for(self.station_id, bureau=bureau)) as session:
             yield session
 
     def close(self) -> None:
@@ -149,8 +156,9 @@ class Catalog:
 
 def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True,
                  busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-                 password_file: Path | None = None) -> Catalog:
-    """Open (and, by default, migrate) the catalog at ``url``.
+                 password_file: Path | None = None, station_id: str | None = None) -> Catalog:
+    """Open (and, by default, migrate) the catalog at ``url`` for station ``station_id`` (its
+    sessions see only that station's rows; migration 0009 gives existing rows to it).
 
     Migration is serialised so that the daemon and a CLI command starting together (SQLite: an
     advisory file lock in ``lock_dir``), or several stations sharing a PostgreSQL catalog (an
@@ -177,9 +185,10 @@ def open_catalog(url: str, *, lock_dir: Path | None = None, migrate: bool = True
     catalog = Catalog(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False),
                       readers=sessionmaker(engine.execution_options(readonly=True),
                                            expire_on_commit=False), url=url, busy=busy,
-                      password_file=password_file)
+                      password_file=password_file, station_id=station_id)
     for maker in (catalog.sessions, catalog.readers):
         event.listen(maker, "before_flush", _lengths_checked(url))
+        scope.install(maker)
     if migrate and _stored_revision(catalog) != schema_head():
         with _migration_lock(None if engine.dialect.name == "postgresql" else lock_dir):
             upgrade(catalog)
@@ -359,20 +368,44 @@ def upgrade(catalog: Catalog) -> None:
     from alembic import command
 
     cfg = _alembic_config()
+    cfg.attributes["station_id"] = catalog.station_id  # migration 0009 gives old rows to it
     try:
-        with catalog.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # one station migrates a shared catalog at a time; the others wait here, then
-                # find it current (READ COMMITTED: Alembic's next statement sees the commit)
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                   {"key": MIGRATION_LOCK_KEY})
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+        with catalog.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:  # batch mode rebuilds tables others refer to: checked once at the end
+                _foreign_keys(connection, on=False)
+            try:
+                with connection.begin():
+                    if not sqlite:
+                        # one station migrates a shared catalog at a time; the others wait here,
+                        # then find it current (READ COMMITTED: Alembic's next statement sees it)
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                           {"key": MIGRATION_LOCK_KEY})
+                    cfg.attributes["connection"] = connection
+                    command.upgrade(cfg, "head")
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise CatalogError(url=_redact(catalog.url), reason="migration "
+                                               f"failed: foreign keys broken: {broken[:3]}")
+            finally:
+                if sqlite:
+                    _foreign_keys(connection, on=True)
     except SQLAlchemyError as exc:
         fault = translate_fault(exc, catalog.url)
         if fault is not None:
             raise fault from None
         raise CatalogError(url=_redact(catalog.url), reason=f"migration failed: {exc}") from None
+    except RuntimeError as exc:  # a migration's own refusal (0009: rows but no station.id)
+        if type(exc).__name__ != "MissingStationId":
+            raise
+        raise CatalogError(url=_redact(catalog.url), reason=f"cannot be migrated: {exc}") from None
+
+
+def _foreign_keys(connection: Any, *, on: bool) -> None:
+    """SQLite's foreign-key enforcement, switched outside any transaction (it is a no-op inside)."""
+    driver = connection.connection.driver_connection
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def current_revision(catalog: Catalog) -> str | None:

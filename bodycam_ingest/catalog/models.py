@@ -51,6 +51,16 @@ class Base(DeclarativeBase):
     pass
 
 
+class StationScoped:
+    """A row that belongs to one station (issue 12): on a catalog shared by a bureau's stations,
+    a station's session sees and writes only rows whose ``station_id`` is its own
+    (``catalog.scope``: the filter is added to every ORM statement, and new rows get the id on
+    flush). Devices, device profiles and content fingerprints are bureau-wide: a physical camera
+    may dock at two stations, and re-used content must be found across stations."""
+
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
 class Device(Base):
     __tablename__ = "devices"
 
@@ -66,7 +76,7 @@ class Device(Base):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Dock(Base):
+class Dock(StationScoped, Base):
     """One docking (or one ``bodycam ingest PATH``): what was attempted and how it ended."""
 
     __tablename__ = "docks"
@@ -99,7 +109,7 @@ class Dock(Base):
     current_file: Mapped[str | None] = mapped_column(Text)
 
 
-class Transfer(Base):
+class Transfer(StationScoped, Base):
     """Journal of one camera file on its way into the store (copying -> verified -> done)."""
 
     __tablename__ = "transfers"
@@ -119,13 +129,13 @@ class Transfer(Base):
     recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
 
 
-class Recording(Base):
+class Recording(StationScoped, Base):
     """One recording's content, stored once (content-addressed), with what is known about it."""
 
     __tablename__ = "recordings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))  # unique per station (each has its store)
     size: Mapped[int] = mapped_column(BigInteger)
     store_path: Mapped[str] = mapped_column(Text)  # relative to the store root
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)
@@ -165,7 +175,8 @@ class Recording(Base):
     fixity_ok: Mapped[bool | None] = mapped_column(Boolean)  # latest fixity check (None: never)
     fixity_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_recordings_retention", "deleted_at", "tier", "clock_start"),
+    __table_args__ = (UniqueConstraint("station_id", "sha256", name="uq_recordings_station_sha256"),
+                      Index("ix_recordings_retention", "deleted_at", "tier", "clock_start"),
                       Index("ix_recordings_due_since", "due_since"),
                       Index("ix_recordings_fixity_checked_at", "fixity_checked_at"))
 
@@ -185,7 +196,7 @@ def _keep_clock_start(_mapper: Any, _connection: Any, recording: Recording) -> N
                                            recording.duration_s)
 
 
-class Sighting(Base):
+class Sighting(StationScoped, Base):
     """A camera file seen at a dock: copied then, or recognised as already stored."""
 
     __tablename__ = "sightings"
@@ -206,7 +217,7 @@ class Sighting(Base):
     wiped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Event(Base):
+class Event(StationScoped, Base):
     """Append-only record of who did what, when, why, approved by whom: the custody log.
 
     Each row is one hash-chained entry (``custody.chain``): ``seq`` counts 1, 2, 3... with no
@@ -214,9 +225,10 @@ class Event(Base):
     """
 
     __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("station_id", "seq", name="uq_events_station_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3... per station (its own chain)
     prev_digest: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

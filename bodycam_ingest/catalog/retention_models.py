@@ -21,17 +21,18 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bodycam_ingest.catalog.models import Base, UTCDateTime
+from bodycam_ingest.catalog.models import Base, StationScoped, UTCDateTime
 
 __all__ = ["Archive", "Base", "CaseTierRow", "DeletionManifestRow", "FixityCheck", "HoldRow",
            "JobRun", "PolicyApproval", "Replica", "RetentionRun", "SchedulerJob", "TierChange",
            "Tombstone"]
 
 
-class TierChange(Base):
+class TierChange(StationScoped, Base):
     """One tier decision, on a recording or on a case (exactly one of the two is set)."""
 
     __tablename__ = "retention_tier_changes"
@@ -48,20 +49,22 @@ class TierChange(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class CaseTierRow(Base):
+class CaseTierRow(StationScoped, Base):
     """The tier currently set on a case (案号); it applies to every recording labelled into it."""
 
     __tablename__ = "retention_case_tiers"
+    __table_args__ = (UniqueConstraint("station_id", "case_number",
+                                       name="uq_retention_case_tiers_station_case"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_number: Mapped[str] = mapped_column(String(128), unique=True)
+    case_number: Mapped[str] = mapped_column(String(128))
     tier: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     change_id: Mapped[int] = mapped_column(ForeignKey("retention_tier_changes.id"))
 
 
-class HoldRow(Base):
+class HoldRow(StationScoped, Base):
     """A legal hold on a recording or on a case (exactly one of the two is set)."""
 
     __tablename__ = "retention_holds"
@@ -80,7 +83,7 @@ class HoldRow(Base):
     release_approved_by: Mapped[str | None] = mapped_column(String(64))
 
 
-class PolicyApproval(Base):
+class PolicyApproval(StationScoped, Base):
     """The retention policy in force from ``at``; the newest row is current.
 
     A configured policy that keeps at least as long as the current one is recorded without an
@@ -99,7 +102,7 @@ class PolicyApproval(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class RetentionRun(Base):
+class RetentionRun(StationScoped, Base):
     """One retention sweep (``retention run``, by hand or scheduled)."""
 
     __tablename__ = "retention_runs"
@@ -118,7 +121,7 @@ class RetentionRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class DeletionManifestRow(Base):
+class DeletionManifestRow(StationScoped, Base):
     """The signed deletion manifest of one run that deleted something; chained like dock manifests."""
 
     __tablename__ = "retention_deletion_manifests"
@@ -133,7 +136,7 @@ class DeletionManifestRow(Base):
     entries: Mapped[int] = mapped_column(Integer)
 
 
-class Tombstone(Base):
+class Tombstone(StationScoped, Base):
     """What remains of a deleted recording, forever."""
 
     __tablename__ = "retention_tombstones"
@@ -160,7 +163,7 @@ class Tombstone(Base):
     manifest_id: Mapped[int | None] = mapped_column(ForeignKey("retention_deletion_manifests.id"))
 
 
-class Archive(Base):
+class Archive(StationScoped, Base):
     """One ``bodycam archive`` onto a second medium (a disc image or a dedicated disk)."""
 
     __tablename__ = "retention_archives"
@@ -177,7 +180,7 @@ class Archive(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Replica(Base):
+class Replica(StationScoped, Base):
     """A verified copy of a recording on a second medium."""
 
     __tablename__ = "retention_replicas"
@@ -192,7 +195,7 @@ class Replica(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: not verified
 
 
-class FixityCheck(Base):
+class FixityCheck(StationScoped, Base):
     """One re-hash of a stored copy (scrub, verify, audit or a retention run before deleting)."""
 
     __tablename__ = "fixity_checks"
@@ -207,7 +210,7 @@ class FixityCheck(Base):
     actor: Mapped[str] = mapped_column(String(64))
 
 
-class JobRun(Base):
+class JobRun(StationScoped, Base):
     """One run of a station job (retention sweep, fixity scrub, deadline check, catalog backup)."""
 
     __tablename__ = "job_runs"
@@ -224,12 +227,13 @@ class JobRun(Base):
     actor: Mapped[str] = mapped_column(String(64))
 
 
-class SchedulerJob(Base):
+class SchedulerJob(StationScoped, Base):
     """APScheduler 3's SQLAlchemyJobStore table (its exact layout), created by Alembic so that
     the scheduler never issues DDL of its own; the daemon passes ``tablename="scheduler_jobs"``."""
 
     __tablename__ = "scheduler_jobs"
 
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # each its own jobs
     id: Mapped[str] = mapped_column(String(191), primary_key=True)
     next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
     job_state: Mapped[bytes] = mapped_column(LargeBinary)

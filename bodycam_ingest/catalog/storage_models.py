@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bodycam_ingest.catalog.models import Base, UTCDateTime
+from bodycam_ingest.catalog.models import Base, StationScoped, UTCDateTime
 
 
-class Replication(Base):
+class Replication(StationScoped, Base):
     __tablename__ = "replications"
     __table_args__ = (Index("ix_replications_due", "state", "next_attempt_at"),)
 

@@ -22,8 +22,8 @@ from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.queries import RecordingFilter, recordings_query
 from bodycam_ingest.cli import common, lean, render
 from bodycam_ingest.cli.ids import recording, recording_ids
-from bodycam_ingest.custody import keys, service
-from bodycam_ingest.errors import NotFound
+from bodycam_ingest.custody import keys, service, stations
+from bodycam_ingest.errors import ExitCode, NotFound
 from bodycam_ingest.station import Station
 
 _station = common.open_station
@@ -55,6 +55,7 @@ def keys_init(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         directory = service.key_dir(station.config)
         ident = keys.generate(directory)
         _note(station, "key_created", subject=ident, details={"key_dir": str(directory)})
+        stations.publish_key(station)  # registers the station on the catalog (issue 12)
         service.after_command(station)
     data = {"key_id": ident, "private_key": str(directory / keys.PRIVATE_NAME),
             "public_key": str(directory / keys.PUBLIC_NAME)}
@@ -105,6 +106,7 @@ def keys_rotate(config: ConfigOpt = None, reason: ReasonOpt = None,
     common.require_system(config, "keys rotate")
     with _station(config) as station:
         old, new = keys.rotate(service.key_dir(station.config))
+        stations.publish_key(station, rotated_from=old)  # the bureau audit's keyring
         _note(station, "key_rotated", subject=new, reason=reason,
               details={"old_key_id": old, "new_key_id": new})
         service.after_command(station)
@@ -134,10 +136,24 @@ def verify(ids: Annotated[list[int] | None, typer.Argument(help="Recording ids."
 
 def audit_cmd(config: ConfigOpt = None, as_json: JsonOpt = False,
               deadlines: Annotated[bool, typer.Option(help="Report missed R1 deadlines as "
-                                                      "problems.")] = True) -> None:
+                                                      "problems.")] = True,
+              all_stations: Annotated[bool, typer.Option(
+                  "--all-stations", help="Every station on the shared catalog, each against "
+                  "its published keys (auditor, admin).")] = False) -> None:
     """Check the whole station: fixity, manifests and their chain, the custody log and its
     checkpoints, labels, unexplained continuity findings, missed deadlines."""
-    _audited(config, "audit.run", {"deadlines": deadlines}, "Audit", as_json)
+    if not all_stations:
+        _audited(config, "audit.run", {"deadlines": deadlines}, "Audit", as_json)
+    with render.progress_bars():
+        data = common.call(config, "audit.bureau", {"deadlines": deadlines}, read_only=False)
+    if as_json:
+        render.emit_json(data)
+    else:
+        for part in data["stations"]:
+            lean.audit_report(part, f"Station {part['station']} ({part['depth']})")
+        render.out.print(render.plain(f"bureau: {len(data['stations'])} station(s); "
+                                      f"{data['verdict']}"))
+    raise typer.Exit(int(ExitCode.OK if data["clean"] else ExitCode.FINDINGS))
 
 
 # --- labels, log, deadlines --------------------------------------------------------------------

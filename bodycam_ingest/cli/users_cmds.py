@@ -29,12 +29,22 @@ def _roles(text: str) -> list[str]:
     return [role.strip() for role in text.split(",") if role.strip()]
 
 
+StationsOpt = Annotated[str | None, typer.Option(
+    "--stations", help="Comma-separated station ids the roles hold on, on a catalog shared by "
+    "stations; 'all' (the default): every station.")]
+
+
+def _stations(text: str) -> list[str]:
+    return [] if text.strip() == "all" else _roles(text)
+
+
 def _pairs(account: dict[str, Any]) -> list[tuple[str, Any]]:
     return [("login", account["login"]), ("name", account["display_name"]),
             ("officer number", account["officer_number"]), ("unit", account["unit"]),
             ("roles", ", ".join(account["roles"]) or "-"),
             ("enabled", "yes" if account["enabled"] else "no (disabled)"),
             ("OS users", ", ".join(account["os_users"]) or "-"),
+            ("stations", ", ".join(account.get("stations") or []) or "all"),
             ("console password", "set" if account["password_set"] else "not set"),
             ("second factor (TOTP)", "set" if account["totp_set"] else "not set"),
             ("created", f"{render.when(account['created_at'])}Z by {account['created_by']}"),
@@ -67,12 +77,15 @@ def add_cmd(
     unit: Annotated[str | None, typer.Option("--unit", help="Unit.")] = None,
     os_user: Annotated[list[str] | None, typer.Option(
         "--os-user", help="An OS user who acts as this account (repeatable).")] = None,
+    stations: StationsOpt = None,
     config: common.ConfigOpt = None,
     as_json: common.JsonOpt = False,
 ) -> None:
     """Add an account (the custody log records it)."""
     params: dict[str, Any] = {"login": login, "display_name": name, "roles": _roles(roles),
                               "os_users": list(os_user or [])}
+    if stations is not None:
+        params["stations"] = _stations(stations)
     if officer_number is not None:
         params["officer_number"] = officer_number
     if unit is not None:
@@ -147,12 +160,14 @@ def unmap_cmd(os_user: Annotated[str, typer.Argument(help="OS user.")],
 def roles_cmd(login: Annotated[str, typer.Argument(help="Login name.")],
               roles: Annotated[str, typer.Option("--set", help="The account's roles from now "
                                                  "on, comma-separated.")],
-              reason: ReasonOpt, config: common.ConfigOpt = None,
-              as_json: common.JsonOpt = False) -> None:
-    """Replace an account's roles."""
-    _emit(common.call(config, "users.roles", {"login": login, "roles": _roles(roles),
-                                              "reason": reason}, read_only=False),
-          f"Roles of {login}", as_json)
+              reason: ReasonOpt, stations: StationsOpt = None,
+              config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
+    """Replace an account's roles (and, with --stations, the stations they hold on)."""
+    params: dict[str, Any] = {"login": login, "roles": _roles(roles), "reason": reason}
+    if stations is not None:
+        params["stations"] = _stations(stations)
+    _emit(common.call(config, "users.roles", params, read_only=False), f"Roles of {login}",
+          as_json)
 
 
 def read_new_password(from_stdin: bool) -> str:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.custody_models import ChainHead, LabelRow, ManifestRow
 from bodycam_ingest.catalog.models import Event, Recording
 from bodycam_ingest.custody import anchors, eventlog, keys, labels, replay_catalog
@@ -128,7 +129,8 @@ def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
                   recording_ids: list[int] | None) -> tuple[list[Stored], PendingHashes]:
     """The recordings to audit, by id; each live one's stored file goes to ``pool`` as its row is
     read (the workers hash the first files while the catalog is still being read)."""
-    query = select(*STORED_COLUMNS).order_by(Recording.id)
+    query = select(*STORED_COLUMNS).where(scope.own(session, Recording.station_id)) \
+        .order_by(Recording.id)  # Core below: the station's rows by hand
     if recording_ids is not None:
         query = query.where(Recording.id.in_(recording_ids))
     recordings: list[Stored] = []
@@ -306,23 +308,21 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
 
 def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -> None:
     """The chain head (where the next entry chains on) is the log's last entry: a head moved
-    past it means entries were cut from the end; any other difference, an extra or a missing
-    head row, would make the next entry chain on something the log does not hold."""
+    past it means entries were cut from the end; any other difference, or a missing head row,
+    would make the next entry chain on something the log does not hold. The session is the
+    station's: its head is its own row (one per station, a unique key)."""
     heads = list(session.scalars(select(ChainHead).order_by(ChainHead.id)))
     last = entries[-1] if entries else None
     seq, digest = (last.seq, last.digest) if last is not None else (0, GENESIS)
     if not heads:
         if last is not None:
-            report.add("custody log", f"the chain head (row {eventlog.HEAD_ID})",
+            report.add("custody log", "the chain head",
                        f"is missing, though the log holds "
-                       f"{seq} entries: the row was deleted; the next entry would restart the "
-                       "chain")
+                       f"{seq} entries: the row was deleted or given to another station; the "
+                       "next entry would restart the chain")
         return
     for head in heads:
-        if head.id != eventlog.HEAD_ID:
-            report.add("custody log", f"the chain head row {head.id}", "is not the one chain "
-                       "head: it was put into the catalog by hand")
-        elif head.seq > seq:
+        if head.seq > seq:
             report.add("custody log", f"custody entry {seq + 1}",
                        f"the log ends at entry {seq}, but entry {head.seq} was written: entries "
                        "were removed from the end")
@@ -330,9 +330,6 @@ def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -
             report.add("custody log", f"the chain head (row {head.id})", f"says entry "
                        f"{head.seq} with digest {head.digest}, but the log's last entry is {seq} "
                        f"with digest {digest}: the head was edited")
-    if all(head.id != eventlog.HEAD_ID for head in heads) and last is not None:
-        report.add("custody log", f"the chain head (row {eventlog.HEAD_ID})", "is missing, though "
-                   f"the log holds {seq} entries: it was deleted or renumbered")
 
 
 def _anchor_problems(entries: list[LogEntry], rows: list[Checkpoint], manifest_dir: Path,
@@ -375,16 +372,58 @@ def check_identity(session: Session, report: AuditReport,
     from bodycam_ingest.access.accounts import account_rows
     from bodycam_ingest.access.audit_identity import LogEntry, identity_problems
 
+    own = eventlog.entries(session) if log is None else log
     entries = [LogEntry(e.seq, str(e.fields.get("actor", "")), str(e.fields.get("action", "")),
                         e.fields.get("details"),  # type: ignore[arg-type]
                         e.fields.get("approved_by"))  # type: ignore[arg-type]
-               for e in (eventlog.entries(session) if log is None else log)]
+               for e in own]
+    entries += _foreign_account_entries(session, [(str(e.fields.get("at", "")), e.seq)
+                                                  for e in own])
     rows = account_rows(session)
     report.checked["identity"] = len(rows)
     for problem in identity_problems(entries, rows):
+        if problem.seq is not None and problem.seq != int(problem.seq):
+            continue  # another station's entry: its own audit judges it
         where = (f"custody entry {problem.seq}" if problem.seq is not None
                  else f"account {problem.login}")
         report.add("identity", where, problem.problem)
+
+
+def _foreign_account_entries(session: Session, own: list[tuple[str, int]]) -> list[Any]:
+    """Accounts are bureau-wide on a shared catalog (issue 12): their history is the
+    ``account_*`` entries of every station's log. Those of other stations (each verified in its
+    own station's chain) are placed among this station's entries by time, with a fractional
+    ``seq`` between the station's own (so problems keep naming the station's real entries)."""
+    import bisect
+
+    from bodycam_ingest.access.audit_identity import LogEntry
+    from bodycam_ingest.custody.manifest import format_timestamp
+
+    station = scope.station_of(session)
+    if station is None:
+        return []
+    query = (select(Event.at, Event.station_id, Event.seq, Event.actor, Event.action,
+                    Event.details, Event.approved_by)
+             .where(Event.station_id != station, Event.action.like("account\\_%", escape="\\"))
+             .order_by(Event.at, Event.station_id, Event.seq))
+    rows = list(session.connection().execute(query))  # Core: across stations, on purpose
+    if not rows:
+        return []
+    own = sorted(own)
+    times = [at for at, _seq in own]
+    seqs = [seq for _at, seq in own]
+    placed: list[Any] = []
+    gaps: dict[int, list[Any]] = {}
+    for row in rows:
+        at = format_timestamp(row.at)
+        index = bisect.bisect_right(times, at)
+        gaps.setdefault(seqs[index - 1] if index else 0, []).append(row)
+    for before, members in gaps.items():
+        for rank, row in enumerate(members, start=1):
+            seq = before + rank / (len(members) + 1)
+            placed.append(LogEntry(seq, row.actor, row.action, row.details,  # type: ignore[arg-type]
+                                   row.approved_by))
+    return placed
 
 
 def check_labels(session: Session, report: AuditReport) -> None:

@@ -27,8 +27,6 @@ from bodycam_ingest.custody.chain import (
 from bodycam_ingest.custody.logfields import event_fields
 from bodycam_ingest.custody.manifest import JsonValue
 
-HEAD_ID = 1
-
 
 def fields_of(row: Event) -> dict[str, JsonValue]:
     return event_fields(at=row.at, actor=row.actor, action=row.action, dock_id=row.dock_id,
@@ -41,11 +39,12 @@ def lock_head(session: Session) -> ChainHead:
 
     On SQLite the write transaction already holds the database's write lock (BEGIN IMMEDIATE);
     on PostgreSQL ``FOR UPDATE`` makes concurrent writers queue here. The row is created on
-    first use (a catalog migrated empty has none).
+    first use (a catalog migrated empty has none). Each station has its own head (and chain):
+    the session's station scope picks it (``catalog.scope``).
     """
-    head = session.scalar(select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update())
+    head = session.scalar(select(ChainHead).with_for_update())  # the station's own (scoped)
     if head is None:
-        head = ChainHead(id=HEAD_ID, seq=0, digest=GENESIS)
+        head = ChainHead(seq=0, digest=GENESIS)
         session.add(head)
         session.flush()
     return head

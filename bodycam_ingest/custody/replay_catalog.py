@@ -105,8 +105,9 @@ def read_tables(session: Session, log: Replayed, *, protection_only: bool = Fals
     for finding in session.scalars(select(FindingRow).order_by(FindingRow.id)):
         findings[finding.analysis_id].append(finding)
     prints: dict[int, list[str]] = defaultdict(list)
-    for rid, digest in session.execute(select(ContentFingerprintRow.recording_id,
-                                              ContentFingerprintRow.digest)):
+    for rid, digest in session.execute(  # fingerprints are bureau-wide: the station's by join
+            select(ContentFingerprintRow.recording_id, ContentFingerprintRow.digest)
+            .join(Recording, Recording.id == ContentFingerprintRow.recording_id)):
         prints[rid].append(digest)
     return replace(
         protection, deleted=deleted,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bodycam_ingest.config import Config, watch_folder_overlaps
 from bodycam_ingest.custody import service as custody
+from bodycam_ingest.custody import stations
 from bodycam_ingest.daemon import dock_alerts, replication
 from bodycam_ingest.daemon.sdnotify import notify, watchdog_interval
 from bodycam_ingest.detection.dock import device_rules, ingest_block, ingest_folder
@@ -232,6 +233,11 @@ def run_daemon(config: Config) -> int:
     if opened is None:
         return int(ExitCode.OK)
     station = opened
+    try:  # one daemon per station id on the catalog (issue 12)
+        stations.take_lease(station)
+    except BaseException:
+        station.close()
+        raise
     daemon = Daemon(station)
     try:
         daemon.start()
@@ -241,9 +247,13 @@ def run_daemon(config: Config) -> int:
         interval = watchdog_interval() or 5.0
         while not stop.wait(interval):
             notify("WATCHDOG=1")
+            stations.heartbeat(station)
             custody.checkpoint_if_due(station)
         notify("STOPPING=1")
         daemon.stop()
     finally:
-        station.close()
+        try:
+            stations.release_lease(station)
+        finally:
+            station.close()
     return int(ExitCode.OK)

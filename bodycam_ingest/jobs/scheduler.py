@@ -22,6 +22,7 @@ never holds a connection another session of the same thread waits for.
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,8 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.base import run_job as _apscheduler_run_job
 from apscheduler.executors.pool import ThreadPoolExecutor as _PoolExecutor
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Unicode, select
+from sqlalchemy.exc import IntegrityError
 
 from bodycam_ingest.errors import JobAlreadyRunning
 from bodycam_ingest.jobs.registry import run_job
@@ -132,10 +137,71 @@ class _Executor(_PoolExecutor):  # type: ignore[misc]
 
 
 class _CatalogJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
-    """The job store on the catalog's engine, which belongs to the station: not disposed here."""
+    """The job store on the catalog's engine, which belongs to the station: not disposed here.
+
+    On a catalog shared by stations (issue 12) the store holds each station's jobs under its
+    ``station_id`` (part of the key): APScheduler's Core statements are its own, so every one of
+    them is restated here with the station's condition (the ORM scope does not reach them)."""
+
+    def __init__(self, *, engine: Any, tablename: str, station_id: str) -> None:
+        super().__init__(engine=engine, tablename=tablename)
+        self.station_id = station_id
+        self.jobs_t = Table(tablename, MetaData(),
+                            Column("station_id", String(64), primary_key=True),
+                            Column("id", Unicode(191), primary_key=True),
+                            Column("next_run_time", Float(25), index=True),
+                            Column("job_state", LargeBinary, nullable=False))
+        self._mine = self.jobs_t.c.station_id == station_id
 
     def shutdown(self) -> None:
         pass
+
+    def lookup_job(self, job_id: str) -> Any:
+        query = select(self.jobs_t.c.job_state).where(self._mine, self.jobs_t.c.id == job_id)
+        with self.engine.begin() as connection:
+            state = connection.execute(query).scalar()
+            return self._reconstitute_job(state) if state else None
+
+    def get_due_jobs(self, now: datetime) -> list[Any]:
+        return list(self._get_jobs(self.jobs_t.c.next_run_time <= datetime_to_utc_timestamp(now)))
+
+    def get_next_run_time(self) -> datetime | None:
+        query = (select(self.jobs_t.c.next_run_time)
+                 .where(self._mine, self.jobs_t.c.next_run_time.is_not(None))
+                 .order_by(self.jobs_t.c.next_run_time).limit(1))
+        with self.engine.begin() as connection:
+            return utc_timestamp_to_datetime(connection.execute(query).scalar())  # type: ignore[no-any-return]
+
+    def add_job(self, job: Any) -> None:
+        row = {"station_id": self.station_id, "id": job.id,
+               "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+               "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol)}
+        with self.engine.begin() as connection:
+            try:
+                connection.execute(self.jobs_t.insert().values(**row))
+            except IntegrityError:
+                raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job: Any) -> None:
+        statement = self.jobs_t.update().where(self._mine, self.jobs_t.c.id == job.id).values(
+            next_run_time=datetime_to_utc_timestamp(job.next_run_time),
+            job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol))
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount == 0:
+                raise JobLookupError(job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        statement = self.jobs_t.delete().where(self._mine, self.jobs_t.c.id == job_id)
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount == 0:
+                raise JobLookupError(job_id)
+
+    def remove_all_jobs(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(self.jobs_t.delete().where(self._mine))
+
+    def _get_jobs(self, *conditions: Any) -> list[Any]:
+        return super()._get_jobs(self._mine, *conditions)  # type: ignore[no-any-return]
 
 
 def _same_trigger(stored: Any, wanted: Any) -> bool:
@@ -160,7 +226,8 @@ class JobScheduler:
                          for name in JOB_NAMES if config.jobs.job(name).enabled}
         self.scheduler = BackgroundScheduler(
             jobstores={"default": _CatalogJobStore(engine=station.catalog.engine,
-                                                   tablename=TABLE)},
+                                                   tablename=TABLE,
+                                                   station_id=station.config.station.id)},
             executors={"default": _Executor(max_workers=len(JOB_NAMES))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=self.zone)

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Device, Recording
 from bodycam_ingest.catalog.retention_models import FixityCheck, RetentionRun, Tombstone
@@ -150,7 +151,8 @@ def delete_checked(session: Session, ids: Sequence[int], hashes: dict[int, FileH
         session.execute(insert(FixityCheck), checks)
         table = Recording.__table__  # Core: an executemany, not the ORM bulk-by-key mode
         assert isinstance(table, Table)
-        session.execute(update(table).where(table.c.id == bindparam("rid")).values(
+        session.execute(update(table).where(  # Core: not scoped by the ORM, so by hand
+            table.c.id == bindparam("rid"), table.c.station_id == scope.station_of(session)).values(
             fixity_ok=bindparam("ok"), fixity_checked_at=bindparam("at")),
             [{"rid": c["recording_id"], "ok": c["ok"], "at": ctx.now} for c in checks])
     decisions = [decide_unchecked(state, ctx.policy, ctx.now)

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.retention_models import (
     DeletionManifestRow,
@@ -120,8 +121,9 @@ def tombstone_rows(session: Session, run_id: int, *, only_pending: bool) -> Iter
     """The run's tombstones as plain rows (no ORM identity map: a run may delete 100,000)."""
     last = 0
     while True:
-        query = select(*Tombstone.__table__.columns).where(Tombstone.run_id == run_id,
-                                                           Tombstone.recording_id > last)
+        query = select(*Tombstone.__table__.columns).where(  # Core columns: scoped by hand
+            Tombstone.run_id == run_id, Tombstone.recording_id > last,
+            Tombstone.station_id == scope.station_of(session))
         if only_pending:
             query = query.where(Tombstone.manifest_id.is_(None))
         page = list(session.execute(query.order_by(Tombstone.recording_id).limit(_PAGE)))

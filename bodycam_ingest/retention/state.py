@@ -49,6 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.custody_models import LabelRow
 from bodycam_ingest.catalog.models import Recording, UTCDateTime
 from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow
@@ -336,17 +337,17 @@ def load_matters(session: Session) -> Matters:
                    {k: tuple(v) for k, v in by_case.items()}, tiers)
 
 
-def candidate_queries(cutoffs: dict[Tier, datetime]) -> tuple[Any, Any]:
+def candidate_queries(cutoffs: dict[Tier, datetime], mine: Any) -> tuple[Any, Any]:
     """The plan's candidate query, the one place that says which rows a plan decides: (the
     rows in ``cutoffs``' ranges, by id; None when no tier has a range) and (the live rows with
-    a stored ``due_since`` outside them, by id). A filter that narrows every plan (e.g. to one
-    station's recordings) is added to both here."""
-    ranges = [select(*_STREAM_COLUMNS).where(Recording.deleted_at.is_(None),
+    a stored ``due_since`` outside them, by id), both narrowed by ``mine`` (the station's
+    recordings, ``scope.own``: these Core statements are not scoped by the ORM's filter)."""
+    ranges = [select(*_STREAM_COLUMNS).where(mine, Recording.deleted_at.is_(None),
                                              Recording.tier == tier.value,
                                              Recording.clock_start <= cut)
               for tier, cut in cutoffs.items()]
     # a separate statement: a UNION ALL would make SQLite sort the due rows with the others
-    due = select(*_STREAM_COLUMNS).where(*_due_outside(cutoffs)).order_by(Recording.id)
+    due = select(*_STREAM_COLUMNS).where(mine, *_due_outside(cutoffs)).order_by(Recording.id)
     return (union_all(*ranges).order_by(literal_column("1")) if ranges else None), due
 
 
@@ -355,7 +356,7 @@ def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, dat
     """In id order: the live recordings in ``cutoffs``' ranges, the live ones with a stored
     ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and ``extra_ids``
     that are neither (a plan's attention rows), each once. One query; the database sorts."""
-    ranges, due = candidate_queries(cutoffs)
+    ranges, due = candidate_queries(cutoffs, scope.own(session, Recording.station_id))
     connection = session.connection()  # Core: rows stream, the ORM would buffer them all
     due_rows = iter(connection.execute(due))
     first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
@@ -387,6 +388,7 @@ def states_by_id(session: Session, matters: Matters, ids: Sequence[int]) -> list
     states: list[RecordingState] = []
     for part in chunks(ids):
         found = {raw[0]: raw for raw in session.connection().execute(
-            select(*_STREAM_COLUMNS).where(Recording.id.in_(part)))}
+            select(*_STREAM_COLUMNS).where(Recording.id.in_(part),
+                                           scope.own(session, Recording.station_id)))}
         states.extend(matters.state(found[i]) for i in part if i in found)
     return states

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from bodycam_ingest.catalog import scope
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.storage_models import Replication
 
@@ -23,14 +24,18 @@ QUEUED, DONE, FAILED, DELETED = "queued", "done", "failed", "deleted"
 
 
 def enqueue(session: Session, target: str, now: datetime) -> int:
-    """Queue every live recording that has no row yet; returns how many were queued."""
+    """Queue every live recording of the session's station that has no row yet; returns how
+    many were queued (an INSERT ... SELECT names its station itself: ``catalog.scope``)."""
+    station = scope.station_of(session)
     missing = (select(Recording.id, Recording.sha256, Recording.size, literal(target),
-                      literal(QUEUED), literal(now), literal(0), literal(now), literal(False))
+                      literal(QUEUED), literal(now), literal(0), literal(now), literal(False),
+                      literal(station))
                .outerjoin(Replication, Replication.recording_id == Recording.id)
-               .where(Replication.id.is_(None), Recording.deleted_at.is_(None)))
+               .where(Replication.id.is_(None), Recording.deleted_at.is_(None),
+                      Recording.station_id == station))
     result = session.execute(insert(Replication).from_select(
         ["recording_id", "sha256", "size", "target", "state", "queued_at", "attempts",
-         "next_attempt_at", "legal_hold"], missing))
+         "next_attempt_at", "legal_hold", "station_id"], missing))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -56,10 +56,12 @@ def station(tmp_path: Path) -> Iterator[Station]:
     db.execute("BEGIN")
     db.execute("INSERT INTO devices (id, key, kind, first_seen, last_seen) VALUES "
                "(1, 'usb:t', 'usb', ?, ?)", (_ts(NOW), _ts(NOW)))
-    db.execute("INSERT INTO docks (id, device_id, camera_rule, trigger, source, actor, host, pid, "
+    db.execute("INSERT INTO docks (station_id, id, device_id, camera_rule, trigger, source, actor, "
+               "host, pid, "
                "lock_token, started_at, updated_at, finished_at, outcome, files_total, files_done,"
                " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done)"
-               " VALUES (1, 1, 'test-cam', 'cli', '/t', 't', 't', 1, 't', ?, ?, ?, 'complete', "
+               " VALUES ('test-station', 1, 1, 'test-cam', 'cli', '/t', 't', 't', 1, 't', ?, ?, ?, "
+               "'complete', "
                "0, 0, 0, 0, 0, 0, 0, 0)", (_ts(NOW), _ts(NOW), _ts(NOW)))
     for ident in range(1, COUNT + 1):
         content = b"recording %d\n" % ident
@@ -69,15 +71,16 @@ def station(tmp_path: Path) -> Iterator[Station]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         camera_path = f"DCIM/100MEDIA/A1024_DSJ9X001_20261120{ident:06d}_0001.MP4"
-        db.execute("INSERT INTO recordings (id, sha256, size, store_path, device_id, "
+        db.execute("INSERT INTO recordings (station_id, id, sha256, size, store_path, device_id, "
                    "first_dock_id, camera_path, ingested_at, name_officer, name_device, "
                    "start_utc, duration_s, zone, status, tier, clock_start, fixity_ok, "
-                   "fixity_checked_at) VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'A1024', 'DSJ9X001', ?, "
+                   "fixity_checked_at) VALUES ('test-station', ?, ?, ?, ?, 1, 1, ?, ?, 'A1024', "
+                   "'DSJ9X001', ?, "
                    "1.0, 'UTC', 'ok', 'standard', ?, 1, ?)",
                    (ident, digest, len(content), str(relpath), camera_path, _ts(NOW), _ts(NOW),
                     _ts(NOW + timedelta(seconds=1)), _ts(NOW)))  # clock start: its end
-        db.execute("INSERT INTO sightings (recording_id, dock_id, device_id, camera_path, size, "
-                   "seen_at, copied) VALUES (?, 1, 1, ?, ?, ?, 1)",
+        db.execute("INSERT INTO sightings (station_id, recording_id, dock_id, device_id, camera_path, size, "
+                   "seen_at, copied) VALUES ('test-station', ?, 1, 1, ?, ?, ?, 1)",
                    (ident, camera_path, len(content), _ts(NOW)))
     db.execute("COMMIT")
     db.close()

@@ -34,7 +34,8 @@ def test_every_event_is_chained_from_the_first_and_checkpointed(station: Station
     rows = sql(station, "SELECT seq, prev_digest, digest FROM events ORDER BY id")
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
     assert all(after[1] == before[2] for before, after in pairwise(rows))
-    catalog = open_catalog(station.config.storage.db_url, migrate=False)
+    catalog = open_catalog(station.config.storage.db_url, migrate=False,
+                           station_id=station.config.station.id)
     try:
         with catalog.reading() as session:
             assert verify_chain(eventlog.entries(session)) == []
@@ -133,7 +134,8 @@ def test_a_camera_path_with_a_colon_is_signed_percent_encoded(station: StationEn
 
 
 def test_concurrent_writers_never_fork_the_chain(tmp_path: Path) -> None:
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}", lock_dir=tmp_path)
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}", lock_dir=tmp_path,
+                           station_id="s1")
     errors: list[BaseException] = []
 
     def writer(name: str) -> None:
@@ -174,7 +176,7 @@ def test_migration_chains_events_written_before_it(tmp_path: Path) -> None:
                                         "(:at, 'old', 'legacy', :d)"),
                                    {"at": datetime(2026, 1, 1, 8, 0, n, 5), "d": f'{{"n": {n}}}'})
         catalog.close()
-        catalog = open_catalog(url, lock_dir=tmp_path)
+        catalog = open_catalog(url, lock_dir=tmp_path, station_id="s1")  # 0009: rows to s1
         with catalog.session() as session:
             record_event(session, at=datetime.now(UTC), actor="new", action="after_migration")
         with catalog.reading() as session:

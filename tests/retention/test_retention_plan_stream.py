@@ -59,22 +59,25 @@ def build_catalog(db_path: Path, size: int, seed: int) -> None:
     db.execute("BEGIN")
     db.execute("INSERT INTO devices (id, key, kind, first_seen, last_seen) VALUES "
                "(1, 'usb:test', 'usb', ?, ?)", (_ts(NOW), _ts(NOW)))
-    db.execute("INSERT INTO docks (id, device_id, camera_rule, trigger, source, actor, host, pid, "
+    db.execute("INSERT INTO docks (station_id, id, device_id, camera_rule, trigger, source, actor, "
+               "host, pid, "
                "lock_token, started_at, updated_at, finished_at, outcome, files_total, files_done,"
                " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done)"
-               " VALUES (1, 1, 'test-cam', 'cli', '/t', 't', 't', 1, 't', ?, ?, ?, 'complete', "
+               " VALUES ('test-station', 1, 1, 'test-cam', 'cli', '/t', 't', 't', 1, 't', ?, ?, ?, "
+               "'complete', "
                "0, 0, 0, 0, 0, 0, 0, 0)", (_ts(NOW), _ts(NOW), _ts(NOW)))
     cases = [f"2026-{k:02d}" for k in range(8)]
     for k, case in enumerate(cases[:4]):
-        cursor = db.execute("INSERT INTO retention_tier_changes (case_number, new_tier, reason, "
-                            "actor, at) VALUES (?, ?, 'court', 't', ?)",
+        cursor = db.execute("INSERT INTO retention_tier_changes (station_id, case_number, new_tier, reason, "
+                            "actor, at) VALUES ('test-station', ?, ?, 'court', 't', ?)",
                             (case, ("long_term", "evidence", "standard", "bogus")[k], _ts(NOW)))
-        db.execute("INSERT INTO retention_case_tiers (case_number, tier, reason, change_id) "
-                   "VALUES (?, ?, ?, ?)", (case, ("long_term", "evidence", "standard", "bogus")[k],
-                                          rng.choice([None, "dispute"]), cursor.lastrowid))
+        db.execute("INSERT INTO retention_case_tiers (station_id, case_number, tier, reason, "
+                   "change_id) VALUES ('test-station', ?, ?, ?, ?)",
+                   (case, ("long_term", "evidence", "standard", "bogus")[k],
+                   rng.choice([None, "dispute"]), cursor.lastrowid))
     for case in cases[4:6]:  # holds on cases: one active and past its review date, one released
-        db.execute("INSERT INTO retention_holds (case_number, reason, owner, until, created_at, "
-                   "actor, released_at) VALUES (?, 'order', 'legal', ?, ?, 't', ?)",
+        db.execute("INSERT INTO retention_holds (station_id, case_number, reason, owner, until, created_at, "
+                   "actor, released_at) VALUES ('test-station', ?, 'order', 'legal', ?, ?, 't', ?)",
                    (case, "2026-01-01", _ts(NOW - 900 * DAY),
                     None if case == cases[4] else _ts(NOW - 3 * DAY)))
     for ident in range(1, size + 1):
@@ -85,10 +88,12 @@ def build_catalog(db_path: Path, size: int, seed: int) -> None:
         fixity = rng.choice([1, 1, 0, None])
         deleted = _ts(NOW - 10 * DAY) if rng.random() < 0.05 else None
         db.execute(
-            "INSERT INTO recordings (id, sha256, size, store_path, device_id, first_dock_id, "
+            "INSERT INTO recordings (station_id, id, sha256, size, store_path, device_id, "
+            "first_dock_id, "
             "camera_path, ingested_at, name_officer, name_device, start_utc, duration_s, zone, "
             "status, tier, tier_reason, clock_start, due_since, fixity_ok, deleted_at) VALUES "
-            "(?, ?, 1, ?, 1, 1, ?, ?, 'A1', 'D1', ?, 60.0, 'UTC', 'ok', ?, ?, ?, ?, ?, ?)",
+            "('test-station', ?, ?, 1, ?, 1, 1, ?, ?, 'A1', 'D1', ?, 60.0, 'UTC', 'ok', ?, ?, ?, "
+            "?, ?, ?)",
             (ident, f"{ident:064x}", f"sha256/{ident:064x}", f"DCIM/{ident}.MP4",
              _ts(clock - rng.choice([0, 1, 40]) * DAY), _ts(clock), tier,
              rng.choice([None, "why"]),
@@ -96,12 +101,13 @@ def build_catalog(db_path: Path, size: int, seed: int) -> None:
              fixity, deleted))
         if rng.random() < 0.15:
             for _ in range(rng.choice([1, 2])):
-                db.execute("INSERT INTO custody_labels (recording_id, case_number, created_at, "
-                           "actor) VALUES (?, ?, ?, 't')",
+                db.execute("INSERT INTO custody_labels (station_id, recording_id, case_number, created_at, "
+                           "actor) VALUES ('test-station', ?, ?, ?, 't')",
                            (ident, rng.choice([*cases, None]), _ts(NOW - 5 * DAY)))
         if rng.random() < 0.04:
-            db.execute("INSERT INTO retention_holds (recording_id, reason, owner, until, "
-                       "created_at, actor, released_at) VALUES (?, 'order', 'legal', ?, ?, 't', ?)",
+            db.execute("INSERT INTO retention_holds (station_id, recording_id, reason, owner, until, "
+                       "created_at, actor, released_at) VALUES ('test-station', ?, 'order', "
+                       "'legal', ?, ?, 't', ?)",
                        (ident, rng.choice([None, "2026-01-01", "2027-01-01"]), _ts(NOW - 800 * DAY),
                         rng.choice([None, _ts(NOW - 4 * DAY), _ts(NOW + 4 * DAY)])))
     db.execute("COMMIT")

@@ -200,8 +200,9 @@ def test_audit_is_clean_with_tiers_and_holds_and_names_direct_edits(env: Station
     assert _holds_section(tampered).findings == []
     _sql(tampered, "UPDATE recordings SET tier = 'standard', tier_reason = NULL WHERE id = 1")
     _sql(tampered, "UPDATE recordings SET tier = 'long_term', tier_reason = 'because' WHERE id = 2")
-    _sql(tampered, "INSERT INTO retention_tier_changes (recording_id, old_tier, new_tier, reason, "
-         "actor, at) VALUES (3, 'long_term', 'standard', 'cleanup', 'mallory', "
+    _sql(tampered, "INSERT INTO retention_tier_changes (station_id, recording_id, old_tier, "
+                   "new_tier, reason, "
+         "actor, at) VALUES ('test-station', 3, 'long_term', 'standard', 'cleanup', 'mallory', "
          "'2026-01-01 00:00:00.000000')")
     _sql(tampered, "UPDATE recordings SET tier = 'standard', tier_reason = 'cleanup' WHERE id = 3")
     _sql(tampered, "UPDATE retention_case_tiers SET reason = 'dispute:whatever'")

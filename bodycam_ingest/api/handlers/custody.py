@@ -230,6 +230,31 @@ def audit_station(ctx: Ctx, deadlines: bool = True) -> dict[str, Any]:
     return report_json(report, elapsed)
 
 
+@handler("audit.bureau", action="audit.all_stations")
+def audit_bureau(ctx: Ctx, deadlines: bool = True) -> dict[str, Any]:
+    """Every registered station (issue 12): each one's chain, checkpoints and catalog rows
+    against its own published keyring; this station in full; a summary and a bureau verdict."""
+    from bodycam_ingest.custody.bureau import audit_bureau as run_bureau
+
+    started = time.monotonic()
+
+    def own(station: Station) -> Any:
+        report, _elapsed = run_audit(station, None, whole=True, deadlines=deadlines)
+        return report
+
+    parts = run_bureau(ctx.station, own)
+    elapsed = time.monotonic() - started
+    stations = [{"station": part.station, "depth": part.depth, "keys": part.keys,
+                 **report_json(part.report, elapsed)} for part in parts]
+    clean = all(part.report.clean for part in parts)
+    _note(ctx, "audit_bureau_run", details={
+        "stations": [part.station for part in parts],
+        "problems": {part.station: len(part.report.findings) for part in parts}})
+    return {"clean": clean, "stations": stations, "seconds": round(elapsed, 3),
+            "verdict": "clean" if clean else "findings in " + ", ".join(
+                part.station for part in parts if not part.report.clean)}
+
+
 # --- R1 deadlines ------------------------------------------------------------------------------
 @handler("deadlines.report")
 def deadlines_report(ctx: Ctx, all: bool = False) -> dict[str, Any]:

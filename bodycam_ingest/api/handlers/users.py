@@ -46,12 +46,15 @@ def _mappable(ctx: Ctx, os_user: str) -> str:
 def add(ctx: Ctx, login: Login, display_name: Annotated[str, Field(max_length=128)],
         roles: Roles, officer_number: Annotated[str | None, Field(max_length=32)] = None,
         unit: Annotated[str | None, Field(max_length=128)] = None,
-        os_users: Annotated[list[OsUser], Field(max_length=16)] | None = None) -> dict[str, Any]:
+        os_users: Annotated[list[OsUser], Field(max_length=16)] | None = None,
+        stations: Annotated[list[Annotated[str, Field(max_length=64)]],
+                            Field(max_length=256)] | None = None) -> dict[str, Any]:
     names = [_mappable(ctx, name) for name in os_users or ()]
     with ctx.station.catalog.session() as session:
         row = accounts.create_account(session, now=ctx.now(), actor=ctx.actor, login=login,
                                       display_name=display_name, roles=roles, known=_known(ctx),
-                                      officer_number=officer_number, unit=unit, os_users=names)
+                                      officer_number=officer_number, unit=unit, os_users=names,
+                                      stations=stations)
         return accounts.account_json(session, row)
 
 
@@ -101,10 +104,14 @@ def unmap_user(ctx: Ctx, os_user: OsUser) -> dict[str, Any]:
 
 
 @handler("users.roles", action="users.manage")
-def set_roles(ctx: Ctx, login: Login, roles: Roles, reason: Reason) -> dict[str, Any]:
+def set_roles(ctx: Ctx, login: Login, roles: Roles, reason: Reason,
+              stations: Annotated[list[Annotated[str, Field(max_length=64)]],
+                                  Field(max_length=256)] | None = None) -> dict[str, Any]:
+    """``stations``: the stations the roles hold on from now ([]: every one; None: unchanged)."""
     with ctx.station.catalog.session() as session:
         row = accounts.set_roles(session, now=ctx.now(), actor=ctx.actor, login=login,
-                                 roles=roles, known=_known(ctx), reason=reason)
+                                 roles=roles, known=_known(ctx), reason=reason,
+                                 stations=stations)
         return accounts.account_json(session, row)
 
 
