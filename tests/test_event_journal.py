@@ -17,7 +17,7 @@ AT = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
 
 def test_an_entry_is_journalled_after_commit_and_never_when_rolled_back(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite3'}", station_id="s1")
     caplog.set_level(logging.INFO, logger="bodycam.events")
     with catalog.session() as session:
         record_event(session, at=AT, actor="alice", action="rolled_back_action")

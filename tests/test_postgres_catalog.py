@@ -97,7 +97,7 @@ def test_the_migrations_build_exactly_the_schema_the_models_declare_on_postgresq
     import bodycam_ingest.catalog.storage_models  # noqa: F401  (their tables join Base.metadata)
     from bodycam_ingest.catalog.models import Base
 
-    catalog = open_catalog(pg_url)
+    catalog = open_catalog(pg_url, station_id="test-station")
     try:
         with catalog.engine.connect() as connection:
             revision = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
@@ -116,7 +116,8 @@ def test_two_stations_migrating_one_new_catalog_at_once_both_open_it(pg_url: str
     from bodycam_ingest.catalog.db import MIGRATION_LOCK_KEY
 
     probe = ("import sys; from bodycam_ingest.catalog.db import open_catalog, current_revision; "
-             "c = open_catalog(sys.argv[1]); print(current_revision(c)); c.close()")
+             "c = open_catalog(sys.argv[1], station_id='test-station'); "
+             "print(current_revision(c)); c.close()")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
                          autocommit=True) as holder:
@@ -175,7 +176,7 @@ def test_custody_log_writers_queue_on_the_head_lock_and_the_chain_never_forks(
     outs = [proc.communicate(timeout=300) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outs
 
-    catalog = open_catalog(pg_url)
+    catalog = open_catalog(pg_url, station_id="test-station")
     try:
         with catalog.reading() as session:
             rows = list(session.scalars(select(Event).order_by(Event.seq)))
@@ -345,7 +346,7 @@ def test_doctor_asks_the_postgresql_catalog_for_its_revision(pg_server: PgServer
     env = pg_station_at(tmp_path / "station", pg_url)
     empty = _doctor_line(env)
     assert empty["status"] == "warn" and "holds no catalog yet" in empty["detail"], empty
-    open_catalog(pg_url).close()
+    open_catalog(pg_url, station_id="test-station").close()
     assert _doctor_line(env)["status"] == "ok"
     pg_server.sql("UPDATE alembic_version SET version_num = '0007'", _database(pg_url))
     older = _doctor_line(env)
@@ -454,7 +455,7 @@ def test_sizes_times_and_booleans_round_trip_on_postgresql(pg_url: str) -> None:
     from bodycam_ingest.catalog.models import Device, Dock
 
     at = datetime(2026, 11, 20, 1, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
-    catalog = open_catalog(pg_url)
+    catalog = open_catalog(pg_url, station_id="test-station")
     try:
         with catalog.session() as session:
             session.execute(text_("SET TIME ZONE 'America/Los_Angeles'"))

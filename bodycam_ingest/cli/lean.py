@@ -416,8 +416,10 @@ COMMANDS: dict[str, Command] = {
     "retention plan": Command((Opt(("--horizon",), "horizon", "int", 0, 3650), _CONFIG, _JSON),
                               required=("as_json",)),
     # progress bars on a terminal are rich's: the lean path runs it only when stderr is not one
+    # --all-stations (the bureau's audit: per-station reports) is typer's to run
     "audit": Command((_CONFIG, _JSON, Opt(("--deadlines",), "deadlines", "flag"),
-                      Opt(("--no-deadlines",), "deadlines", "flag_off"))),
+                      Opt(("--no-deadlines",), "deadlines", "flag_off"),
+                      Opt(("--all-stations",), "all_stations", "flag"))),
 }
 ROOT = Command((Opt(("--verbose", "-v"), "verbose", "flag"), _CONFIG))
 _INT = re.compile(r"[1-9][0-9]{0,17}|0")
@@ -517,7 +519,8 @@ def _completing() -> bool:
 def run(argv: Sequence[str]) -> None:
     """Run ``argv`` here and exit, or return (without side effects) for typer to run it."""
     parsed = None if _completing() else parse(argv)
-    if parsed is None or (parsed[0] == "audit" and _is_terminal(sys.stderr)):
+    if parsed is None or (parsed[0] == "audit" and (
+            _is_terminal(sys.stderr) or parsed[2].get("all_stations"))):
         return
     name, root, values = parsed
     state["verbose"] = bool(root.get("verbose", False))  # what cli.app's root callback does
