@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest_media import *  # noqa: F403  (camera and loop-device fixtures)
 from helpers import StationEnv, write_config
+from object_store_support import ceph  # noqa: F401  (one Ceph per session, started on first use)
 from pg_support import pg_server, pg_station, pg_url  # noqa: F401  (one PostgreSQL per session)
 
 from bodycam_ingest.detection.udev import udevd_answers

@@ -16,9 +16,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CEPH_BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
@@ -141,3 +144,18 @@ class HeldReader:
 
     def __exit__(self, *exc: object) -> None:
         self.inner.close()
+
+
+@pytest.fixture(scope="session")
+def ceph() -> Iterator[Ceph]:
+    """One throwaway Ceph (monitor, in-memory OSD, radosgw) for every test module that imports
+    this fixture; skipped, with how to install it, when the binaries are missing."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Ceph is not installed ({', '.join(missing)} missing); scripts/setup.sh "
+                    "installs radosgw ceph-mon ceph-osd")
+    server = start_ceph()
+    try:
+        yield server
+    finally:
+        stop_ceph(server.directory)

@@ -117,9 +117,10 @@ class Replicator:
                                    self.clock, self.actor))
 
     def _copy_anchors(self, report: PassReport) -> None:
-        """Checkpoint files and signed manifests to ``anchors/`` on the object store, locked for
-        the open-ended window: with them off the station, someone who can rewrite the catalog
-        and the manifest folder still cannot rewrite the history the audit compares with. A
+        """Checkpoint files and signed manifests to ``anchors/<station id>/`` on the object
+        store, locked for the open-ended window: with them off the station, someone who can
+        rewrite the catalog and the manifest folder still cannot rewrite the history the audit
+        compares with. Each station of a bureau sharing the bucket has its own folder there. A
         failure is retried next pass (the files stay on the station meanwhile)."""
         put = getattr(self.remote, "put_anchor", None)
         if self.anchor_dir is None or put is None:
@@ -128,7 +129,7 @@ class Replicator:
 
         lock = Lock(self.clock() + timedelta(days=self.config.open_ended_lock_days), False)
         for path in anchor_files(self.anchor_dir):
-            name = path.relative_to(self.anchor_dir).as_posix()
+            name = f"{self.catalog.station_id}/{path.relative_to(self.anchor_dir).as_posix()}"
             if name in self._anchored:
                 continue
             try:
