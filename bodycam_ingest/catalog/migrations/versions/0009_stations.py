@@ -117,6 +117,11 @@ def upgrade() -> None:
             if table == "custody_chain_head":
                 batch.create_unique_constraint("uq_custody_chain_head_station", ["station_id"])
         op.create_index(f"ix_{table}_station_id", table, ["station_id"])
+    if bind.dialect.name == "postgresql":
+        # 0003 wrote the single head row with an explicit id 1, so the id sequence never moved:
+        # the next station's head would take id 1 again (a duplicate key). Move it past the rows.
+        bind.execute(sa.text("SELECT setval(pg_get_serial_sequence('custody_chain_head', 'id'), "
+                             "COALESCE((SELECT MAX(id) FROM custody_chain_head), 0) + 1, false)"))
     _rekey_os_users(station)
     _rekey_scheduler_jobs(station)
     with op.batch_alter_table("accounts") as batch:  # roles limited to stations (None: all)
