@@ -159,3 +159,21 @@ def ceph() -> Iterator[Ceph]:
         yield server
     finally:
         stop_ceph(server.directory)
+
+
+def object_store_section(root: Path, ceph: Ceph, bucket: str) -> str:
+    """A station's ``[storage.object_store]`` section for ``bucket`` (5 MiB parts), with its
+    credentials file written into ``root`` (mode 0600, as the config requires)."""
+    credentials = root / "s3-credentials"
+    credentials.write_text(f"[default]\naws_access_key_id = {ACCESS}\n"
+                           f"aws_secret_access_key = {SECRET}\n")
+    credentials.chmod(0o600)
+    mib = 1 << 20
+    return f"""
+[storage.object_store]
+endpoint = "{ceph.endpoint}"
+bucket = "{bucket}"
+credentials_file = "{credentials}"
+multipart_threshold = {5 * mib}
+part_size = {5 * mib}
+"""

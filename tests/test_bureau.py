@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import BODYCAM, StationEnv
-from object_store_support import ACCESS, SECRET, Ceph, s3_client
+from object_store_support import Ceph, object_store_section, s3_client
 from test_stations import audit, bureau_audit, camera, ids, make_station
 from test_stations import masters as masters  # noqa: PLC0414  (a module fixture)
 
@@ -24,24 +24,12 @@ from bodycam_ingest.errors import ExitCode
 from bodycam_ingest.storage.s3 import ensure_bucket
 
 pytestmark = pytest.mark.slow
-MiB = 1 << 20
 TESTS = Path(__file__).resolve().parent
 
 
 def with_object_store(station: StationEnv, ceph: Ceph, bucket: str) -> StationEnv:
-    credentials = station.root / "s3-credentials"
-    credentials.write_text(f"[default]\naws_access_key_id = {ACCESS}\n"
-                           f"aws_secret_access_key = {SECRET}\n")
-    credentials.chmod(0o600)
     with station.config_path.open("a") as config:
-        config.write(f"""
-[storage.object_store]
-endpoint = "{ceph.endpoint}"
-bucket = "{bucket}"
-credentials_file = "{credentials}"
-multipart_threshold = {5 * MiB}
-part_size = {5 * MiB}
-""")
+        config.write(object_store_section(station.root, ceph, bucket))
     return station
 
 

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from object_store_support import ACCESS, SECRET, Ceph, HeldReader, s3_client
+from object_store_support import (
+    ACCESS,
+    SECRET,
+    Ceph,
+    HeldReader,
+    object_store_section,
+    s3_client,
+)
 
 from bodycam_ingest.errors import BodycamError
 from bodycam_ingest.storage.errors import ObjectLocked
@@ -250,19 +257,8 @@ def station_with_object_store(root: Path, ceph: Ceph, bucket: str) -> Any:
     from helpers import StationEnv, write_config
 
     root.mkdir()
-    credentials = root / "s3-credentials"
-    credentials.write_text(f"[default]\naws_access_key_id = {ACCESS}\n"
-                           f"aws_secret_access_key = {SECRET}\n")
-    credentials.chmod(0o600)
-    extra = f"""
-[storage.object_store]
-endpoint = "{ceph.endpoint}"
-bucket = "{bucket}"
-credentials_file = "{credentials}"
-multipart_threshold = {5 * MiB}
-part_size = {5 * MiB}
-"""
-    return StationEnv(root=root, config_path=write_config(root, extra))
+    return StationEnv(root=root, config_path=write_config(
+        root, object_store_section(root, ceph, bucket)))
 
 
 def ingest_camera(station: Any, sizes: list[int], seed: int) -> None:
@@ -501,7 +497,7 @@ def test_the_custody_anchors_are_kept_locked_on_the_object_store(
         # store holding other bytes is refused, never replaced
         station.run("retain", "1", "--tier", "evidence", "--reason", "case C-41", check=True)
         assert replicator.run_once().anchors >= 2
-        first = local[0].relative_to(manifest_dir).as_posix()
+        first = f"{opened.config.station.id}/{local[0].relative_to(manifest_dir).as_posix()}"
         with pytest.raises(BodycamError, match="other bytes"):
             store.put_anchor(first, b"forged", Lock(datetime.now(UTC), False))
     finally:
