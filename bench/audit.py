@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bulk import BulkLog, finish_bulk_dock, open_bulk  # noqa: E402  (bench/, the script's own folder)
+from bulk import BENCH_STATION, BulkLog, finish_bulk_dock, open_bulk  # noqa: E402  (bench/)
 from bulk import ts as _ts  # noqa: E402
 
 from bodycam_ingest.custody import keys  # noqa: E402
@@ -128,13 +128,13 @@ def catalog_station(work: Path, count: int, file_bytes: int) -> Path:
         db.execute("INSERT INTO recordings (id, sha256, size, store_path, device_id, "
                    "first_dock_id, camera_path, ingested_at, name_officer, name_device, "
                    "start_utc, duration_s, zone, status, tier, clock_start, fixity_ok, "
-                   "fixity_checked_at) VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'A1024', 'DSJ9X001', ?, "
-                   "1.0, 'Asia/Shanghai', 'ok', 'standard', ?, 1, ?)",
+                   "fixity_checked_at, station_id) VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'A1024', "
+                   "'DSJ9X001', ?, 1.0, 'Asia/Shanghai', 'ok', 'standard', ?, 1, ?, ?)",
                    (ident, digest, file_bytes, str(relpath), camera_path, _ts(now), _ts(start),
-                    _ts(now), _ts(now)))
+                    _ts(now), _ts(now), BENCH_STATION))
         db.execute("INSERT INTO sightings (recording_id, dock_id, device_id, camera_path, size, "
-                   "seen_at, copied) VALUES (?, 1, 1, ?, ?, ?, 1)",
-                   (ident, camera_path, file_bytes, _ts(now)))
+                   "seen_at, copied, station_id) VALUES (?, 1, 1, ?, ?, ?, 1, ?)",
+                   (ident, camera_path, file_bytes, _ts(now), BENCH_STATION))
         log.ingested(now, ident, camera_path, digest, file_bytes)
     finish_bulk_dock(log, now)
     log.write(db)

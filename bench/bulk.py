@@ -20,6 +20,7 @@ from typing import Any
 BENCH_ACTOR = "bench"
 BENCH_SOURCE = "/bench"
 BENCH_DEVICE = "usb:bench"
+BENCH_STATION = "bench-station"  # station.id of the benches' configs (rows name their station)
 
 
 def ts(moment: datetime) -> str:
@@ -31,9 +32,10 @@ class BulkLog:
     """Custody-log entries for a bulk-written catalog, chained as ``catalog.events.record_event``
     chains them (``logfields.event_fields`` + ``chain.entry_digest``), written by ``write``."""
 
-    def __init__(self) -> None:
+    def __init__(self, station: str = BENCH_STATION) -> None:
         from bodycam_ingest.custody.chain import GENESIS
 
+        self.station = station
         self.seq = 0
         self.digest = GENESIS
         self.rows: list[tuple[Any, ...]] = []
@@ -67,19 +69,22 @@ class BulkLog:
         from bodycam_ingest.custody.eventlog import HEAD_ID
 
         db.executemany("INSERT INTO events (id, at, actor, action, dock_id, recording_id, subject,"
-                       " reason, details, seq, prev_digest, digest) VALUES "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.rows)
-        db.execute("INSERT OR REPLACE INTO custody_chain_head (id, seq, digest) VALUES (?, ?, ?)",
-                   (HEAD_ID, self.seq, self.digest))
+                       " reason, details, seq, prev_digest, digest, station_id) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(*row, self.station) for row in self.rows])
+        db.execute("INSERT OR REPLACE INTO custody_chain_head (id, seq, digest, station_id) "
+                   "VALUES (?, ?, ?, ?)", (HEAD_ID, self.seq, self.digest, self.station))
         self.rows.clear()
 
 
 def open_bulk(state: Path, now: datetime, *, rule: str = "bench-cam", files: int = 0,
-              size: int = 0, fast: bool = False, log: BulkLog | None = None) -> sqlite3.Connection:
+              size: int = 0, fast: bool = False, log: BulkLog | None = None,
+              station: str = BENCH_STATION) -> sqlite3.Connection:
     """The station's catalog (migrated first), a transaction begun, device 1 and dock 1 (which
     brought ``files`` files of ``size`` bytes in all) inserted; the caller inserts the rest and
     commits. ``fast``: synchronous=OFF (a throwaway catalog). ``log``: the dock's start and end
-    are added to it, as the journal logs them (the caller writes it before committing)."""
+    are added to it, as the journal logs them (the caller writes it before committing). Every
+    per-station row the caller inserts names ``station`` (its config's station.id) too."""
     from bodycam_ingest.catalog.db import open_catalog
 
     path = state / "catalog.sqlite3"
@@ -92,11 +97,11 @@ def open_bulk(state: Path, now: datetime, *, rule: str = "bench-cam", files: int
                "(1, ?, 'usb', ?, ?)", (BENCH_DEVICE, ts(now), ts(now)))
     db.execute("INSERT INTO docks (id, device_id, camera_rule, trigger, source, actor, host, pid, "
                "lock_token, started_at, updated_at, finished_at, outcome, files_total, files_done,"
-               " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done)"
-               " VALUES (1, 1, ?, 'cli', ?, ?, 'bench', 1, 'bench', ?, ?, ?, "
-               "'complete', ?, ?, 0, 0, 0, 0, ?, ?)",
+               " files_skipped, files_rejected, files_failed, files_wiped, bytes_total, bytes_done,"
+               " station_id) VALUES (1, 1, ?, 'cli', ?, ?, 'bench', 1, 'bench', ?, ?, ?, "
+               "'complete', ?, ?, 0, 0, 0, 0, ?, ?, ?)",
                (rule, BENCH_SOURCE, BENCH_ACTOR, ts(now), ts(now), ts(now), files, files, size,
-                size))
+                size, station))
     if log is not None:
         log.add(now, "dock_started", dock_id=1, subject=BENCH_SOURCE,
                 details={"device": BENCH_DEVICE, "trigger": "cli", "rule": rule, "mount": None})

@@ -104,8 +104,10 @@ def main() -> None:
                         "CREATE DATABASE bench"] if os.geteuid() == 0 else
                        ["/usr/lib/postgresql/15/bin/psql", "-q", "-h", "127.0.0.1", "-p", port,
                         "-U", "postgres", "-c", "CREATE DATABASE bench"], check=True)
-        sqlite = db.open_catalog(f"sqlite:///{work / 'catalog.sqlite3'}", lock_dir=work)
-        pg = db.open_catalog(f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench")
+        sqlite = db.open_catalog(f"sqlite:///{work / 'catalog.sqlite3'}", lock_dir=work,
+                                 station_id="bench")
+        pg = db.open_catalog(f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench",
+                             station_id="bench")
         n = args.transactions
         print(f"{n} write transactions (one custody-log entry each), then {n} reads:")
         walls, cpu = timed(n, appender(sqlite))

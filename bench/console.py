@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bulk import open_bulk  # noqa: E402  (bench/, the script's own folder)
 from bulk import ts as _ts  # noqa: E402
 
+STATION = "bench-console"  # its config's station.id: the rows it writes name it
+
 BODYCAM = [sys.executable, "-m", "bodycam_ingest"]
 TARGET_PAGE_S = 1.0
 PASSWORD = "bench password"
@@ -70,7 +72,7 @@ socket = "{root / 'api.sock'}"
 listen = "127.0.0.1:{port}"
 """)
     now = datetime.now(UTC)
-    db = open_bulk(state, now, rule="bench")
+    db = open_bulk(state, now, rule="bench", station=STATION)
     rows = []
     for ident in range(1, size + 1):
         start = now - timedelta(minutes=10 * ident)
@@ -82,8 +84,9 @@ listen = "127.0.0.1:{port}"
     db.executemany(
         "INSERT INTO recordings (id, sha256, size, store_path, device_id, first_dock_id, "
         "camera_path, ingested_at, name_officer, name_device, start_utc, name_start_local, "
-        "duration_s, zone, status, tier, clock_start) VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'A1024', "
-        "'DSJ9X001', ?, ?, 600.0, 'Asia/Shanghai', 'ok', 'standard', ?)", rows)
+        "duration_s, zone, status, tier, clock_start, station_id) VALUES (?, ?, ?, ?, 1, 1, ?, "
+        "?, 'A1024', 'DSJ9X001', ?, ?, 600.0, 'Asia/Shanghai', 'ok', 'standard', ?, ?)",
+        [(*row, STATION) for row in rows])
     db.execute("INSERT INTO accounts (login, display_name, officer_number, roles, enabled, "
                "password_hash, created_at, created_by, updated_at) VALUES ('zhang', '张三', "
                "'A1024', '[\"officer\"]', 1, ?, ?, 'os:root', ?)",

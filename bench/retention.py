@@ -54,7 +54,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bulk import open_bulk  # noqa: E402  (bench/, the script's own folder)
+from bulk import BENCH_STATION, open_bulk  # noqa: E402  (bench/)
 from bulk import ts as _ts  # noqa: E402
 
 BODYCAM = [sys.executable, "-m", "bodycam_ingest"]
@@ -129,8 +129,9 @@ def build(station: Path, size: int, deletable: float, now: datetime) -> dict[str
     directories: set[Path] = set()
     insert = ("INSERT INTO recordings (id, sha256, size, store_path, device_id, first_dock_id, "
               "camera_path, ingested_at, name_officer, name_device, start_utc, duration_s, zone, "
-              "status, tier, tier_reason, clock_start, due_since) VALUES "
-              "(?, ?, ?, ?, 1, 1, ?, ?, ?, 'DSJ9X001', ?, 600.0, 'Asia/Shanghai', 'ok', ?, ?, ?, ?)")
+              "status, tier, tier_reason, clock_start, due_since, station_id) VALUES "
+              "(?, ?, ?, ?, 1, 1, ?, ?, ?, 'DSJ9X001', ?, 600.0, 'Asia/Shanghai', 'ok', ?, ?, ?, ?, "
+              f"'{BENCH_STATION}')")
     for ident in range(1, size + 1):
         age = timedelta(days=rng.random() * span)
         clock = now - age
@@ -182,17 +183,19 @@ def build(station: Path, size: int, deletable: float, now: datetime) -> dict[str
             db.executemany(insert, rows)
             rows.clear()
     db.executemany(insert, rows)
-    db.executemany("INSERT INTO retention_holds (recording_id, reason, owner, created_at, actor) "
-                   "VALUES (?, 'court order', 'legal', ?, 'bench')", holds)
-    db.executemany("INSERT INTO custody_labels (recording_id, case_number, created_at, actor) "
-                   "VALUES (?, ?, ?, 'bench')", labels)
+    db.executemany("INSERT INTO retention_holds (recording_id, reason, owner, created_at, actor, "
+                   f"station_id) VALUES (?, 'court order', 'legal', ?, 'bench', '{BENCH_STATION}')",
+                   holds)
+    db.executemany("INSERT INTO custody_labels (recording_id, case_number, created_at, actor, "
+                   f"station_id) VALUES (?, ?, ?, 'bench', '{BENCH_STATION}')", labels)
     for k in range(10):
         case = f"BENCH-{k:03d}"
         cursor = db.execute("INSERT INTO retention_tier_changes (case_number, new_tier, reason, "
-                            "actor, at) VALUES (?, 'long_term', 'dispute:complaint', 'bench', ?)",
-                            (case, _ts(now - 300 * DAY)))
-        db.execute("INSERT INTO retention_case_tiers (case_number, tier, reason, change_id) "
-                   "VALUES (?, 'long_term', 'dispute:complaint', ?)", (case, cursor.lastrowid))
+                            "actor, at, station_id) VALUES (?, 'long_term', 'dispute:complaint', "
+                            "'bench', ?, ?)", (case, _ts(now - 300 * DAY), BENCH_STATION))
+        db.execute("INSERT INTO retention_case_tiers (case_number, tier, reason, change_id, "
+                   "station_id) VALUES (?, 'long_term', 'dispute:complaint', ?, ?)",
+                   (case, cursor.lastrowid, BENCH_STATION))
     db.execute("COMMIT")
     db.close()
     made["seconds"] = round(time.monotonic() - started, 1)
