@@ -66,14 +66,13 @@ class BulkLog:
     def write(self, db: sqlite3.Connection) -> None:
         """The entries and the chain head, in the caller's transaction (before anything the
         product logs itself, e.g. signing the dock's manifest)."""
-        from bodycam_ingest.custody.eventlog import HEAD_ID
-
         db.executemany("INSERT INTO events (id, at, actor, action, dock_id, recording_id, subject,"
                        " reason, details, seq, prev_digest, digest, station_id) VALUES "
                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [(*row, self.station) for row in self.rows])
-        db.execute("INSERT OR REPLACE INTO custody_chain_head (id, seq, digest, station_id) "
-                   "VALUES (?, ?, ?, ?)", (HEAD_ID, self.seq, self.digest, self.station))
+        db.execute("DELETE FROM custody_chain_head WHERE station_id = ?", (self.station,))
+        db.execute("INSERT INTO custody_chain_head (seq, digest, station_id) VALUES (?, ?, ?)",
+                   (self.seq, self.digest, self.station))
         self.rows.clear()
 
 
