@@ -655,6 +655,26 @@ def test_the_local_store_evicts_replicated_recordings_and_refetches_them_verifie
         assert entries(cache.REFETCHED) == [third]
         with opened.catalog.reading() as session:
             assert cache.evicted(session) == {fourth}
+
+        # a re-analysis reads the evicted one: fetched back and verified first
+        analyzed = station.run("analyze", str(fourth), "--json")
+        assert analyzed.returncode in (0, 1), analyzed.stdout + analyzed.stderr  # not video
+        assert present(fourth) and entries(cache.REFETCHED) == [third, fourth]
+
+        # a second medium (R2) gets evicted ones too: fetched back and verified first
+        assert len(cache.evict(opened.catalog, opened.store, replicator.remote, 700_000,
+                               opened.clock, opened.actor)) == 2
+        with opened.catalog.reading() as session:
+            gone = sorted(cache.evicted(session))
+        medium = tmp_path / "medium"
+        medium.mkdir()
+        archived = station.run("archive", "--all", "--to", str(medium), "--same-device-ok",
+                               "--json")
+        assert archived.returncode == 0, archived.stdout + archived.stderr
+        assert all(present(rid) for rid in ids)
+        assert entries(cache.REFETCHED) == [third, fourth, *gone]
+        copies = {hashlib.sha256(f.read_bytes()).hexdigest() for f in medium.rglob("*.MP4")}
+        assert copies == set(ids.values()), sorted(p.name for p in medium.rglob("*"))
     finally:
         opened.close()
 

@@ -204,6 +204,19 @@ def _stored_path(station: Station, rec_id: int) -> Path:
         return station.store.root / session.get_one(Recording, rec_id).store_path
 
 
+def _fetch_evicted(station: Station, ids: set[int]) -> None:
+    """Recordings evicted to the object store (a re-analysis of old ones) fetched back and
+    verified before they are read; nothing to do (one query) when every stored file is here."""
+    with station.catalog.reading() as session:
+        places = session.execute(select(Recording.id, Recording.store_path).where(
+            Recording.id.in_(ids))).all()
+    missing = [rid for rid, place in places if not (station.store.root / place).is_file()]
+    if missing:
+        from bodycam_ingest.storage.cache import ensure_local_for
+
+        ensure_local_for(station, missing)
+
+
 def _extract(station: Station, rec_id: int) -> Extraction:
     path = _stored_path(station, rec_id)
     cfg = station.config.analysis
@@ -233,6 +246,7 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
     with station.catalog.reading() as session:
         seen_at = dict(session.execute(select(Sighting.recording_id, Sighting.seen_at).where(
             Sighting.dock_id == dock_id, Sighting.recording_id.in_(ids))).all())
+    _fetch_evicted(station, ids)
     judged: list[_Judged] = []
     for rec in recs:
         got = _extract(station, rec.id)

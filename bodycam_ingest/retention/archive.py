@@ -289,6 +289,10 @@ def run(station: Station, request: ArchiveRequest, *, progress: Progress | None 
     if needed > free:
         raise ArchiveNoSpace(path=request.directory, count=len(chosen), needed=_size(needed),
                              margin=_size(margin), free=_size(free))
+    from bodycam_ingest.storage.cache import ensure_local_for
+
+    # a recording evicted to the object store is fetched back, verified, before it is copied
+    ensure_local_for(station, [o.recording_id for o in chosen])
     now = station.clock()
     with station.catalog.session() as session:
         row = Archive(target="", medium_label=request.label, tier=request.scope,
