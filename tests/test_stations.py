@@ -188,6 +188,21 @@ def test_a_checkpoint_signed_by_an_unpublished_key_fails_the_bureau_audit(
     assert not parts["station-b"]["clean"]
 
 
+def test_rows_of_a_station_that_was_never_registered_fail_the_bureau_audit(
+        bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
+    """A chain head put in by hand under an id no station registered (no log entry with it) is
+    named, with the table it is in; both real stations stay clean."""
+    a, _b = bureau
+    sql(catalog_url, "INSERT INTO custody_chain_head (seq, digest, station_id) VALUES "
+                     "(0, '" + "0" * 64 + "', 'ghost')")
+    code, report = bureau_audit(a)
+    assert code == ExitCode.FINDINGS
+    parts = {part["station"]: part for part in report["stations"]}
+    assert parts["station-a"]["clean"] and parts["station-b"]["clean"]
+    [finding] = parts["ghost"]["findings"]
+    assert "custody_chain_head" in finding["problem"] and "not registered" in finding["problem"]
+
+
 @dataclass
 class _Clock:
     now: datetime

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ManifestRow, StationKeyRow, StationRow
-from bodycam_ingest.catalog.models import Event
+from bodycam_ingest.catalog.models import Base, StationScoped
 from bodycam_ingest.custody import eventlog, keys
 from bodycam_ingest.custody.audit import AuditReport, check_head
 from bodycam_ingest.custody.chain import (
@@ -126,7 +126,7 @@ def audit_bureau(station: Station, run_own: Any) -> list[StationAudit]:
     catalog = station.catalog
     with catalog.reading(bureau=True) as session:
         registered = list(session.scalars(select(StationRow.id).order_by(StationRow.id)))
-        logged = set(session.scalars(select(Event.station_id).distinct()))
+        holding = rows_by_station(session)
     results: list[StationAudit] = []
     own_id = station.config.station.id
     for sid in registered:
@@ -155,13 +155,27 @@ def audit_bureau(station: Station, run_own: Any) -> list[StationAudit]:
             for problem in problems:
                 report.add("manifests", "published keyring", problem)
         results.append(StationAudit(sid, sorted(keyring), depth, report))
-    for sid in sorted(logged - set(registered)):
+    for sid in sorted(set(holding) - set(registered)):
         report = AuditReport()
-        report.add("custody log", f"station {sid}", "has custody entries in the catalog but is "
-                   "not registered: its rows were written outside bodycam, or its registration "
-                   "was deleted")
+        report.add("custody log", f"station {sid}", f"has rows in the catalog "
+                   f"({', '.join(holding[sid])}) but is not registered: they were written "
+                   "outside bodycam, or its registration was deleted")
         results.append(StationAudit(sid, [], "unregistered", report))
     return results
+
+
+def rows_by_station(session: Session) -> dict[str, list[str]]:
+    """station id -> the per-station tables holding rows of it, over every ``StationScoped``
+    table (the custody log, its chain head, recordings, ...): a station that owns rows but was
+    never registered is a finding, wherever its rows are (a head row put in by hand too)."""
+    found: dict[str, list[str]] = {}
+    for mapper in sorted(Base.registry.mappers, key=lambda m: m.class_.__tablename__):
+        model, name = mapper.class_, str(mapper.class_.__tablename__)
+        if not issubclass(model, StationScoped):
+            continue
+        for sid in session.scalars(select(model.station_id).distinct()):
+            found.setdefault(str(sid), []).append(name)
+    return found
 
 
 def _key_dir(station: Station) -> Any:
