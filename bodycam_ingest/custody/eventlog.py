@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -28,7 +29,8 @@ from bodycam_ingest.custody.logfields import event_fields
 from bodycam_ingest.custody.manifest import JsonValue
 
 
-def fields_of(row: Event) -> dict[str, JsonValue]:
+def fields_of(row: Any) -> dict[str, JsonValue]:
+    """An event's digested fields, from its ORM object or a row of ``ENTRY_COLUMNS``."""
     return event_fields(at=row.at, actor=row.actor, action=row.action, dock_id=row.dock_id,
                         recording_id=row.recording_id, subject=row.subject, reason=row.reason,
                         approved_by=row.approved_by, details=row.details)
@@ -50,17 +52,25 @@ def lock_head(session: Session) -> ChainHead:
     return head
 
 
-def entry_of(row: Event) -> LogEntry:
+def entry_of(row: Any) -> LogEntry:
+    """An event row (an ORM object, or a row of ``ENTRY_COLUMNS``) as a chain entry."""
     return LogEntry(seq=row.seq, prev_digest=row.prev_digest, fields=fields_of(row),
                     digest=row.digest)
 
 
+# what an entry is made of, read as plain rows: a log of 20,000 entries builds no ORM objects
+ENTRY_COLUMNS = (Event.seq, Event.prev_digest, Event.digest, Event.at, Event.actor, Event.action,
+                 Event.dock_id, Event.recording_id, Event.subject, Event.reason,
+                 Event.approved_by, Event.details)
+
+
 def entries(session: Session, *, recording_ids: list[int] | None = None) -> list[LogEntry]:
-    """The log in stored order (all of it, or the entries of some recordings)."""
-    query = select(Event).order_by(Event.id)
+    """The log in stored order (all of it, or the entries of some recordings), of the
+    session's station (the scope applies to these column reads as to entities)."""
+    query = select(*ENTRY_COLUMNS).order_by(Event.id)
     if recording_ids is not None:
         query = query.where(Event.recording_id.in_(recording_ids))
-    return [entry_of(row) for row in session.scalars(query)]
+    return [entry_of(row) for row in session.execute(query)]
 
 
 def checkpoint_of(row: CheckpointRow) -> Checkpoint:
