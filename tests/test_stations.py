@@ -191,16 +191,21 @@ def test_a_checkpoint_signed_by_an_unpublished_key_fails_the_bureau_audit(
 def test_rows_of_a_station_that_was_never_registered_fail_the_bureau_audit(
         bureau: tuple[StationEnv, StationEnv], catalog_url: str) -> None:
     """A chain head put in by hand under an id no station registered (no log entry with it) is
-    named, with the table it is in; both real stations stay clean."""
-    a, _b = bureau
+    named, with the table it is in, by the bureau's audit and by every station's own audit (a
+    row under a made-up station id is out of every station's scope, so each looks for them)."""
+    a, b = bureau
     sql(catalog_url, "INSERT INTO custody_chain_head (seq, digest, station_id) VALUES "
                      "(0, '" + "0" * 64 + "', 'ghost')")
     code, report = bureau_audit(a)
     assert code == ExitCode.FINDINGS
     parts = {part["station"]: part for part in report["stations"]}
-    assert parts["station-a"]["clean"] and parts["station-b"]["clean"]
+    assert parts["station-b"]["clean"]  # checked from the catalog only (depth "catalog")
     [finding] = parts["ghost"]["findings"]
     assert "custody_chain_head" in finding["problem"] and "not registered" in finding["problem"]
+    for station in (a, b):
+        code, own = audit(station)
+        assert code == ExitCode.FINDINGS
+        assert [f["object"] for f in own["findings"]] == ["station ghost"], own["findings"]
 
 
 @dataclass

@@ -78,6 +78,14 @@ NON_EVIDENCE: dict[tuple[str, str], str] = {
     ("retention_runs", "finished_at"): "when the run closed, shown only; its entry records it",
     ("requests", "params"): "re-checked at execution: the preview computed again must match",
     ("requests", "result"): "what the execution printed; its outcome is logged",
+    **{("stations", c): "registration and lease bookkeeping: when and where the station started"
+       for c in ("registered_at", "hostname", "lease_host", "lease_boot_id", "lease_pid",
+                 "lease_heartbeat")},
+    ("station_keys", "published_at"): "when a key was published, shown only",
+    **{(t, "id"): "a surrogate key: the row is known by its station, which is compared"
+       for t in ("custody_chain_head", "station_keys")},
+    ("stations", "+"): "another station's registration, with no rows and no key: the bureau "
+                       "audit lists it (registering a station is not an approved act yet)",
 }
 # Tables once exempt until the anchors landed (checkpoint files, the chain head checked against
 # the log's last entry): none now; kept so that a table can be marked while its check is built.

@@ -101,3 +101,22 @@ def install(maker: sessionmaker[Session]) -> None:
     """Scope every session ``maker`` makes (they carry their scope in ``Session.info``)."""
     event.listen(maker, "do_orm_execute", _scope_statement)
     event.listen(maker, "before_flush", _stamp_new_rows)
+
+
+
+def rows_by_station(session: Session) -> dict[str, list[str]]:
+    """station id -> the per-station tables holding rows of it, over every ``StationScoped``
+    table (the custody log, its chain head, recordings, ...), read across the whole catalog
+    whatever the session's scope (Core reads of each table's distinct ``station_id``)."""
+    from sqlalchemy import distinct, select
+
+    from bodycam_ingest.catalog.models import Base
+
+    tables: list[Any] = [mapper.local_table for mapper in Base.registry.mappers
+                         if issubclass(mapper.class_, StationScoped)]
+    found: dict[str, list[str]] = {}
+    connection = session.connection()
+    for table in sorted(tables, key=lambda t: str(t.name)):
+        for (sid,) in connection.execute(select(distinct(table.c.station_id))):
+            found.setdefault(str(sid), []).append(str(table.name))
+    return found

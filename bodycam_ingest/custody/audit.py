@@ -303,7 +303,68 @@ def check_log(session: Session, keyring: Mapping[str, Ed25519PublicKey], report:
     for problem in problems:
         report.add("custody log", f"custody entry {problem.seq}", problem.message)
     check_head(session, entries, report)
+    check_registry(session, keyring, report)
     return entries
+
+
+def check_registry(session: Session, keyring: Mapping[str, Ed25519PublicKey],
+                   report: AuditReport) -> None:
+    """This station on the catalog (issue 12): registered, with a key of its own keyring; its
+    published keys exactly its keyring's public keys (the bureau's audit checks its signatures
+    with them); and no row anywhere under a station id that was never registered (a row given a
+    made-up station id is out of every station's sight). Nothing for a bureau-wide session."""
+    from bodycam_ingest.catalog.custody_models import StationKeyRow, StationRow
+
+    station = scope.station_of(session)
+    if station is None:
+        return
+    registered = {row.id: row for row in session.scalars(select(StationRow))}
+    own = registered.get(station)
+    if own is None:
+        report.add("manifests", f"station {station}", "is not registered on the catalog: its "
+                   "registration row was deleted (it is written at the station's start)")
+    elif own.key_id not in keyring:
+        report.add("manifests", f"station {station}", f"is registered with key {own.key_id}, "
+                   "which is not in the station's keyring: the registration was altered")
+    published: dict[str, str] = {}
+    for row in session.scalars(select(StationKeyRow).order_by(StationKeyRow.id)):
+        if row.station_id not in registered:
+            report.add("manifests", f"station {row.station_id}", f"has a published key "
+                       f"({row.key_id}) but is not registered: the row was put in by hand")
+        elif row.station_id == station:
+            published[row.key_id] = row.public_pem
+    for ident, pem in sorted(published.items()):
+        known = keyring.get(ident)
+        if known is None:
+            report.add("manifests", f"published key {ident}", "is published for this station "
+                       "but is not in its keyring: the row was put in or altered by hand")
+        elif pem.strip() != keys.public_pem(known).decode().strip():
+            report.add("manifests", f"published key {ident}", "differs from the station's key "
+                       "of that id: the published key was altered")
+    for ident in sorted(set(keyring) - set(published)):
+        report.add("manifests", f"station key {ident}", "is in the station's keyring but not "
+                   "published to the catalog (keys are published at start): the row was deleted")
+    for other, tables in sorted(scope.rows_by_station(session).items()):
+        if other not in registered:
+            report.add("custody log", f"station {other}", f"has rows in the catalog "
+                       f"({', '.join(tables)}) but is not registered: they were written outside "
+                       "bodycam, or their station id was altered")
+    _dangling_fingerprints(session, report)
+
+
+def _dangling_fingerprints(session: Session, report: AuditReport) -> None:
+    """Content fingerprints are bureau-wide, each station's replay sees its own recordings'
+    (by join): one naming no recording at all is seen by none, so it is checked here."""
+    from sqlalchemy import exists
+
+    from bodycam_ingest.catalog.analysis_models import ContentFingerprintRow
+
+    prints, recordings = ContentFingerprintRow.__table__, Recording.__table__
+    query = select(prints.c.id, prints.c.recording_id).where(~exists().where(
+        recordings.c.id == prints.c.recording_id))
+    for ident, rid in session.connection().execute(query):
+        report.add("continuity", f"recording {rid}", f"has a content fingerprint (row {ident}) "
+                   "but no such recording exists: the row was put in by hand")
 
 
 def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -> None:
@@ -316,7 +377,7 @@ def check_head(session: Session, entries: list[LogEntry], report: AuditReport) -
     seq, digest = (last.seq, last.digest) if last is not None else (0, GENESIS)
     if not heads:
         if last is not None:
-            report.add("custody log", "the chain head",
+            report.add("custody log", f"the chain head of station {scope.station_of(session)}",
                        f"is missing, though the log holds "
                        f"{seq} entries: the row was deleted or given to another station; the "
                        "next entry would restart the chain")

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bodycam_ingest.catalog.custody_models import ManifestRow, StationKeyRow, StationRow
-from bodycam_ingest.catalog.models import Base, StationScoped
+from bodycam_ingest.catalog.scope import rows_by_station
 from bodycam_ingest.custody import eventlog, keys
 from bodycam_ingest.custody.audit import AuditReport, check_head
 from bodycam_ingest.custody.chain import (
@@ -135,15 +135,10 @@ def audit_bureau(station: Station, run_own: Any) -> list[StationAudit]:
             keyring, problems = published_keyring(session, sid)
             if sid == own_id:
                 report = run_own(station)
-                local = keys.load_keyring(_key_dir(station))
                 rows = rechain(eventlog.checkpoints(session), keyring)  # against published
                 for found in verify_checkpoints(eventlog.entries(session), rows, keyring):
                     report.add("custody log", f"custody entry {found.seq}",
                                f"{found.message} (checked against the published keys)")
-                for ident in sorted(set(local) - set(keyring)):
-                    report.add("manifests", f"station key {ident}", "is in the station's "
-                               "keyring but not published to the catalog: run any command on "
-                               "the station (keys are published at start)")
                 depth = "full"
             else:
                 report = AuditReport()
@@ -163,19 +158,6 @@ def audit_bureau(station: Station, run_own: Any) -> list[StationAudit]:
         results.append(StationAudit(sid, [], "unregistered", report))
     return results
 
-
-def rows_by_station(session: Session) -> dict[str, list[str]]:
-    """station id -> the per-station tables holding rows of it, over every ``StationScoped``
-    table (the custody log, its chain head, recordings, ...): a station that owns rows but was
-    never registered is a finding, wherever its rows are (a head row put in by hand too)."""
-    found: dict[str, list[str]] = {}
-    for mapper in sorted(Base.registry.mappers, key=lambda m: m.class_.__tablename__):
-        model, name = mapper.class_, str(mapper.class_.__tablename__)
-        if not issubclass(model, StationScoped):
-            continue
-        for sid in session.scalars(select(model.station_id).distinct()):
-            found.setdefault(str(sid), []).append(name)
-    return found
 
 
 def _key_dir(station: Station) -> Any:

@@ -154,8 +154,12 @@ def read_records(session: Session) -> Any:
     return Records(
         docks={d.id: d for d in session.scalars(select(Dock))},
         device_keys=dict(session.execute(select(Device.id, Device.key)).all()),
-        sightings=[(row, sha) for row, sha in session.execute(
-            select(Sighting, Recording.sha256).join(Recording, Recording.id == Sighting.recording_id)
+        # plain rows of every sighting column (as attributes) and the recording's digest: a
+        # station of 20,000 recordings builds no ORM objects here (the scope still applies)
+        sightings=[(row, row.sha256) for row in session.execute(
+            select(*(getattr(Sighting, c.key) for c in Sighting.__table__.columns),
+                   Recording.sha256.label("sha256"))
+            .join(Recording, Recording.id == Sighting.recording_id)
             .where(Sighting.copied.is_(True)).order_by(Sighting.id))],
         runs={r.id: r for r in session.scalars(select(RetentionRun))},
         policies=list(session.scalars(select(PolicyApproval).order_by(PolicyApproval.id))),
