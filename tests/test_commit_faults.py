@@ -152,13 +152,17 @@ def _check_one(template: Template, root: Path, fault: str) -> list[str]:
     problems: list[str] = []
     status = _forked(station, ["ingest", str(camera), "--json"], fault, log)
     mode = fault.split(":", maxsplit=1)[0]
-    allowed = {0, CRASH_STATUS} if mode == "crash" else {0, 7}  # 0: the N-th write never came
+    # 0: the N-th write never came; 7: the ingest stopped on it; 8: it was the station's start
+    # (registering it on the catalog, issue 12), before any dock: a full catalog, said so
+    allowed = {0, CRASH_STATUS} if mode == "crash" else {0, 7, 8}
     if status not in allowed:
         problems.append(f"the faulted ingest exited {status}")
     if "Traceback" in log.read_text():
         problems.append("the faulted ingest printed a traceback")
     if mode != "crash" and status == 7 and "catalog's disk is full" not in log.read_text():
         problems.append("exit 7 without the catalog-full sentence")
+    if mode != "crash" and status == 8 and "disk is full" not in log.read_text():
+        problems.append("exit 8 without the disk-full sentence")
     problems += [f"{p} wiped by the faulted run, in no signed manifest"
                  for p in _unsigned_wipes(template, station, camera)]
     again = _forked(station, ["ingest", str(camera), "--json"], None, log)

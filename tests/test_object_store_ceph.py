@@ -704,7 +704,7 @@ def test_the_worker_deletes_the_object_of_a_deleted_recording_once_its_lock_is_o
     guess = now - timedelta(days=730)
     start = guess + (now + timedelta(seconds=20) - expires_at(policy, Tier.STANDARD, guess))
     database = tmp_path / "catalog.sqlite3"
-    catalog = open_catalog(f"sqlite:///{database}", lock_dir=tmp_path)
+    catalog = open_catalog(f"sqlite:///{database}", lock_dir=tmp_path, station_id="s1")
     try:
         with catalog.session() as session:
             dock = Dock(camera_rule="c", trigger="cli", source="/x", actor="os:root", host="h",

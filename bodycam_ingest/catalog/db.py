@@ -501,6 +501,8 @@ def translate_fault(exc: BaseException, url: str | None = None) -> BodycamError 
     kind = {sqlite3.SQLITE_FULL: "full", sqlite3.SQLITE_READONLY: "read-only",
             sqlite3.SQLITE_CANTOPEN: "cantopen", sqlite3.SQLITE_PERM: "denied",
             sqlite3.SQLITE_AUTH: "denied", sqlite3.SQLITE_IOERR: "io"}.get(code)
+    if kind is None and "database or disk is full" in str(orig):  # SQLITE_FULL's message, on an
+        kind = "full"                              # error that lost its code (ingest.journal too)
     if kind is None:
         return None
     if kind == "io" and url and _nearly_full(url):  # SQLite says "disk I/O error" when the
