@@ -108,7 +108,7 @@ def rows_by_station(session: Session) -> dict[str, list[str]]:
     """station id -> the per-station tables holding rows of it, over every ``StationScoped``
     table (the custody log, its chain head, recordings, ...), read across the whole catalog
     whatever the session's scope (Core reads of each table's distinct ``station_id``)."""
-    from sqlalchemy import distinct, select
+    from sqlalchemy import select
 
     from bodycam_ingest.catalog.models import Base
 
@@ -117,6 +117,6 @@ def rows_by_station(session: Session) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     connection = session.connection()
     for table in sorted(tables, key=lambda t: str(t.name)):
-        for (sid,) in connection.execute(select(distinct(table.c.station_id))):
+        for (sid,) in connection.execute(select(table.c.station_id).distinct()):
             found.setdefault(str(sid), []).append(str(table.name))
     return found
