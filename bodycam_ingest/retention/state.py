@@ -55,7 +55,7 @@ from bodycam_ingest.catalog.models import Recording, UTCDateTime
 from bodycam_ingest.catalog.retention_models import CaseTierRow, HoldRow
 from bodycam_ingest.retention.plan import candidate_start_cutoff
 from bodycam_ingest.retention.policy import RetentionPolicy
-from bodycam_ingest.retention.rules import CaseTier, Hold, RecordingState
+from bodycam_ingest.retention.rules import CaseTier, Decision, Hold, RecordingState, decide_fields
 from bodycam_ingest.retention.tiers import Tier
 
 BATCH = 500
@@ -308,7 +308,7 @@ class Matters:
     case_tiers: dict[str, CaseTier]
 
     def state(self, raw: Any) -> RecordingState:
-        """The state of one ``_STREAM_COLUMNS`` row (the same as ``states_for`` makes)."""
+        """The state of one ``candidate_rows`` row (the same as ``states_for`` makes)."""
         rid, tier, reason, clock_start, ingested_at, due_since, fixity_ok, deleted_at, case = raw
         holds = self.holds_by_recording.get(rid, ())
         case_tiers: tuple[CaseTier, ...] = ()
@@ -321,6 +321,32 @@ class Matters:
         assert ingested is not None  # NOT NULL
         return RecordingState(rid, tier_of(tier), reason, _utc(clock_start), ingested, holds,
                               _utc(due_since), fixity_ok, case_tiers, deleted_at is not None)
+
+    def decider(self, policy: RetentionPolicy, now: datetime) -> Callable[[Any], Decision]:
+        """``raw -> decide_unchecked(self.state(raw), policy, now)`` without the state (the same
+        decision: ``rules.decide_fields``); ``now`` in UTC."""
+        if now.tzinfo is not UTC:
+            now = now.astimezone(UTC)
+        by_recording, by_case, tiers = self.holds_by_recording, self.holds_by_case, self.case_tiers
+        get_holds = by_recording.get
+        parse = _utc
+
+        def decision(raw: Any) -> Decision:
+            rid, tier, reason, clock_start, ingested_at, due_since, fixity_ok, deleted_at, case = raw
+            holds = get_holds(rid, ())
+            case_tiers: tuple[CaseTier, ...] = ()
+            if case:
+                holds = holds + by_case.get(case, ())
+                case_tier = tiers.get(case)
+                if case_tier is not None:
+                    case_tiers = (case_tier,)
+            ingested = parse(ingested_at)
+            assert ingested is not None  # NOT NULL
+            return decide_fields(rid, _TIERS.get(tier, Tier.LONG_TERM), reason, parse(clock_start),
+                                 ingested, holds, parse(due_since), fixity_ok, case_tiers,
+                                 deleted_at is not None, policy, now)
+
+        return decision
 
 
 def load_matters(session: Session) -> Matters:
@@ -351,44 +377,92 @@ def candidate_queries(cutoffs: dict[Tier, datetime], mine: Any) -> tuple[Any, An
     return (union_all(*ranges).order_by(literal_column("1")) if ranges else None), due
 
 
-def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, datetime],
-                     extra_ids: Sequence[int] = ()) -> Iterator[RecordingState]:
-    """In id order: the live recordings in ``cutoffs``' ranges, the live ones with a stored
-    ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and ``extra_ids``
-    that are neither (a plan's attention rows), each once. One query; the database sorts."""
+def _driver_rows(connection: Any, statement: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``statement`` as the DB-API cursor gives them (tuples), not as Core rows.
+
+    SQLAlchemy builds, compiles and binds the statement (so the station condition and the
+    dialect's parameter processing apply as for any Core statement); the rows are read from its
+    DB-API cursor, without the per-row wrapping and result processing of ``Row`` (a plan reads
+    every candidate: that wrapping was a tenth of it). The columns must be ones the driver
+    returns usable (``_STREAM_COLUMNS``: text datetimes are parsed by ``_utc``, a boolean is
+    read by ``_flag``).
+    """
+    result = connection.execute(statement)
+    cursor = result.cursor
+    try:
+        while True:
+            rows = cursor.fetchmany(BATCH)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        result.close()
+
+
+def _plain(raw: Any) -> tuple[Any, ...]:
+    """A driver row of ``_STREAM_COLUMNS`` with its boolean read (``fixity_ok``)."""
+    fixity = raw[6]
+    if fixity is None or fixity is True or fixity is False:
+        return tuple(raw)
+    return (*raw[:6], bool(fixity), *raw[7:])
+
+
+def candidate_rows(session: Session, cutoffs: dict[Tier, datetime],
+                   extra_ids: Sequence[int] = ()) -> Iterator[tuple[Any, ...]]:
+    """In id order, as plain tuples of ``_STREAM_COLUMNS`` (``Matters.state`` or
+    ``Matters.decider`` read them): the live recordings in ``cutoffs``' ranges, the live ones
+    with a stored ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and
+    ``extra_ids`` that are neither (a plan's attention rows), each once. One query; the
+    database sorts. Only the session's station's rows (``scope.own``)."""
     ranges, due = candidate_queries(cutoffs, scope.own(session, Recording.station_id))
-    connection = session.connection()  # Core: rows stream, the ORM would buffer them all
-    due_rows = iter(connection.execute(due))
+    connection = session.connection()  # Core, read from the driver: rows stream
+    due_rows = _driver_rows(connection, due)
     first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
     rows: Iterator[Any] = iter(())
     if ranges is not None:
-        rows = iter(connection.execute(ranges))
+        rows = _driver_rows(connection, ranges)
     if first_due is not None:
         rows = heapq.merge(rows, itertools.chain([first_due], due_rows), key=_first)
-    extra = iter(states_by_id(session, matters, extra_ids)) if extra_ids else iter(())
+    extra = iter(rows_by_id(session, extra_ids)) if extra_ids else iter(())
     pending = next(extra, None)
     for raw in rows:
-        while pending is not None and pending.id < raw[0]:
+        while pending is not None and pending[0] < raw[0]:
             yield pending
             pending = next(extra, None)
-        if pending is not None and pending.id == raw[0]:
+        if pending is not None and pending[0] == raw[0]:
             pending = next(extra, None)
-        yield matters.state(raw)
+        fixity = raw[6]
+        if fixity is None or fixity is True or fixity is False:
+            yield raw
+        else:  # SQLite's 0/1
+            yield (*raw[:6], fixity != 0, *raw[7:])
     while pending is not None:
         yield pending
         pending = next(extra, None)
+
+
+def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, datetime],
+                     extra_ids: Sequence[int] = ()) -> Iterator[RecordingState]:
+    """The states of ``candidate_rows``, in id order."""
+    return map(matters.state, candidate_rows(session, cutoffs, extra_ids))
 
 
 def _first(row: Any) -> int:
     return int(row[0])
 
 
+def rows_by_id(session: Session, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """The ``candidate_rows`` tuples of ``ids`` in the order given (missing ids are left out, and
+    another station's), ``BATCH`` per query."""
+    found_rows: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        found = {raw[0]: _plain(raw) for raw in _driver_rows(session.connection(), select(
+            *_STREAM_COLUMNS).where(Recording.id.in_(part),
+                                    scope.own(session, Recording.station_id)))}
+        found_rows.extend(found[i] for i in part if i in found)
+    return found_rows
+
+
 def states_by_id(session: Session, matters: Matters, ids: Sequence[int]) -> list[RecordingState]:
     """The states of ``ids`` in the order given (missing ids are left out), ``BATCH`` per query."""
-    states: list[RecordingState] = []
-    for part in chunks(ids):
-        found = {raw[0]: raw for raw in session.connection().execute(
-            select(*_STREAM_COLUMNS).where(Recording.id.in_(part),
-                                           scope.own(session, Recording.station_id)))}
-        states.extend(matters.state(found[i]) for i in part if i in found)
-    return states
+    return [matters.state(raw) for raw in rows_by_id(session, ids)]
