@@ -407,6 +407,14 @@ def _plain(raw: Any) -> tuple[Any, ...]:
     return (*raw[:6], bool(fixity), *raw[7:])
 
 
+# The station condition of the candidate queries, written so that no index matches it
+# (``station_id || ''``, the same value: the column is NOT NULL): on ``station_id = ?`` SQLite
+# walks ``ix_recordings_station_id``, every row of the station in id order (no sort), instead of
+# the candidate range of ``ix_recordings_retention`` and a sort of what it finds, which took half
+# as long on 1,000,000 recordings (118,678 candidates: 0.53 s against 1.05-1.12 s of CPU).
+_STATION_UNINDEXED = Recording.station_id.concat("")
+
+
 def candidate_rows(session: Session, cutoffs: dict[Tier, datetime],
                    extra_ids: Sequence[int] = ()) -> Iterator[tuple[Any, ...]]:
     """In id order, as plain tuples of ``_STREAM_COLUMNS`` (``Matters.state`` or
@@ -414,7 +422,7 @@ def candidate_rows(session: Session, cutoffs: dict[Tier, datetime],
     with a stored ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and
     ``extra_ids`` that are neither (a plan's attention rows), each once. One query; the
     database sorts. Only the session's station's rows (``scope.own``)."""
-    ranges, due = candidate_queries(cutoffs, scope.own(session, Recording.station_id))
+    ranges, due = candidate_queries(cutoffs, scope.own(session, _STATION_UNINDEXED))
     connection = session.connection()  # Core, read from the driver: rows stream
     due_rows = _driver_rows(connection, due)
     first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
