@@ -350,8 +350,8 @@ def _tier_words(period: str, source: str, reason: str | None) -> str:
 
 def _clock_text(clock: _Clock) -> str:
     policy, tier, source, reason, start, expiry = clock
-    return (f"{_tier_text(policy, tier, source, reason)}; clock start {_iso(start)}; "
-            f"period ends {_iso(expiry)}")
+    return (f"{_tier_words(period_text(policy, tier), source, reason)}; clock start "
+            f"{utc_iso(start)[:-6]}Z; period ends {utc_iso(expiry)[:-6]}Z")
 
 
 def _held_text(active: tuple[Hold, ...]) -> str:
@@ -368,8 +368,10 @@ def _due_text(clock: _Clock, now: datetime) -> str:
 
 
 def _timeline_text(prefix: str, clock: _Clock, since: datetime, ends: datetime, suffix: str) -> str:
-    return (f"{prefix}{_clock_text(clock)}; due since {_iso_shared(since)}; grace "
-            f"{clock[0].grace_days} days ends {_iso_shared(ends)}{suffix}")
+    policy, tier, source, reason, start, expiry = clock  # _clock_text, inline: most rules read
+    return (f"{prefix}{_tier_words(period_text(policy, tier), source, reason)}; clock start "
+            f"{utc_iso(start)[:-6]}Z; period ends {utc_iso(expiry)[:-6]}Z; due since "
+            f"{_iso_shared(since)}; grace {policy.grace_days} days ends {_iso_shared(ends)}{suffix}")
 
 
 def _before_due(tiering: _Tiering, active: tuple[Hold, ...], expiry: datetime | None,
