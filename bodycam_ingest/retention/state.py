@@ -330,6 +330,7 @@ class Matters:
         by_recording, by_case, tiers = self.holds_by_recording, self.holds_by_case, self.case_tiers
         get_holds = by_recording.get
         parse = _utc
+        from_iso = datetime.fromisoformat
 
         def decision(raw: Any) -> Decision:
             rid, tier, reason, clock_start, ingested_at, due_since, fixity_ok, deleted_at, case = raw
@@ -340,11 +341,17 @@ class Matters:
                 case_tier = tiers.get(case)
                 if case_tier is not None:
                     case_tiers = (case_tier,)
-            ingested = parse(ingested_at)
+            ingested: datetime | None
+            try:  # ``_utc`` inline for SQLite's text (three calls saved per candidate)
+                ingested = from_iso(ingested_at + "+00:00")
+                start = None if clock_start is None else from_iso(clock_start + "+00:00")
+                due = None if due_since is None else from_iso(due_since + "+00:00")
+            except (TypeError, ValueError):  # a driver's datetime, or text not in the ORM's form
+                ingested, start, due = parse(ingested_at), parse(clock_start), parse(due_since)
             assert ingested is not None  # NOT NULL
-            return decide_fields(rid, _TIERS.get(tier, Tier.LONG_TERM), reason, parse(clock_start),
-                                 ingested, holds, parse(due_since), fixity_ok, case_tiers,
-                                 deleted_at is not None, policy, now)
+            return decide_fields(rid, _TIERS.get(tier, Tier.LONG_TERM), reason, start, ingested,
+                                 holds, due, fixity_ok, case_tiers, deleted_at is not None, policy,
+                                 now)
 
         return decision
 
