@@ -21,7 +21,6 @@ from bodycam_ingest.retention.plan_json import decision_line
 from bodycam_ingest.retention.policy import RetentionPolicy
 from bodycam_ingest.retention.rules import CaseTier, RecordingState, decide
 from bodycam_ingest.retention.state import Matters
-from bodycam_ingest.retention.tiers import Tier
 from bodycam_ingest.station import Station
 
 
