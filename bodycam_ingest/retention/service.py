@@ -33,15 +33,13 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.retention_models import HoldRow, PolicyApproval
 from bodycam_ingest.custody.manifest import JsonValue, canonical_json, sha256_hex
 from bodycam_ingest.errors import Refused, RetentionPlanChanged, SelfApproval
-from bodycam_ingest.jobs.result import JobResult
 from bodycam_ingest.retention.plan import Impact, Plan, shortening_impact
 from bodycam_ingest.retention.policy import (
     RetentionPolicy,
@@ -56,6 +54,7 @@ from bodycam_ingest.retention.state import (
     candidate_batches,
     candidate_rows,
     chunks,
+    live_count,
     load_matters,
     rows_by_id,
     states_for,
@@ -64,6 +63,7 @@ from bodycam_ingest.retention.state import (
 from bodycam_ingest.retention.tiers import TIER_ORDER, Tier
 
 if TYPE_CHECKING:
+    from bodycam_ingest.jobs.result import JobResult
     from bodycam_ingest.retention.sweep import SweepReport
     from bodycam_ingest.station import Station
 
@@ -121,6 +121,8 @@ def _record_policy(session: Session, policy: RetentionPolicy, *, actor: str, at:
                    reason: str, approved_by: str | None = None, plan_digest: str | None = None,
                    action: str = "retention_policy_recorded",
                    details: dict[str, Any] | None = None) -> PolicyApproval:
+    from bodycam_ingest.catalog.events import record_event  # writes only: not on a plan's path
+
     data = policy_json(policy)
     digest = sha256_hex(canonical_json(data))
     previous = session.scalar(select(PolicyApproval.policy_digest)
@@ -424,8 +426,7 @@ def streamed_plan(station: Station, *, horizon_days: int | None = None,
     now = station.clock()
     with station.catalog.reading() as session:
         state = policy_state(session, station.config.retention.policy())
-        live = session.scalar(select(func.count()).select_from(Recording)
-                              .where(Recording.deleted_at.is_(None))) or 0
+        live = live_count(session)
         pending = pending_change(lambda: nullcontext(session), state, now)
         yield PlanStream(session, state, now, horizon, live, pending, keep=keep)
 
@@ -529,6 +530,8 @@ def run_sweep(station: Station, *, trigger: str) -> SweepReport:
 
 def sweep_job(station: Station, trigger: str) -> JobResult:
     """The scheduler's entry point (``jobs.registry``): the sweep as a ``JobResult``."""
+    from bodycam_ingest.jobs.result import JobResult
+
     report = run_sweep(station, trigger=trigger)
     alerts = list(report.alerts)
     if report.error is not None:
