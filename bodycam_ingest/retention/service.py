@@ -322,7 +322,7 @@ class PlanStream:
         delete, unknown = Kind.DELETE, Why.FIXITY_UNKNOWN
         examined = 0
         try:
-            for raw in candidate_rows(self._session, self._cutoffs, extra):
+            for raw in candidate_rows(self._session, self._cutoffs, extra, self._matters):
                 decision = decision_of(raw)
                 examined += 1
                 why = decision.why

@@ -38,6 +38,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
     tuple_,
@@ -370,17 +371,20 @@ def load_matters(session: Session) -> Matters:
                    {k: tuple(v) for k, v in by_case.items()}, tiers)
 
 
-def candidate_queries(cutoffs: dict[Tier, datetime], mine: Any) -> tuple[Any, Any]:
+def candidate_queries(cutoffs: dict[Tier, datetime], mine: Any, *,
+                      with_case: bool = True) -> tuple[Any, Any]:
     """The plan's candidate query, the one place that says which rows a plan decides: (the
     rows in ``cutoffs``' ranges, by id; None when no tier has a range) and (the live rows with
     a stored ``due_since`` outside them, by id), both narrowed by ``mine`` (the station's
-    recordings, ``scope.own``: these Core statements are not scoped by the ORM's filter)."""
-    ranges = [select(*_STREAM_COLUMNS).where(mine, Recording.deleted_at.is_(None),
-                                             Recording.tier == tier.value,
-                                             Recording.clock_start <= cut)
+    recordings, ``scope.own``: these Core statements are not scoped by the ORM's filter).
+    Without ``with_case`` the current case column is NULL (the caller knows the cases that
+    matter: ``cases_that_matter``)."""
+    columns = _STREAM_COLUMNS if with_case else (*_STREAM_COLUMNS[:-1], null())
+    ranges = [select(*columns).where(mine, Recording.deleted_at.is_(None),
+                                     Recording.tier == tier.value, Recording.clock_start <= cut)
               for tier, cut in cutoffs.items()]
     # a separate statement: a UNION ALL would make SQLite sort the due rows with the others
-    due = select(*_STREAM_COLUMNS).where(mine, *_due_outside(cutoffs)).order_by(Recording.id)
+    due = select(*columns).where(mine, *_due_outside(cutoffs)).order_by(Recording.id)
     return (union_all(*ranges).order_by(literal_column("1")) if ranges else None), due
 
 
@@ -423,13 +427,19 @@ _STATION_UNINDEXED = Recording.station_id.concat("")
 
 
 def candidate_rows(session: Session, cutoffs: dict[Tier, datetime],
-                   extra_ids: Sequence[int] = ()) -> Iterator[tuple[Any, ...]]:
+                   extra_ids: Sequence[int] = (), matters: Matters | None = None
+                   ) -> Iterator[tuple[Any, ...]]:
     """In id order, as plain tuples of ``_STREAM_COLUMNS`` (``Matters.state`` or
     ``Matters.decider`` read them): the live recordings in ``cutoffs``' ranges, the live ones
     with a stored ``due_since`` outside them (as ``candidate_batches(include_due=True)``), and
     ``extra_ids`` that are neither (a plan's attention rows), each once. One query; the
-    database sorts. Only the session's station's rows (``scope.own``)."""
-    ranges, due = candidate_queries(cutoffs, scope.own(session, _STATION_UNINDEXED))
+    database sorts. Only the session's station's rows (``scope.own``). With ``matters`` the
+    current case is looked up only for the recordings labelled into a case that has a hold or a
+    tier (``cases_that_matter``), not per row in SQL: for any other recording it changes nothing
+    (``Matters.state`` reads a case only for its holds and tier), and it is left None."""
+    cases = cases_that_matter(session, matters) if matters is not None else None
+    ranges, due = candidate_queries(cutoffs, scope.own(session, _STATION_UNINDEXED),
+                                    with_case=cases is None)
     connection = session.connection()  # Core, read from the driver: rows stream
     due_rows = _driver_rows(connection, due)
     first_due = next(due_rows, None)  # usually none: then no merge (a call per row)
@@ -440,20 +450,38 @@ def candidate_rows(session: Session, cutoffs: dict[Tier, datetime],
         rows = heapq.merge(rows, itertools.chain([first_due], due_rows), key=_first)
     extra = iter(rows_by_id(session, extra_ids)) if extra_ids else iter(())
     pending = next(extra, None)
-    for raw in rows:
-        while pending is not None and pending[0] < raw[0]:
+    for found in rows:
+        while pending is not None and pending[0] < found[0]:
             yield pending
             pending = next(extra, None)
-        if pending is not None and pending[0] == raw[0]:
+        if pending is not None and pending[0] == found[0]:
             pending = next(extra, None)
-        fixity = raw[6]
-        if fixity is None or fixity is True or fixity is False:
-            yield raw
-        else:  # SQLite's 0/1
-            yield (*raw[:6], fixity != 0, *raw[7:])
+        row = found
+        fixity = row[6]
+        if fixity is not None and fixity is not True and fixity is not False:  # SQLite's 0/1
+            row = (*row[:6], fixity != 0, *row[7:])
+        if cases and row[0] in cases:
+            row = (*row[:8], cases[row[0]])
+        yield row
     while pending is not None:
         yield pending
         pending = next(extra, None)
+
+
+def cases_that_matter(session: Session, matters: Matters) -> dict[int, str]:
+    """Recording id -> its current case, for the recordings labelled (now or before) into a case
+    that has a hold or a tier: the only current cases a decision reads (one query per ``BATCH``
+    of such cases, then ``current_cases`` for the recordings found)."""
+    wanted = sorted({*matters.holds_by_case, *matters.case_tiers})
+    labelled: set[int] = set()
+    connection = session.connection()
+    for start in range(0, len(wanted), BATCH):
+        part = wanted[start:start + BATCH]
+        labelled.update(rid for (rid,) in connection.execute(
+            select(LabelRow.recording_id).where(LabelRow.case_number.in_(part),
+                                                scope.own(session, LabelRow.station_id))))
+    current = current_cases(session, sorted(labelled))
+    return {rid: case for rid, case in current.items() if case in wanted}
 
 
 def candidate_states(session: Session, matters: Matters, cutoffs: dict[Tier, datetime],
