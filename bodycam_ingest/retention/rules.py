@@ -57,19 +57,12 @@ def _aware(name: str, moment: datetime) -> None:
         raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
 
 
-_RECENT: dict[datetime, str] = {}
-
-
+@functools.lru_cache(maxsize=32)
 def utc_iso(moment: datetime) -> str:
     """``moment.astimezone(UTC).isoformat()``, remembered for the last few instants: a plan's
-    JSON line and its rule text spell the same clock start and end of period."""
-    text = _RECENT.get(moment)
-    if text is None:
-        text = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
-        if len(_RECENT) >= 16:
-            _RECENT.clear()
-        _RECENT[moment] = text
-    return text
+    JSON line and its rule text spell the same clock start and end of period (an ``lru_cache``:
+    a hit costs no Python call; equal instants in other zones have the same UTC text)."""
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
 
 
 def _iso(moment: datetime) -> str:
