@@ -421,7 +421,9 @@ _ID_MASK = (1 << 40) - 1
 def streamed_plan(station: Station, *, horizon_days: int | None = None,
                   keep: bool = False) -> Iterator[PlanStream]:
     """The dry run as a ``PlanStream`` (read it inside the ``with``): what ``make_plan`` returns,
-    with memory bounded by a batch instead of by the answer (``retention.plan_json`` writes it)."""
+    with memory bounded by a batch instead of by the answer (``retention.plan_json`` writes it).
+    ``keep``: the upcoming and attention decisions are kept as decided instead of decided again
+    when read (``make_plan``, which holds the whole answer anyway)."""
     horizon = station.config.retention.plan_horizon_days if horizon_days is None else horizon_days
     now = station.clock()
     with station.catalog.reading() as session:
