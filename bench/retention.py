@@ -232,11 +232,13 @@ def phase(name: str, station: Path) -> dict[str, Any]:
             from bodycam_ingest.retention.plan_json import write_plan_json
             from bodycam_ingest.retention.service import streamed_plan
 
-            started, cpu = time.monotonic(), _cpu()
-            with open(os.devnull, "w") as sink, streamed_plan(st) as stream:
-                write_plan_json(stream, sink)
-            result.update(seconds=time.monotonic() - started, cpu=_cpu() - cpu,
-                          examined=stream.examined)
+            with open(os.devnull, "w") as null:
+                sink = _Counting(null)
+                started, cpu = time.monotonic(), _cpu()
+                with streamed_plan(st) as stream:
+                    write_plan_json(stream, sink)
+                result.update(seconds=time.monotonic() - started, cpu=_cpu() - cpu,
+                              examined=stream.examined, json_mb=sink.chars / 1e6)
         elif name == "run":
             from bodycam_ingest.retention.service import run_sweep
 
@@ -291,15 +293,35 @@ def run_phase(name: str, station: Path) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+class _Counting:
+    """A text sink that counts what is written through it (the JSON's size, without a pipe)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return int(self.out.write(text))
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cli_plan(station: Path) -> dict[str, Any]:
+    """``bodycam retention plan --json > /dev/null``: wall and CPU seconds of the whole process
+    (start-up, config, open station, the plan). To /dev/null, as the in-process ``plan-json``
+    phase writes: a pipe read by this script would add the reader's pace to the CLI's time."""
     env = {**os.environ, "BODYCAM_CONFIG": str(station / "config.toml")}
-    started = time.monotonic()
-    out = subprocess.run([*BODYCAM, "retention", "plan", "--json"], capture_output=True, env=env,
-                         check=False)
-    seconds = time.monotonic() - started
+    started, cpu = time.monotonic(), _children_cpu()
+    out = subprocess.run([*BODYCAM, "retention", "plan", "--json"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env, check=False)
+    seconds, cpu = time.monotonic() - started, _children_cpu() - cpu
     if out.returncode != 0:
         raise SystemExit(f"bodycam retention plan failed: {out.stderr.decode()[-2000:]}")
-    return {"seconds": seconds, "json_mb": len(out.stdout) / 1e6}
+    return {"seconds": seconds, "cpu": cpu}
 
 
 def measure(station: Path, plan_only: bool) -> dict[str, Any]:
@@ -334,8 +356,8 @@ def report(size: int, made: dict[str, Any], m: dict[str, Any]) -> None:
     print(f"  plan --json (in-process, streamed)   {streamed['seconds']:8.3f} s  CPU "
           f"{streamed['cpu']:.3f} s  RSS "
           f"{streamed['rss_mib']:.0f} MiB  (to /dev/null)")
-    print(f"  plan --json (CLI, cold start)        {cli['seconds']:8.3f} s  "
-          f"({cli['json_mb']:.0f} MB of JSON)")
+    print(f"  plan --json (CLI, cold start)        {cli['seconds']:8.3f} s  CPU "
+          f"{cli['cpu']:.3f} s  ({streamed['json_mb']:.0f} MB of JSON, > /dev/null)")
     if "run" in m:
         run, after = m["run"], m["after"]
         rate = run["deleted"] / run["seconds"] if run["seconds"] else 0
@@ -348,16 +370,17 @@ def report(size: int, made: dict[str, Any], m: dict[str, Any]) -> None:
     loop = floor["candidate_loop_s"]
     for name, seconds, cpu in (("plan (in memory)", plan["seconds"], plan["cpu"]),
                                ("plan --json (streamed)", streamed["seconds"], streamed["cpu"])):
-        ratio = seconds / loop
-        print(f"  {name} / bare candidate loop: {ratio:5.1f}x  target <= {TARGET_RATIO:.0f}x  "
-              f"{'ok' if ratio <= TARGET_RATIO else 'MISS'}  (CPU seconds: "
-              f"{cpu / floor['candidate_loop_cpu']:.1f}x)")
+        ratio, cpu_ratio = seconds / loop, cpu / floor["candidate_loop_cpu"]
+        print(f"  {name} / bare candidate loop: wall {ratio:4.1f}x "
+              f"{'ok' if ratio <= TARGET_RATIO else 'MISS'}; CPU seconds {cpu_ratio:4.1f}x "
+              f"{'ok' if cpu_ratio <= TARGET_RATIO else 'MISS'}  (target <= {TARGET_RATIO:.0f}x)")
     above = streamed["rss_mib"] - m["idle"]["rss_mib"]
     print(f"  plan --json memory above the floor: {above:.0f} MiB for "
           f"{plan['delete_now'] + plan['upcoming'] + plan['attention']:,} listed decisions")
-    extra = cli["seconds"] - streamed["seconds"]
-    print(f"  CLI plan --json - in-process streamed: {extra:+.2f} s  target <= +{TARGET_CLI_S:.0f} s"
-          f"  {'ok' if extra <= TARGET_CLI_S else 'MISS'}")
+    extra, extra_cpu = cli["seconds"] - streamed["seconds"], cli["cpu"] - streamed["cpu"]
+    print(f"  CLI plan --json - in-process streamed: wall {extra:+.2f} s "
+          f"{'ok' if extra <= TARGET_CLI_S else 'MISS'}; CPU seconds {extra_cpu:+.2f} s "
+          f"{'ok' if extra_cpu <= TARGET_CLI_S else 'MISS'}  (target <= +{TARGET_CLI_S:.0f} s)")
     print(f"  plan / full-table loop {plan['seconds'] / floor['full_loop_s']:.2f}x; {m['load']}")
 
 

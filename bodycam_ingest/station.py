@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bodycam_ingest.catalog.db import Catalog, open_catalog
 from bodycam_ingest.config import Config
-from bodycam_ingest.ingest.pipeline import Ingester
-from bodycam_ingest.ingest.postprocess import Prober
-from bodycam_ingest.ingest.probe import probe_file
-from bodycam_ingest.ingest.recovery import RecoveryReport, recover
 from bodycam_ingest.ingest.store import STORE_DIR, STORE_FILE, EvidenceStore
+
+if TYPE_CHECKING:  # imported where used: a read-only command (a plan) never ingests (issue 14)
+    from bodycam_ingest.ingest.pipeline import Ingester
+    from bodycam_ingest.ingest.postprocess import Prober
+    from bodycam_ingest.ingest.recovery import RecoveryReport
 
 
 def utc_now() -> datetime:
@@ -60,6 +62,8 @@ class Station:
         store = EvidenceStore(storage.store, storage.staging) if not read_only else \
             _ReadOnlyStore(storage.store, storage.staging)
         if prober is None:  # ffprobe as configured, with its timeout (never an unbounded wait)
+            from bodycam_ingest.ingest.probe import probe_file
+
             prober = partial(probe_file, ffprobe=config.analysis.ffprobe,
                              timeout_s=config.analysis.ffprobe_timeout_s)
         station = cls(config=config, catalog=catalog, store=store, clock=clock,
@@ -77,6 +81,7 @@ class Station:
                  on_progress: Callable[[int, str, int], None] | None = None) -> Ingester:
         from bodycam_ingest.analysis import service as analysis
         from bodycam_ingest.custody import service as custody
+        from bodycam_ingest.ingest.pipeline import Ingester
 
         hooks = [partial(analysis.after_dock, self), partial(custody.after_dock, self)]
         return Ingester(self.config, self.catalog, self.store, clock=self.clock, actor=self.actor,
@@ -87,6 +92,7 @@ class Station:
         """Finish or roll back interrupted ingests, then sign the manifests of the docks that
         recovery closed (without a key that is left to the next dock, which then refuses)."""
         from bodycam_ingest.custody import service as custody
+        from bodycam_ingest.ingest.recovery import recover
 
         report = recover(self.config, self.catalog, self.store, clock=self.clock,
                          actor=self.actor, prober=self.prober)

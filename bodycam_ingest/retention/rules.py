@@ -57,19 +57,12 @@ def _aware(name: str, moment: datetime) -> None:
         raise ValueError(f"{name} {moment.isoformat()} has no time zone; pass an aware datetime")
 
 
-_RECENT: dict[datetime, str] = {}
-
-
+@functools.lru_cache(maxsize=32)
 def utc_iso(moment: datetime) -> str:
     """``moment.astimezone(UTC).isoformat()``, remembered for the last few instants: a plan's
-    JSON line and its rule text spell the same clock start and end of period."""
-    text = _RECENT.get(moment)
-    if text is None:
-        text = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
-        if len(_RECENT) >= 16:
-            _RECENT.clear()
-        _RECENT[moment] = text
-    return text
+    JSON line and its rule text spell the same clock start and end of period (an ``lru_cache``:
+    a hit costs no Python call; equal instants in other zones have the same UTC text)."""
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
 
 
 def _iso(moment: datetime) -> str:
@@ -147,15 +140,7 @@ class RecordingState:
         The later one, because a camera clock that runs fast puts the end after the ingest, and a
         recording ingested late must still get its whole period from when the station had it.
         """
-        ingest = self.ingested_at
-        if ingest.tzinfo is not UTC:
-            ingest = ingest.astimezone(UTC)
-        end = self.recording_end
-        if end is None:
-            return ingest
-        if end.tzinfo is not UTC:
-            end = end.astimezone(UTC)
-        return end if end > ingest else ingest
+        return _clock_start(self.recording_end, self.ingested_at)
 
     def effective_tier(self) -> tuple[Tier, str, str | None]:
         """(tier, where it comes from, its reason): the strongest of its own and its cases'.
@@ -163,11 +148,28 @@ class RecordingState:
         On a tie the recording's own tier is named, so the rule text does not change when a case
         sets the tier the recording already has.
         """
-        tier, source, reason = self.tier, "recording", self.tier_reason
-        for case in self.case_tiers:
-            if rank(case.tier) > rank(tier):
-                tier, source, reason = case.tier, f"case {case.case}", case.reason
-        return tier, source, reason
+        return _effective_tier(self.tier, self.tier_reason, self.case_tiers)
+
+
+def _clock_start(end: datetime | None, ingest: datetime) -> datetime:
+    """``RecordingState.clock_start`` of these two values."""
+    if ingest.tzinfo is not UTC:
+        ingest = ingest.astimezone(UTC)
+    if end is None:
+        return ingest
+    if end.tzinfo is not UTC:
+        end = end.astimezone(UTC)
+    return end if end > ingest else ingest
+
+
+def _effective_tier(tier: Tier, reason: str | None, case_tiers: tuple[CaseTier, ...]
+                    ) -> tuple[Tier, str, str | None]:
+    """``RecordingState.effective_tier`` of these values."""
+    source = "recording"
+    for case in case_tiers:
+        if rank(case.tier) > rank(tier):
+            tier, source, reason = case.tier, f"case {case.case}", case.reason
+    return tier, source, reason
 
 
 class Kind(StrEnum):
@@ -265,33 +267,51 @@ def decide_unchecked(recording: RecordingState, policy: RetentionPolicy, now: da
         _aware("now", now)
         now = now.astimezone(UTC)
     rec = recording
-    if rec.case_tiers:
-        tier, source, reason = rec.effective_tier()
+    return decide_fields(rec.id, rec.tier, rec.tier_reason, rec.recording_end, rec.ingested_at,
+                         rec.holds, rec.due_since, rec.fixity_ok, rec.case_tiers, rec.deleted,
+                         policy, now)
+
+
+def decide_fields(rid: int, own_tier: Tier, tier_reason: str | None,
+                  recording_end: datetime | None, ingested_at: datetime, holds: tuple[Hold, ...],
+                  due_since: datetime | None, fixity_ok: bool | None,
+                  case_tiers: tuple[CaseTier, ...], deleted: bool, policy: RetentionPolicy,
+                  now: datetime) -> Decision:
+    """``decide_unchecked`` of the ``RecordingState`` these fields make, without making it (a
+    plan decides every candidate of a large catalog: the state was a fifth of that).
+
+    For callers that already hold what ``RecordingState`` checks: every datetime and ``now``
+    in UTC (``tzinfo is UTC``), ``holds`` and ``case_tiers`` tuples, ``fixity_ok`` a bool or
+    None. ``decide_unchecked`` is this with the fields of a state.
+    """
+    if case_tiers:
+        tier, source, reason = _effective_tier(own_tier, tier_reason, case_tiers)
     else:  # the usual case: its own tier (effective_tier without the call)
-        tier, source, reason = rec.tier, "recording", rec.tier_reason
-    if rec.deleted:
-        return Decision(rec.id, Kind.GONE, Why.DELETED, tier, source, None, None, None, None, (), (),
+        tier, source, reason = own_tier, "recording", tier_reason
+    if deleted:
+        return Decision(rid, Kind.GONE, Why.DELETED, tier, source, None, None, None, None, (), (),
                         RuleText(_literal, "already deleted; its tombstone keeps the rule it was "
                                  "deleted under"))
-    start = rec.clock_start
+    start = _clock_start(recording_end, ingested_at)
     expiry = expires_at(policy, tier, start)
-    active = tuple(h for h in rec.holds if h.active_at(now)) if rec.holds else ()
+    active = tuple(h for h in holds if h.active_at(now)) if holds else ()
     alerts: list[str] = []
-    if rec.fixity_ok is False:
-        alerts.append(f"recording {rec.id}: its stored copy failed its fixity check; it is never deleted "
+    if fixity_ok is False:
+        alerts.append(f"recording {rid}: its stored copy failed its fixity check; it is never deleted "
                       "in this state: restore it from a replica and verify it again")
     if active:
-        alerts.extend(f"recording {rec.id}: hold {h.id} (owner {h.owner}) passed its review date "
+        alerts.extend(f"recording {rid}: hold {h.id} (owner {h.owner}) passed its review date "
                       f"{h.until}; review it and release or extend it"
                       for h in active if h.review_overdue(now))
     tiering = (policy, tier, source, reason)
     step = _before_due(tiering, active, expiry, now)
     if step is None:
         assert expiry is not None  # _before_due keeps everything that never expires
-        step = _after_due(rec, expiry, (*tiering, start, expiry), policy, now)
+        step = _after_due(rid, holds, due_since, fixity_ok, expiry, (*tiering, start, expiry),
+                          policy, now)
     if step.alert:
         alerts.append(step.alert)
-    return Decision(rec.id, step.kind, step.why, tier, source, start, expiry, step.due_since,
+    return Decision(rid, step.kind, step.why, tier, source, start, expiry, step.due_since,
                     step.deletable_at, tuple(h.id for h in active) if active else (),
                     tuple(alerts) if alerts else (), step.rule)
 
@@ -323,8 +343,8 @@ def _tier_words(period: str, source: str, reason: str | None) -> str:
 
 def _clock_text(clock: _Clock) -> str:
     policy, tier, source, reason, start, expiry = clock
-    return (f"{_tier_text(policy, tier, source, reason)}; clock start {_iso(start)}; "
-            f"period ends {_iso(expiry)}")
+    return (f"{_tier_words(period_text(policy, tier), source, reason)}; clock start "
+            f"{utc_iso(start)[:-6]}Z; period ends {utc_iso(expiry)[:-6]}Z")
 
 
 def _held_text(active: tuple[Hold, ...]) -> str:
@@ -341,8 +361,10 @@ def _due_text(clock: _Clock, now: datetime) -> str:
 
 
 def _timeline_text(prefix: str, clock: _Clock, since: datetime, ends: datetime, suffix: str) -> str:
-    return (f"{prefix}{_clock_text(clock)}; due since {_iso_shared(since)}; grace "
-            f"{clock[0].grace_days} days ends {_iso_shared(ends)}{suffix}")
+    policy, tier, source, reason, start, expiry = clock  # _clock_text, inline: most rules read
+    return (f"{prefix}{_tier_words(period_text(policy, tier), source, reason)}; clock start "
+            f"{utc_iso(start)[:-6]}Z; period ends {utc_iso(expiry)[:-6]}Z; due since "
+            f"{_iso_shared(since)}; grace {policy.grace_days} days ends {_iso_shared(ends)}{suffix}")
 
 
 def _before_due(tiering: _Tiering, active: tuple[Hold, ...], expiry: datetime | None,
@@ -362,25 +384,24 @@ def _before_due(tiering: _Tiering, active: tuple[Hold, ...], expiry: datetime | 
     return None
 
 
-def _after_due(rec: RecordingState, expiry: datetime, clock: _Clock, policy: RetentionPolicy,
-               now: datetime) -> _Step:
+def _after_due(rid: int, holds: tuple[Hold, ...], since: datetime | None, fixity_ok: bool | None,
+               expiry: datetime, clock: _Clock, policy: RetentionPolicy, now: datetime) -> _Step:
     """Rules 6 to 8: newly due, in grace, or past grace (deleted only if verified)."""
     grace = day_span(policy.grace_days)
-    released = max((h.released_at for h in rec.holds if h.released_at is not None and h.released_at <= now),
-                   default=None) if rec.holds else None
-    since = rec.due_since
+    released = max((h.released_at for h in holds if h.released_at is not None and h.released_at <= now),
+                   default=None) if holds else None
     if since is None or since < expiry or since > now or (released is not None and since < released):
         return _Step(Kind.DUE, Why.NEWLY_DUE, now, now + grace, RuleText(_due_text, clock, now))
     ends = since + grace
     if now < ends:
         return _Step(Kind.IN_GRACE, Why.GRACE, since, ends,
                      RuleText(_timeline_text, "in grace: ", clock, since, ends, ""))
-    if rec.fixity_ok is None:
+    if fixity_ok is None:
         return _Step(Kind.KEEP, Why.FIXITY_UNKNOWN, since, None,
                      RuleText(_timeline_text, "kept until verified: ", clock, since, ends, ""),
-                     f"recording {rec.id}: due for deletion but its stored copy was not verified "
+                     f"recording {rid}: due for deletion but its stored copy was not verified "
                      "recently; run the fixity scrub before the retention run")
-    if rec.fixity_ok is False:
+    if fixity_ok is False:
         return _Step(Kind.KEEP, Why.FIXITY_FAILED, since, None,
                      RuleText(_timeline_text, "kept, fixity failed: ", clock, since, ends, ""))
     return _Step(Kind.DELETE, Why.EXPIRED, since, ends,

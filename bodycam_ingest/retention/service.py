@@ -33,15 +33,13 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from bodycam_ingest.catalog.events import record_event
 from bodycam_ingest.catalog.models import Recording
 from bodycam_ingest.catalog.retention_models import HoldRow, PolicyApproval
 from bodycam_ingest.custody.manifest import JsonValue, canonical_json, sha256_hex
 from bodycam_ingest.errors import Refused, RetentionPlanChanged, SelfApproval
-from bodycam_ingest.jobs.result import JobResult
 from bodycam_ingest.retention.plan import Impact, Plan, shortening_impact
 from bodycam_ingest.retention.policy import (
     RetentionPolicy,
@@ -54,16 +52,18 @@ from bodycam_ingest.retention.state import (
     ROW_COLUMNS,
     RecordingRow,
     candidate_batches,
-    candidate_states,
+    candidate_rows,
     chunks,
+    live_count,
     load_matters,
-    states_by_id,
+    rows_by_id,
     states_for,
     tier_cutoffs,
 )
 from bodycam_ingest.retention.tiers import TIER_ORDER, Tier
 
 if TYPE_CHECKING:
+    from bodycam_ingest.jobs.result import JobResult
     from bodycam_ingest.retention.sweep import SweepReport
     from bodycam_ingest.station import Station
 
@@ -121,6 +121,8 @@ def _record_policy(session: Session, policy: RetentionPolicy, *, actor: str, at:
                    reason: str, approved_by: str | None = None, plan_digest: str | None = None,
                    action: str = "retention_policy_recorded",
                    details: dict[str, Any] | None = None) -> PolicyApproval:
+    from bodycam_ingest.catalog.events import record_event  # writes only: not on a plan's path
+
     data = policy_json(policy)
     digest = sha256_hex(canonical_json(data))
     previous = session.scalar(select(PolicyApproval.policy_digest)
@@ -274,7 +276,7 @@ class PlanStream:
     """
 
     def __init__(self, session: Session, state: PolicyState, now: datetime, horizon_days: int,
-                 live: int, pending: PendingChange | None) -> None:
+                 live: int, pending: PendingChange | None, *, keep: bool = False) -> None:
         if horizon_days < 0:
             raise ValueError(f"the horizon must be 0 days or more, not {horizon_days}")
         require_valid(state.effective)
@@ -288,10 +290,16 @@ class PlanStream:
         self.horizon_end = self._now + timedelta(days=horizon_days)
         self._cutoffs = tier_cutoffs(state.effective, now, horizon_days)
         self._matters = load_matters(session)
+        self._decision = self._matters.decider(state.effective, self._now)
         self.examined = 0
         self.counts: Counter[Why] = Counter()
+        # keep: the upcoming and attention decisions are kept as decided (``make_plan``, whose
+        # answer is in memory anyway), not decided again when their list is read
+        self._keep = keep
         self._upcoming: list[int] = []
         self._attention: list[int] = []
+        self._kept_upcoming: list[Decision] = []
+        self._kept_attention: list[Decision] = []
         self._stage = 0
 
     def _step(self, stage: int) -> None:
@@ -307,24 +315,45 @@ class PlanStream:
             yield from self._delete_now(extra)
 
     def _delete_now(self, extra: list[int]) -> Iterator[Decision]:
-        policy, now, end = self.policy.effective, self._now, self.horizon_end
-        for recording in candidate_states(self._session, self._matters, self._cutoffs, extra):
-            decision = decide_unchecked(recording, policy, now)
-            self.examined += 1
-            self.counts[decision.why] += 1
-            rehash = decision.why is Why.FIXITY_UNKNOWN and len(decision.alerts) == 1
-            if decision.kind is Kind.DELETE or rehash:  # see _as_a_run_sees_it
-                yield decision
-            elif decision.alerts:
-                self._attention.append(decision.recording_id)
-            if (decision.kind is not Kind.DELETE and decision.deletable_at is not None
-                    and decision.deletable_at <= end):
-                moment = (decision.deletable_at - _EPOCH) // _MICROSECOND
-                self._upcoming.append((moment << 40) + decision.recording_id)
+        end, decision_of, keep = self.horizon_end, self._decision, self._keep
+        counts: Counter[Why] = Counter()
+        upcoming, attention = self._upcoming, self._attention
+        kept_upcoming, kept_attention = self._kept_upcoming, self._kept_attention
+        delete, unknown = Kind.DELETE, Why.FIXITY_UNKNOWN
+        examined = 0
+        try:
+            for raw in candidate_rows(self._session, self._cutoffs, extra, self._matters):
+                decision = decision_of(raw)
+                examined += 1
+                why = decision.why
+                counts[why] += 1
+                kind = decision.kind
+                if kind is delete or (why is unknown and len(decision.alerts) == 1):
+                    yield decision  # see _as_a_run_sees_it
+                elif decision.alerts:
+                    if keep:
+                        kept_attention.append(decision)
+                    else:
+                        attention.append(decision.recording_id)
+                deletable_at = decision.deletable_at
+                if kind is not delete and deletable_at is not None and deletable_at <= end:
+                    if keep:
+                        kept_upcoming.append(decision)
+                    else:
+                        moment = (deletable_at - _EPOCH) // _MICROSECOND
+                        upcoming.append((moment << 40) + decision.recording_id)
+        finally:
+            self.examined += examined
+            self.counts.update(counts)
 
     def upcoming(self) -> Iterator[Decision]:
         """Not deletable now, deletable by ``horizon_end`` if nothing changes: by that time, id."""
         self._step(1)
+        if self._keep:
+            kept, self._kept_upcoming = self._kept_upcoming, []
+            kept.sort(key=_by_deletable_at)
+            yield from kept
+            return
         self._upcoming.sort()
         ids = [key & _ID_MASK for key in self._upcoming]
         self._upcoming = []
@@ -333,14 +362,23 @@ class PlanStream:
     def attention(self) -> Iterator[Decision]:
         """Decisions with alerts a person must act on, by id."""
         self._step(2)
+        if self._keep:
+            kept, self._kept_attention = self._kept_attention, []
+            yield from kept
+            return
         ids, self._attention = self._attention, []
         yield from self._decide(ids)
 
     def _decide(self, ids: list[int]) -> Iterator[Decision]:
-        policy, now = self.policy.effective, self._now
+        decision_of = self._decision
         for part in chunks(ids):
-            for recording in states_by_id(self._session, self._matters, part):
-                yield decide_unchecked(recording, policy, now)
+            for raw in rows_by_id(self._session, part):
+                yield decision_of(raw)
+
+
+def _by_deletable_at(decision: Decision) -> tuple[datetime, int]:
+    assert decision.deletable_at is not None  # only such decisions are upcoming
+    return decision.deletable_at, decision.recording_id
 
 
 class _CollectorPause:
@@ -380,24 +418,27 @@ _ID_MASK = (1 << 40) - 1
 
 
 @contextmanager
-def streamed_plan(station: Station, *, horizon_days: int | None = None) -> Iterator[PlanStream]:
+def streamed_plan(station: Station, *, horizon_days: int | None = None,
+                  keep: bool = False) -> Iterator[PlanStream]:
     """The dry run as a ``PlanStream`` (read it inside the ``with``): what ``make_plan`` returns,
-    with memory bounded by a batch instead of by the answer (``retention.plan_json`` writes it)."""
+    with memory bounded by a batch instead of by the answer (``retention.plan_json`` writes it).
+    ``keep``: the upcoming and attention decisions are kept as decided instead of decided again
+    when read (``make_plan``, which holds the whole answer anyway)."""
     horizon = station.config.retention.plan_horizon_days if horizon_days is None else horizon_days
     now = station.clock()
     with station.catalog.reading() as session:
         state = policy_state(session, station.config.retention.policy())
-        live = session.scalar(select(func.count()).select_from(Recording)
-                              .where(Recording.deleted_at.is_(None))) or 0
+        live = live_count(session)
         pending = pending_change(lambda: nullcontext(session), state, now)
-        yield PlanStream(session, state, now, horizon, live, pending)
+        yield PlanStream(session, state, now, horizon, live, pending, keep=keep)
 
 
 def make_plan(station: Station, *, horizon_days: int | None = None) -> PlanReport:
     """The dry run: what a run would delete now and why, what becomes deletable within the
     horizon, what needs attention, and a pending policy change with its impact (all in memory:
     ``streamed_plan`` for a large answer)."""
-    with streamed_plan(station, horizon_days=horizon_days) as stream, _collector.paused():
+    with (streamed_plan(station, horizon_days=horizon_days, keep=True) as stream,
+          _collector.paused()):
         delete_now = tuple(stream.delete_now())
         upcoming = tuple(stream.upcoming())
         attention = tuple(stream.attention())
@@ -491,6 +532,8 @@ def run_sweep(station: Station, *, trigger: str) -> SweepReport:
 
 def sweep_job(station: Station, trigger: str) -> JobResult:
     """The scheduler's entry point (``jobs.registry``): the sweep as a ``JobResult``."""
+    from bodycam_ingest.jobs.result import JobResult
+
     report = run_sweep(station, trigger=trigger)
     alerts = list(report.alerts)
     if report.error is not None:
