@@ -269,7 +269,7 @@ class S3Store:
         # or (RGW 16.2 completes a multipart upload with an empty ETag) from a HEAD.
         if not completed and lock is not None:
             before = self.head(digest, version)
-            completed = before.checksum if before is not None else "(nothing there)"
+            completed = (before.checksum or "(none)") if before is not None else "(nothing there)"
         if completed and completed != expected:
             raise ObjectChecksumMismatch(key=key, problem=f"the server completed ETag "
                                          f"{completed!r}, we sent {expected!r}")
