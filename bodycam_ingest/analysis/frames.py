@@ -235,6 +235,20 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
     return out
 
 
+def _thumb(frame: Any, width: int, height: int) -> bytes:
+    """``frame`` as ``width`` x ``height`` grey bytes (swscale's default, bicubic: what
+    ``scale=W:H,format=gray`` gives ffmpeg)."""
+    with _scaler_lock:  # one scaler kept: building one costs more than a scaling
+        if not _scaler:
+            from av.video.reformatter import VideoReformatter
+
+            _scaler.append(VideoReformatter())
+        small = _scaler[0].reformat(frame, width=width, height=height, format="gray")
+    plane = small.planes[0]
+    raw = bytes(plane)
+    return b"".join(raw[r * plane.line_size:r * plane.line_size + width] for r in range(height))
+
+
 def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
     """The first two (or last two) frames as ``width`` x ``height`` grey bytes, decoded without
     the loop filter (as ``seams`` asks ffmpeg to)."""
@@ -242,27 +256,52 @@ def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
         with _video(path, loop_filter=False) as (container, stream, fresh):
             at = None if fresh else 0.0  # a file used before: back to its first frame
             if last:
-                duration = (float(stream.duration * stream.time_base) if stream.duration
-                            else (container.duration or 0) / 1e6)
-                at = max(duration - 0.05, 0.0)
+                at = max(_duration(container, stream) - 0.05, 0.0)
             kept: list[Any] = []
             for frame in _decoded(container, stream, at):
                 kept = [*kept[-1:], frame]
                 if not last and len(kept) == 2:
                     break
-            out = []
-            for frame in kept:
-                with _scaler_lock:  # one scaler kept: building one costs more than a scaling
-                    if not _scaler:
-                        from av.video.reformatter import VideoReformatter
-
-                        _scaler.append(VideoReformatter())
-                    small = _scaler[0].reformat(frame, width=width, height=height,
-                                                format="gray")
-                plane = small.planes[0]
-                raw = bytes(plane)
-                out.append(b"".join(raw[r * plane.line_size:r * plane.line_size + width]
-                                    for r in range(height)))
-            return out
+            return [_thumb(frame, width, height) for frame in kept]
     except Exception:  # noqa: BLE001 - no thumbnails: no scene check, never a finding
+        return []
+
+
+def _duration(container: Any, stream: Any) -> float:
+    return (float(stream.duration * stream.time_base) if stream.duration
+            else (container.duration or 0) / 1e6)
+
+
+def _key_before(container: Any, stream: Any, at: float) -> tuple[Any, float] | None:
+    """The keyframe at or before ``at`` decoded alone, and where it is shown (seconds)."""
+    _seek(container, stream, at)
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.size == 0:
+            continue
+        if not packet.is_keyframe:
+            return None
+        codec = stream.codec_context
+        frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
+        codec.flush_buffers()  # ready for the next seek
+        return (frames[0], float(packet.pts * stream.time_base)) if frames else None
+    return None
+
+
+def last_keyframes(path: Path, *, width: int, height: int) -> list[bytes]:
+    """The last two keyframes as ``width`` x ``height`` grey bytes (the earlier first), each
+    decoded alone (no other packet is read or decoded), with the loop filter as ffmpeg decodes
+    them; fewer when the file has fewer. The file the overlay read stays open for this."""
+    try:
+        with _video(path) as (container, stream, _):
+            got: list[bytes] = []
+            at = _duration(container, stream)
+            while len(got) < 2 and at >= 0:
+                key = _key_before(container, stream, at)
+                if key is None:
+                    break
+                frame, shown = key
+                got.insert(0, _thumb(frame, width, height))
+                at = shown - 0.001  # the keyframe before this one
+            return got
+    except Exception:  # noqa: BLE001 - no thumbnails: the frames decide, never a finding
         return []
