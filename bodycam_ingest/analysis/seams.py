@@ -15,6 +15,7 @@ program runs with a timeout; a decode or OCR that fails is no reading, never a f
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import subprocess
 import tempfile
@@ -142,13 +143,20 @@ def _programs_reader(path: Path, overlay: Overlay, ffmpeg: str, tesseract: str,
 
 def keyframe_offsets(t: MediaTimeline, th: Thresholds) -> list[float]:
     """Where each video keyframe is shown (seconds from the first frame); the video alone is
-    scanned (the same positions as ``scan_all``'s, without the audio's)."""
+    scanned (the same positions as ``scan_all``'s, without the audio's). Decode times that
+    only ever increase need no scan: its positions are then those times, shifted alike."""
     video = t.stream("video")
     table = t.packets.get(video.index) if video is not None else None
     if video is None or table is None or not len(table):
         return []
-    positions = scan_stream(video, table, origin(t), th).positions
     keys, _, _ = keyframe_intervals(table)
+    ts = table.decode_times()
+    if all(map(operator.lt, ts, ts[1:])):  # no timestamp reset: nothing for the scan to bridge
+        first = table.pts[0]
+        adjust = max(0, first - ts[0]) if first is not None else 0
+        tick, zero = float(video.time_base), origin(t)
+        return [(ts[k] + adjust) * tick - zero for k in keys if k < len(ts)]  # scan_stream's
+    positions = scan_stream(video, table, origin(t), th).positions
     return [positions[k] for k in keys if k < len(positions)]
 
 
