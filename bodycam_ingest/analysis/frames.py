@@ -75,12 +75,13 @@ def ocr(images: list[tuple[bytes, int, int, int]], whitelist: str) -> list[str]:
 # An MP4's index says what the decoder needs (size, codec data): probing its first packets for
 # what it already says took ~4 of an opening's ~7 ms on a 10-minute file; the pixels are the same
 QUICK_OPEN = {"probesize": "32", "analyzeduration": "0"}
-_KEPT = 2  # files left open between calls: the next seam reads again the file the last one read
+_KEPT = 3  # files left open between calls: a seam reads again the files the overlay just read
+_KEYS = 2  # keyframes kept decoded per open file: the overlay's last one is the seam's
 _kept_lock = threading.Lock()
-_kept: OrderedDict[tuple[object, ...], tuple[Any, Any]] = OrderedDict()
+_kept: OrderedDict[tuple[object, ...], tuple[Any, Any, dict[int, Any]]] = OrderedDict()
 
 
-def _close(held: tuple[Any, Any] | None) -> None:
+def _close(held: tuple[Any, Any, dict[int, Any]] | None) -> None:
     if held is not None:
         with contextlib.suppress(Exception):
             held[0].close()
@@ -94,15 +95,17 @@ def release() -> None:
 
 
 @contextlib.contextmanager
-def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, bool]]:
+def _video(path: Path, *, loop_filter: bool = True
+           ) -> Iterator[tuple[Any, Any, bool, dict[int, Any]]]:
     """The file's first video stream and whether it was just opened (else it was used before:
     seek before decoding). Decoded in this thread: frame threads would decode a few frames
     ahead to return the first, and a station's cores belong to the copy and the hashing.
     ``loop_filter=False`` skips H.264's deblocking (thumbnails: invisible at 32x24).
 
     The last ``_KEPT`` files stay open (an opening of a 10-minute file reads its whole index,
-    ~3 ms) until ``release``: the same file, size, inode and mtime gets the same container back, one user at a
-    time (a thread that finds it in use opens its own)."""
+    ~3 ms) until ``release``, each with the last ``_KEYS`` keyframes decoded alone on it (by
+    pts; read-only: the pixels a new decode gives): the same file, size, inode and mtime gets
+    the same container back, one user at a time (a thread that finds it in use opens its own)."""
     import av
 
     st = path.stat()
@@ -128,9 +131,9 @@ def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, 
         except BaseException:
             container.close()
             raise
-        held = (container, stream)
+        held = (container, stream, {})
     try:
-        yield held[0], held[1], fresh
+        yield held[0], held[1], fresh, held[2]
     except BaseException:
         _close(held)  # in an unknown state: not kept
         raise
@@ -157,19 +160,35 @@ def _decoded(container: Any, stream: Any, at: float | None) -> Iterator[Any]:
         yield frame
 
 
-def _keyframe(container: Any, stream: Any, at: float) -> Any | None:
+def _keyframe(container: Any, stream: Any, keys: dict[int, Any], at: float) -> Any | None:
     """The frame at ``at`` when it is a keyframe, decoded alone (no other packet is read or
     decoded); None when the keyframe at or before ``at`` is earlier (``at`` is no keyframe)."""
+    got = _key_before(container, stream, keys, at)
+    return got[0] if got is not None and got[1] >= at - 0.001 else None
+
+
+def _key_before(container: Any, stream: Any, keys: dict[int, Any], at: float
+                ) -> tuple[Any, float] | None:
+    """The keyframe at or before ``at`` decoded alone (or kept from an earlier call: ``keys``),
+    and where it is shown (seconds)."""
     _seek(container, stream, at)
     for packet in container.demux(stream):
         if packet.pts is None or packet.size == 0:
             continue
-        if not packet.is_keyframe or float(packet.pts * stream.time_base) < at - 0.001:
+        if not packet.is_keyframe:
             return None
-        codec = stream.codec_context
-        frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
-        codec.flush_buffers()  # ready for the next seek
-        return frames[0] if frames else None
+        shown = float(packet.pts * stream.time_base)
+        frame = keys.get(packet.pts)
+        if frame is None:
+            codec = stream.codec_context
+            frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
+            codec.flush_buffers()  # ready for the next seek
+            if not frames:
+                return None
+            frame = keys[packet.pts] = frames[0]
+            while len(keys) > _KEYS:
+                del keys[next(iter(keys))]
+        return frame, shown
     return None
 
 
@@ -215,11 +234,11 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
     out: list[list[tuple[bytes, int, int, int]]] = []
     chain = _Filters(vf)
     try:
-        with _video(path) as (container, stream, _):
+        with _video(path) as (container, stream, _, keys):
             for at in offsets:
                 got: list[tuple[bytes, int, int, int]] = []
                 with contextlib.suppress(Exception):  # PyAV's errors: no reading here
-                    key = _keyframe(container, stream, max(at, 0.0)) if frames == 1 else None
+                    key = _keyframe(container, stream, keys, max(at, 0.0)) if frames == 1 else None
                     if key is not None:
                         got.append(_grey(chain(key)))
                     else:
@@ -253,7 +272,7 @@ def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
     """The first two (or last two) frames as ``width`` x ``height`` grey bytes, decoded without
     the loop filter (as ``seams`` asks ffmpeg to)."""
     try:
-        with _video(path, loop_filter=False) as (container, stream, fresh):
+        with _video(path, loop_filter=False) as (container, stream, fresh, _):
             at = None if fresh else 0.0  # a file used before: back to its first frame
             if last:
                 at = max(_duration(container, stream) - 0.05, 0.0)
@@ -272,31 +291,16 @@ def _duration(container: Any, stream: Any) -> float:
             else (container.duration or 0) / 1e6)
 
 
-def _key_before(container: Any, stream: Any, at: float) -> tuple[Any, float] | None:
-    """The keyframe at or before ``at`` decoded alone, and where it is shown (seconds)."""
-    _seek(container, stream, at)
-    for packet in container.demux(stream):
-        if packet.pts is None or packet.size == 0:
-            continue
-        if not packet.is_keyframe:
-            return None
-        codec = stream.codec_context
-        frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
-        codec.flush_buffers()  # ready for the next seek
-        return (frames[0], float(packet.pts * stream.time_base)) if frames else None
-    return None
-
-
 def last_keyframes(path: Path, *, width: int, height: int) -> list[bytes]:
     """The last two keyframes as ``width`` x ``height`` grey bytes (the earlier first), each
     decoded alone (no other packet is read or decoded), with the loop filter as ffmpeg decodes
     them; fewer when the file has fewer. The file the overlay read stays open for this."""
     try:
-        with _video(path) as (container, stream, _):
+        with _video(path) as (container, stream, _, keys):
             got: list[bytes] = []
             at = _duration(container, stream)
             while len(got) < 2 and at >= 0:
-                key = _key_before(container, stream, at)
+                key = _key_before(container, stream, keys, at)
                 if key is None:
                     break
                 frame, shown = key

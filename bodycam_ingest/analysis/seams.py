@@ -240,12 +240,12 @@ def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 
     seam's cost, is never decoded)."""
     w, h = THUMB
     here = _use_in_process(engine)
+    keys = (in_process.last_keyframes(a, width=w, height=h) if here else  # first: ``a`` is
+            _key_thumbs(a, ffmpeg=ffmpeg, timeout_s=timeout_s))  # still open from its overlay
     start = (in_process.thumbs(b, last=False, width=w, height=h) if here else
              _thumbs(b, last=False, ffmpeg=ffmpeg, timeout_s=timeout_s))
     if len(start) < 2:
         return None
-    keys = (in_process.last_keyframes(a, width=w, height=h) if here else
-            _key_thumbs(a, ffmpeg=ffmpeg, timeout_s=timeout_s))
     if len(keys) == 2 and keyframes_continue(keys[0], keys[1], start[0]):
         return None
     end = (in_process.thumbs(a, last=True, width=w, height=h) if here else
