@@ -144,10 +144,22 @@ def _video(path: Path, *, loop_filter: bool = True
             _close(_kept.popitem(last=False)[1])
 
 
+def _start(stream: Any) -> int:
+    """The stream's first presentation time (ticks): where "seconds from the first frame" count
+    from (``seams``' offsets; ffmpeg's ``-ss`` counts from it alike)."""
+    return int(stream.start_time or 0)
+
+
+def _at(stream: Any, pts: int) -> float:
+    """Seconds from the first frame at which ``pts`` is shown."""
+    return float((pts - _start(stream)) * stream.time_base)
+
+
 def _seek(container: Any, stream: Any, at: float) -> None:
-    """To the keyframe at or before ``at`` (presentation seconds); the decoder is flushed."""
-    container.seek(max(int(at / stream.time_base), 0), stream=stream, backward=True,
-                   any_frame=False)
+    """To the keyframe at or before ``at`` (seconds from the first frame); the decoder is
+    flushed."""
+    container.seek(max(int(at / stream.time_base) + _start(stream), 0), stream=stream,
+                   backward=True, any_frame=False)
 
 
 def _decoded(container: Any, stream: Any, at: float | None) -> Iterator[Any]:
@@ -177,7 +189,7 @@ def _key_before(container: Any, stream: Any, keys: dict[int, Any], at: float
             continue
         if not packet.is_keyframe:
             return None
-        shown = float(packet.pts * stream.time_base)
+        shown = _at(stream, packet.pts)
         frame = keys.get(packet.pts)
         if frame is None:
             codec = stream.codec_context
@@ -243,7 +255,7 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
                         got.append(_grey(chain(key)))
                     else:
                         for frame in _decoded(container, stream, max(at, 0.0)):
-                            if frame.time is not None and frame.time < at - 0.001:
+                            if frame.pts is not None and _at(stream, frame.pts) < at - 0.001:
                                 continue
                             got.append(_grey(chain(frame)))
                             if len(got) == frames:
