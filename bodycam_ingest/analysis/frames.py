@@ -9,9 +9,12 @@ run by libavfilter), and the same tesseract page mode and character whitelist.
 
 What is decoded (issue 13: the pictures under 10 % of the ingest of the same file): an overlay
 read at a keyframe (the first frame, the last keyframe, bisection: what ``seams`` asks) decodes
-that one packet and no other; the seam thumbnails decode the first two frames, or the last
-keyframe's group of pictures to its end (the last two frames need every frame since the
-keyframe), without H.264's loop filter; one thread per decode; the last two files stay open.
+that one packet and no other; a seam first looks at the earlier file's last two keyframes,
+each decoded alone, and the later file's first two frames; only a seam its keyframes do not let
+through (``seams``) decodes the earlier file's last group of pictures to its end (the last two
+frames need every frame since the keyframe), without H.264's loop filter; one thread per
+decode; the last three files stay open, with the last two keyframes decoded on each (the
+seam's look at keyframes reuses the overlay's).
 
 Bounded without a timeout: a seek lands on the keyframe at or before the wanted time and at most
 ``MAX_FRAMES`` frames are decoded after it; a file that cannot be opened or decoded is no reading,
@@ -281,10 +284,11 @@ def _thumb(frame: Any, width: int, height: int) -> bytes:
 
 
 def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
-    """The first two (or last two) frames as ``width`` x ``height`` grey bytes, decoded without
-    the loop filter (as ``seams`` asks ffmpeg to)."""
+    """The first two (or last two) frames as ``width`` x ``height`` grey bytes; the last two
+    without the loop filter (their whole group of pictures is decoded), the first two with it,
+    from the file the overlay read (as ``seams`` asks ffmpeg to)."""
     try:
-        with _video(path, loop_filter=False) as (container, stream, fresh, _):
+        with _video(path, loop_filter=not last) as (container, stream, fresh, _):
             at = None if fresh else 0.0  # a file used before: back to its first frame
             if last:
                 at = max(_duration(container, stream) - 0.05, 0.0)

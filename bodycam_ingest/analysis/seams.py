@@ -208,8 +208,8 @@ KEY_WINDOW_S = 30.0  # the programs read keyframes from the last 30 s (two at an
 
 def _thumbs(path: Path, *, last: bool, ffmpeg: str, timeout_s: float) -> list[bytes]:
     w, h = THUMB
-    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-skip_loop_filter", "all",
-            *(["-sseof", "-1"] if last else []), "-i", str(path),
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            *(["-skip_loop_filter", "all", "-sseof", "-1"] if last else []), "-i", str(path),
             *([] if last else ["-frames:v", "2"]), "-an", "-vf", f"scale={w}:{h},format=gray",
             "-f", "rawvideo", "-"]
     return _raw(args, timeout_s)
