@@ -208,17 +208,26 @@ def _key_before(container: Any, stream: Any, keys: dict[int, Any], at: float
 
 
 class _Filters:
-    """One filter graph for every frame of the same size and format (the chain is stateless)."""
+    """One filter graph for every frame of the same size, format and time base (the chain is
+    stateless: one frame in, one out); kept between reads (``_chain``), rebuilt after a
+    failure (a frame left inside must never come out for the next one)."""
 
     def __init__(self, vf: list[tuple[str, str]]) -> None:
         self.vf = vf
         self.graph: Any = None
-        self.shape: tuple[int, int, str] | None = None
+        self.shape: tuple[object, ...] | None = None
 
     def __call__(self, frame: Any) -> Any:
+        try:
+            return self._run(frame)
+        except BaseException:
+            self.graph = None
+            raise
+
+    def _run(self, frame: Any) -> Any:
         from av.filter import Graph
 
-        shape = (frame.width, frame.height, frame.format.name)
+        shape = (frame.width, frame.height, frame.format.name, frame.time_base)
         if self.graph is None or shape != self.shape:
             graph = Graph()
             node = graph.add_buffer(width=frame.width, height=frame.height,
@@ -235,6 +244,25 @@ class _Filters:
         return self.graph.pull()
 
 
+_chains_lock = threading.Lock()
+_chains: dict[tuple[tuple[str, str], ...], _Filters] = {}  # building a graph: ~1.5 ms
+
+
+@contextlib.contextmanager
+def _chain(vf: list[tuple[str, str]]) -> Iterator[_Filters]:
+    """The filter graph for ``vf``, kept between reads; one user at a time."""
+    key = tuple(vf)
+    with _chains_lock:
+        chain = _chains.pop(key, None) or _Filters(vf)
+    try:
+        yield chain
+    finally:
+        with _chains_lock:
+            _chains[key] = chain
+            while len(_chains) > 4:
+                del _chains[next(iter(_chains))]
+
+
 def _grey(img: Any) -> tuple[bytes, int, int, int]:
     plane = img.planes[0]
     return bytes(plane), img.width, img.height, plane.line_size
@@ -247,9 +275,8 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
 
     One frame at a keyframe (what ``seams`` asks on an honest file) is decoded alone."""
     out: list[list[tuple[bytes, int, int, int]]] = []
-    chain = _Filters(vf)
     try:
-        with _video(path) as (container, stream, _, keys):
+        with _chain(vf) as chain, _video(path) as (container, stream, _, keys):
             for at in offsets:
                 got: list[tuple[bytes, int, int, int]] = []
                 with contextlib.suppress(Exception):  # PyAV's errors: no reading here
