@@ -9,9 +9,12 @@ run by libavfilter), and the same tesseract page mode and character whitelist.
 
 What is decoded (issue 13: the pictures under 10 % of the ingest of the same file): an overlay
 read at a keyframe (the first frame, the last keyframe, bisection: what ``seams`` asks) decodes
-that one packet and no other; the seam thumbnails decode the first two frames, or the last
-keyframe's group of pictures to its end (the last two frames need every frame since the
-keyframe), without H.264's loop filter; one thread per decode; the last two files stay open.
+that one packet and no other; a seam first looks at the earlier file's last two keyframes,
+each decoded alone, and the later file's first two frames; only a seam its keyframes do not let
+through (``seams``) decodes the earlier file's last group of pictures to its end (the last two
+frames need every frame since the keyframe), without H.264's loop filter; one thread per
+decode; the last three files stay open, with the last two keyframes decoded on each (the
+seam's look at keyframes reuses the overlay's).
 
 Bounded without a timeout: a seek lands on the keyframe at or before the wanted time and at most
 ``MAX_FRAMES`` frames are decoded after it; a file that cannot be opened or decoded is no reading,
@@ -75,12 +78,13 @@ def ocr(images: list[tuple[bytes, int, int, int]], whitelist: str) -> list[str]:
 # An MP4's index says what the decoder needs (size, codec data): probing its first packets for
 # what it already says took ~4 of an opening's ~7 ms on a 10-minute file; the pixels are the same
 QUICK_OPEN = {"probesize": "32", "analyzeduration": "0"}
-_KEPT = 2  # files left open between calls: the next seam reads again the file the last one read
+_KEPT = 3  # files left open between calls: a seam reads again the files the overlay just read
+_KEYS = 2  # keyframes kept decoded per open file: the overlay's last one is the seam's
 _kept_lock = threading.Lock()
-_kept: OrderedDict[tuple[object, ...], tuple[Any, Any]] = OrderedDict()
+_kept: OrderedDict[tuple[object, ...], tuple[Any, Any, dict[int, Any]]] = OrderedDict()
 
 
-def _close(held: tuple[Any, Any] | None) -> None:
+def _close(held: tuple[Any, Any, dict[int, Any]] | None) -> None:
     if held is not None:
         with contextlib.suppress(Exception):
             held[0].close()
@@ -94,15 +98,17 @@ def release() -> None:
 
 
 @contextlib.contextmanager
-def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, bool]]:
+def _video(path: Path, *, loop_filter: bool = True
+           ) -> Iterator[tuple[Any, Any, bool, dict[int, Any]]]:
     """The file's first video stream and whether it was just opened (else it was used before:
     seek before decoding). Decoded in this thread: frame threads would decode a few frames
     ahead to return the first, and a station's cores belong to the copy and the hashing.
     ``loop_filter=False`` skips H.264's deblocking (thumbnails: invisible at 32x24).
 
     The last ``_KEPT`` files stay open (an opening of a 10-minute file reads its whole index,
-    ~3 ms) until ``release``: the same file, size, inode and mtime gets the same container back, one user at a
-    time (a thread that finds it in use opens its own)."""
+    ~3 ms) until ``release``, each with the last ``_KEYS`` keyframes decoded alone on it (by
+    pts; read-only: the pixels a new decode gives): the same file, size, inode and mtime gets
+    the same container back, one user at a time (a thread that finds it in use opens its own)."""
     import av
 
     st = path.stat()
@@ -128,9 +134,9 @@ def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, 
         except BaseException:
             container.close()
             raise
-        held = (container, stream)
+        held = (container, stream, {})
     try:
-        yield held[0], held[1], fresh
+        yield held[0], held[1], fresh, held[2]
     except BaseException:
         _close(held)  # in an unknown state: not kept
         raise
@@ -141,10 +147,22 @@ def _video(path: Path, *, loop_filter: bool = True) -> Iterator[tuple[Any, Any, 
             _close(_kept.popitem(last=False)[1])
 
 
+def _start(stream: Any) -> int:
+    """The stream's first presentation time (ticks): where "seconds from the first frame" count
+    from (``seams``' offsets; ffmpeg's ``-ss`` counts from it alike)."""
+    return int(stream.start_time or 0)
+
+
+def _at(stream: Any, pts: int) -> float:
+    """Seconds from the first frame at which ``pts`` is shown."""
+    return float((pts - _start(stream)) * stream.time_base)
+
+
 def _seek(container: Any, stream: Any, at: float) -> None:
-    """To the keyframe at or before ``at`` (presentation seconds); the decoder is flushed."""
-    container.seek(max(int(at / stream.time_base), 0), stream=stream, backward=True,
-                   any_frame=False)
+    """To the keyframe at or before ``at`` (seconds from the first frame); the decoder is
+    flushed."""
+    container.seek(max(int(at / stream.time_base) + _start(stream), 0), stream=stream,
+                   backward=True, any_frame=False)
 
 
 def _decoded(container: Any, stream: Any, at: float | None) -> Iterator[Any]:
@@ -157,34 +175,59 @@ def _decoded(container: Any, stream: Any, at: float | None) -> Iterator[Any]:
         yield frame
 
 
-def _keyframe(container: Any, stream: Any, at: float) -> Any | None:
+def _keyframe(container: Any, stream: Any, keys: dict[int, Any], at: float) -> Any | None:
     """The frame at ``at`` when it is a keyframe, decoded alone (no other packet is read or
     decoded); None when the keyframe at or before ``at`` is earlier (``at`` is no keyframe)."""
+    got = _key_before(container, stream, keys, at)
+    return got[0] if got is not None and got[1] >= at - 0.001 else None
+
+
+def _key_before(container: Any, stream: Any, keys: dict[int, Any], at: float
+                ) -> tuple[Any, float] | None:
+    """The keyframe at or before ``at`` decoded alone (or kept from an earlier call: ``keys``),
+    and where it is shown (seconds)."""
     _seek(container, stream, at)
     for packet in container.demux(stream):
         if packet.pts is None or packet.size == 0:
             continue
-        if not packet.is_keyframe or float(packet.pts * stream.time_base) < at - 0.001:
+        if not packet.is_keyframe:
             return None
-        codec = stream.codec_context
-        frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
-        codec.flush_buffers()  # ready for the next seek
-        return frames[0] if frames else None
+        shown = _at(stream, packet.pts)
+        frame = keys.get(packet.pts)
+        if frame is None:
+            codec = stream.codec_context
+            frames = [*codec.decode(packet), *codec.decode(None)]  # the packet, then drained
+            codec.flush_buffers()  # ready for the next seek
+            if not frames:
+                return None
+            frame = keys[packet.pts] = frames[0]
+            while len(keys) > _KEYS:
+                del keys[next(iter(keys))]
+        return frame, shown
     return None
 
 
 class _Filters:
-    """One filter graph for every frame of the same size and format (the chain is stateless)."""
+    """One filter graph for every frame of the same size, format and time base (the chain is
+    stateless: one frame in, one out); kept between reads (``_chain``), rebuilt after a
+    failure (a frame left inside must never come out for the next one)."""
 
     def __init__(self, vf: list[tuple[str, str]]) -> None:
         self.vf = vf
         self.graph: Any = None
-        self.shape: tuple[int, int, str] | None = None
+        self.shape: tuple[object, ...] | None = None
 
     def __call__(self, frame: Any) -> Any:
+        try:
+            return self._run(frame)
+        except BaseException:
+            self.graph = None
+            raise
+
+    def _run(self, frame: Any) -> Any:
         from av.filter import Graph
 
-        shape = (frame.width, frame.height, frame.format.name)
+        shape = (frame.width, frame.height, frame.format.name, frame.time_base)
         if self.graph is None or shape != self.shape:
             graph = Graph()
             node = graph.add_buffer(width=frame.width, height=frame.height,
@@ -201,6 +244,25 @@ class _Filters:
         return self.graph.pull()
 
 
+_chains_lock = threading.Lock()
+_chains: dict[tuple[tuple[str, str], ...], _Filters] = {}  # building a graph: ~1.5 ms
+
+
+@contextlib.contextmanager
+def _chain(vf: list[tuple[str, str]]) -> Iterator[_Filters]:
+    """The filter graph for ``vf``, kept between reads; one user at a time."""
+    key = tuple(vf)
+    with _chains_lock:
+        chain = _chains.pop(key, None) or _Filters(vf)
+    try:
+        yield chain
+    finally:
+        with _chains_lock:
+            _chains[key] = chain
+            while len(_chains) > 4:
+                del _chains[next(iter(_chains))]
+
+
 def _grey(img: Any) -> tuple[bytes, int, int, int]:
     plane = img.planes[0]
     return bytes(plane), img.width, img.height, plane.line_size
@@ -213,18 +275,17 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
 
     One frame at a keyframe (what ``seams`` asks on an honest file) is decoded alone."""
     out: list[list[tuple[bytes, int, int, int]]] = []
-    chain = _Filters(vf)
     try:
-        with _video(path) as (container, stream, _):
+        with _chain(vf) as chain, _video(path) as (container, stream, _, keys):
             for at in offsets:
                 got: list[tuple[bytes, int, int, int]] = []
                 with contextlib.suppress(Exception):  # PyAV's errors: no reading here
-                    key = _keyframe(container, stream, max(at, 0.0)) if frames == 1 else None
+                    key = _keyframe(container, stream, keys, max(at, 0.0)) if frames == 1 else None
                     if key is not None:
                         got.append(_grey(chain(key)))
                     else:
                         for frame in _decoded(container, stream, max(at, 0.0)):
-                            if frame.time is not None and frame.time < at - 0.001:
+                            if frame.pts is not None and _at(stream, frame.pts) < at - 0.001:
                                 continue
                             got.append(_grey(chain(frame)))
                             if len(got) == frames:
@@ -235,34 +296,59 @@ def grey_crops(path: Path, offsets: list[float], frames: int, vf: list[tuple[str
     return out
 
 
+def _thumb(frame: Any, width: int, height: int) -> bytes:
+    """``frame`` as ``width`` x ``height`` grey bytes (swscale's default, bicubic: what
+    ``scale=W:H,format=gray`` gives ffmpeg)."""
+    with _scaler_lock:  # one scaler kept: building one costs more than a scaling
+        if not _scaler:
+            from av.video.reformatter import VideoReformatter
+
+            _scaler.append(VideoReformatter())
+        small = _scaler[0].reformat(frame, width=width, height=height, format="gray")
+    plane = small.planes[0]
+    raw = bytes(plane)
+    return b"".join(raw[r * plane.line_size:r * plane.line_size + width] for r in range(height))
+
+
 def thumbs(path: Path, *, last: bool, width: int, height: int) -> list[bytes]:
-    """The first two (or last two) frames as ``width`` x ``height`` grey bytes, decoded without
-    the loop filter (as ``seams`` asks ffmpeg to)."""
+    """The first two (or last two) frames as ``width`` x ``height`` grey bytes; the last two
+    without the loop filter (their whole group of pictures is decoded), the first two with it,
+    from the file the overlay read (as ``seams`` asks ffmpeg to)."""
     try:
-        with _video(path, loop_filter=False) as (container, stream, fresh):
+        with _video(path, loop_filter=not last) as (container, stream, fresh, _):
             at = None if fresh else 0.0  # a file used before: back to its first frame
             if last:
-                duration = (float(stream.duration * stream.time_base) if stream.duration
-                            else (container.duration or 0) / 1e6)
-                at = max(duration - 0.05, 0.0)
+                at = max(_duration(container, stream) - 0.05, 0.0)
             kept: list[Any] = []
             for frame in _decoded(container, stream, at):
                 kept = [*kept[-1:], frame]
                 if not last and len(kept) == 2:
                     break
-            out = []
-            for frame in kept:
-                with _scaler_lock:  # one scaler kept: building one costs more than a scaling
-                    if not _scaler:
-                        from av.video.reformatter import VideoReformatter
-
-                        _scaler.append(VideoReformatter())
-                    small = _scaler[0].reformat(frame, width=width, height=height,
-                                                format="gray")
-                plane = small.planes[0]
-                raw = bytes(plane)
-                out.append(b"".join(raw[r * plane.line_size:r * plane.line_size + width]
-                                    for r in range(height)))
-            return out
+            return [_thumb(frame, width, height) for frame in kept]
     except Exception:  # noqa: BLE001 - no thumbnails: no scene check, never a finding
+        return []
+
+
+def _duration(container: Any, stream: Any) -> float:
+    return (float(stream.duration * stream.time_base) if stream.duration
+            else (container.duration or 0) / 1e6)
+
+
+def last_keyframes(path: Path, *, width: int, height: int) -> list[bytes]:
+    """The last two keyframes as ``width`` x ``height`` grey bytes (the earlier first), each
+    decoded alone (no other packet is read or decoded), with the loop filter as ffmpeg decodes
+    them; fewer when the file has fewer. The file the overlay read stays open for this."""
+    try:
+        with _video(path) as (container, stream, _, keys):
+            got: list[bytes] = []
+            at = _duration(container, stream)
+            while len(got) < 2 and at >= 0:
+                key = _key_before(container, stream, keys, at)
+                if key is None:
+                    break
+                frame, shown = key
+                got.insert(0, _thumb(frame, width, height))
+                at = shown - 0.001  # the keyframe before this one
+            return got
+    except Exception:  # noqa: BLE001 - no thumbnails: the frames decide, never a finding
         return []

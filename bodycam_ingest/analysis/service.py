@@ -288,18 +288,21 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
     final = profile or (learned[0] if learned else None)
     if final is not None and final.overlay is not None and cfg.pictures.enabled:
         pictures = cfg.pictures
+        by_id = {j.facts.recording_id: j for j in judged}
+        seams: dict[str, list[RecordingFacts]] = defaultdict(list)  # by the later recording
+        for a, b in continuing_pairs([j.facts for j in judged if j.rec.named], final, th):
+            seams[b.recording_id].append(a)
         for j in judged:  # the slow part: a few decoded frames and OCR per recording
             once, twice = (ocr_reader(j.path, final.overlay, ffmpeg=pictures.ffmpeg,
                                       tesseract=pictures.tesseract,
                                       timeout_s=pictures.timeout_s, frames=n,
                                       engine=pictures.engine) for n in (1, 2))
             j.findings += overlay_check(j.facts, once, th, twice)
-        by_id = {j.facts.recording_id: j for j in judged}
-        for a, b in continuing_pairs([j.facts for j in judged if j.rec.named], final, th):
-            thumbs = seam_thumbs(by_id[a.recording_id].path, by_id[b.recording_id].path,
-                                 ffmpeg=pictures.ffmpeg, timeout_s=pictures.timeout_s,
-                                 engine=pictures.engine)
-            by_id[b.recording_id].findings += scene_check(a, b, thumbs, th)
+            for a in seams[j.facts.recording_id]:  # right after: a's file is still open
+                thumbs = seam_thumbs(by_id[a.recording_id].path, j.path,
+                                     ffmpeg=pictures.ffmpeg, timeout_s=pictures.timeout_s,
+                                     engine=pictures.engine)
+                j.findings += scene_check(a, j.facts, thumbs, th)
         release_pictures()
     return _store(station, device, dock_id, judged, trigger,
                   configured=configured, stored_id=stored.id if stored else None, learned=learned)
