@@ -121,28 +121,36 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def list_store(root: str) -> Iterable[str]:
-    """Every file of the content-addressed layout under ``root`` (``sha256/ab/cd/<digest>``)."""
+BATCH_FILES = 256
+BATCH_BYTES = 32 * 1024 * 1024
+"""A worker takes listed files in batches of at most this many files and bytes (always one): a
+large file goes alone (both cores hash), a batch of small ones costs one hand-over, not hundreds
+(``custody.audit``'s batches)."""
+
+Listed = list[tuple[str, int]]  # (path, size) of the files of one folder
+
+
+def list_store(root: str) -> Iterable[Listed]:
+    """Every file of the content-addressed layout under ``root`` (``sha256/ab/cd/<digest>``),
+    folder by folder, with its size (``scandir`` gives it with the name)."""
     top = os.path.join(root, "sha256")
     try:
-        firsts = sorted(e.name for e in os.scandir(top) if e.is_dir(follow_symlinks=False))
+        firsts = [e.path for e in os.scandir(top) if e.is_dir(follow_symlinks=False)]
     except OSError:
         return
     for first in firsts:
         try:
-            seconds = sorted(e.name for e in os.scandir(os.path.join(top, first))
-                             if e.is_dir(follow_symlinks=False))
+            seconds = [e.path for e in os.scandir(first) if e.is_dir(follow_symlinks=False)]
         except OSError:
             continue
         for second in seconds:
-            folder = os.path.join(top, first, second)
             try:
-                names = sorted(e.name for e in os.scandir(folder)
-                               if e.is_file(follow_symlinks=False))
+                files = [(e.path, e.stat(follow_symlinks=False).st_size)
+                         for e in os.scandir(second) if e.is_file(follow_symlinks=False)]
             except OSError:
                 continue
-            for name in names:
-                yield os.path.join(folder, name)
+            if files:
+                yield files
 
 
 class EarlyHashes:
@@ -154,17 +162,20 @@ class EarlyHashes:
     """
 
     def __init__(self, root: str | os.PathLike[str], workers: int = 0,
-                 lister: Callable[[str], Iterable[str]] = list_store) -> None:
+                 lister: Callable[[str], Iterable[Listed]] = list_store) -> None:
         self.root = os.fspath(root)
         self.workers = workers or default_workers()
         self._lister = lister
-        self._done = threading.Condition()
+        lock = threading.Lock()
+        self._ready = threading.Condition(lock)  # workers wait here for files
+        self._done = threading.Condition(lock)  # the audit waits here for results
         self._results: dict[str, Hashed] = {}
         self._queued: set[str] = set()
-        self._todo: list[str] = []  # the queue: appended by the lister, popped from the front
+        self._todo: Listed = []  # the queue: appended by the lister, taken from ``_next`` on
         self._next = 0
         self._listed = False
         self._closed = False
+        self._waiting = 0  # audit threads in ``wait``
         self._counted = 0
         self._on_bytes: Callable[[int], None] | None = None
         switching.enter()
@@ -177,51 +188,62 @@ class EarlyHashes:
     # --- the threads ---
     def _list(self) -> None:
         try:
-            for path in self._lister(self.root):
-                with self._done:
+            for files in self._lister(self.root):
+                with self._ready:
                     if self._closed:
                         return
-                    if path not in self._queued:
-                        self._queued.add(path)
-                        self._todo.append(path)
-                        self._done.notify_all()
+                    self._add(files)
         finally:
-            with self._done:
+            with self._ready:
                 self._listed = True
                 self._done.notify_all()
 
-    def _take(self) -> str | None:
-        with self._done:
-            while True:
-                if self._closed:
-                    return None
-                if self._next < len(self._todo):
-                    path = self._todo[self._next]
-                    self._todo[self._next] = ""  # keep no second copy of the path
-                    self._next += 1
-                    return path
-                self._done.wait()  # until ``require`` or ``close``: the audit closes it
+    def _add(self, files: Listed) -> None:
+        """Queue ``files`` (the lock held)."""
+        new = [(path, size) for path, size in files if path not in self._queued]
+        if new:
+            self._queued.update(path for path, _size in new)
+            self._todo.extend(new)
+            self._ready.notify(len(new))
+
+    def _take(self) -> list[str] | None:
+        with self._ready:
+            while not self._closed and self._next >= len(self._todo):
+                self._ready.wait()  # until files, ``require`` or ``close``: the audit closes it
+            if self._closed:
+                return None
+            batch: list[str] = []
+            total = 0
+            while (self._next < len(self._todo) and len(batch) < BATCH_FILES
+                   and (not batch or total + self._todo[self._next][1] <= BATCH_BYTES)):
+                path, size = self._todo[self._next]
+                self._todo[self._next] = ("", 0)  # keep no second copy of the path
+                self._next += 1
+                batch.append(path)
+                total += size
+            return batch
 
     def _count(self, n: int) -> None:
-        with self._done:
+        with self._ready:
             self._counted += n
             on_bytes = self._on_bytes
         if on_bytes is not None:
             on_bytes(n)
 
     def _work(self) -> None:
-        while (path := self._take()) is not None:
-            result = hash_path(path, self._count)
+        while (batch := self._take()) is not None:
+            results = [(path, hash_path(path, self._count)) for path in batch]
             with self._done:
-                self._results[path] = result
-                self._done.notify_all()
+                self._results.update(results)
+                if self._waiting:
+                    self._done.notify_all()
 
     # --- the audit's side ---
     def attach(self, on_bytes: Callable[[int], None] | None) -> None:
         """Report hashed bytes to ``on_bytes`` from now on (with what was hashed so far)."""
         if on_bytes is None:
             return
-        with self._done:
+        with self._ready:
             self._on_bytes, counted = on_bytes, self._counted
         if counted:
             on_bytes(counted)
@@ -229,21 +251,27 @@ class EarlyHashes:
     def require(self, paths: Iterable[str]) -> None:
         """Hash every path of ``paths`` the listing did not find (once the listing is done)."""
         with self._done:
-            while not self._listed:
+            self._waiting += 1
+            while not self._listed and not self._closed:
                 self._done.wait()
-            added = [p for p in paths if p not in self._queued]
-            self._queued.update(added)
-            self._todo.extend(added)
-            self._done.notify_all()
+            self._waiting -= 1
+            self._add([(path, BATCH_BYTES) for path in paths])  # size unknown: one per batch
 
     def wait(self, path: str) -> Hashed | None:
         """``path``'s result once hashed; None if it was never queued (listing or ``require``)."""
         with self._done:
-            while path not in self._results:
-                if self._closed or (self._listed and path not in self._queued):
-                    return None
-                self._done.wait()
-            return self._results[path]
+            result = self._results.get(path)
+            if result is not None:
+                return result
+            self._waiting += 1
+            try:
+                while (result := self._results.get(path)) is None:
+                    if self._closed or (self._listed and path not in self._queued):
+                        return None
+                    self._done.wait()
+                return result
+            finally:
+                self._waiting -= 1
 
     def close(self) -> None:
         with self._done:
@@ -251,6 +279,7 @@ class EarlyHashes:
                 return
             self._closed = True
             self._done.notify_all()
+            self._ready.notify_all()
         switching.leave()
 
     def __enter__(self) -> EarlyHashes:
@@ -266,7 +295,7 @@ _started_lock = threading.Lock()
 
 
 def start(root: str | os.PathLike[str], workers: int = 0,
-          lister: Callable[[str], Iterable[str]] = list_store) -> EarlyHashes:
+          lister: Callable[[str], Iterable[Listed]] = list_store) -> EarlyHashes:
     """Start hashing the store at ``root`` now, for the next audit of it (``take``)."""
     early = EarlyHashes(root, workers, lister)
     with _started_lock:

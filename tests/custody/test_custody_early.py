@@ -71,10 +71,10 @@ def test_a_file_listed_while_the_workers_wait_is_hashed(tmp_path: Path) -> None:
     first, second = files
     release = threading.Event()
 
-    def held(_root: str) -> Iterable[str]:
-        yield first
+    def held(_root: str) -> Iterable[early.Listed]:
+        yield [(first, 5)]
         release.wait()
-        yield second
+        yield [(second, 6)]
 
     with early.EarlyHashes(tmp_path, workers=2, lister=held) as hashes:
         assert hashes.wait(first) is not None  # hashed while the listing is held
@@ -92,7 +92,7 @@ def test_take_hands_over_the_started_store_and_stops_any_other(tmp_path: Path) -
     started = early.start(tmp_path / "a")
     early.ensure(tmp_path / "a")  # already started: not a second time
     assert sys.getswitchinterval() < before
-    taken = early.take(str(tmp_path / "a" / "." ))
+    taken = early.take(str(tmp_path / "a" / "."))
     assert taken is started and other._closed and not taken._closed
     again = early.take(tmp_path / "a")  # nothing left to take: a new one
     assert again is not started
@@ -108,3 +108,32 @@ def test_stop_all_stops_what_no_audit_took(tmp_path: Path) -> None:
     early.stop_all()
     assert left._closed and sys.getswitchinterval() == before
     assert left.wait(str(tmp_path / "x")) is None
+
+
+def test_small_files_are_taken_in_batches_and_a_large_one_alone(tmp_path: Path) -> None:
+    """What the workers take at a time: up to BATCH_FILES small files, a file over BATCH_BYTES
+    alone (so both cores hash the large ones)."""
+    taken: list[list[str]] = []
+    release = threading.Event()
+
+    class Recording(early.EarlyHashes):
+        def _take(self) -> list[str] | None:
+            release.wait()  # hold the workers until everything is listed (fault injection)
+            batch = super()._take()
+            if batch is not None:
+                taken.append(batch)
+            return batch
+
+    small = [(str(tmp_path / f"s{i}"), 10) for i in range(early.BATCH_FILES + 1)]
+    large = [(str(tmp_path / f"l{i}"), early.BATCH_BYTES) for i in range(2)]
+
+    def listing(_root: str) -> Iterable[early.Listed]:
+        yield small
+        yield large
+
+    with Recording(tmp_path, workers=1, lister=listing) as hashes:
+        hashes.require([])  # the listing is done
+        release.set()
+        assert hashes.wait(large[-1][0]) is not None  # missing files: hashed (to an error)
+    # the 257th small one goes without the large one after it (over BATCH_BYTES together)
+    assert [len(b) for b in taken] == [early.BATCH_FILES, 1, 1, 1]

@@ -221,8 +221,9 @@ def test_a_file_the_early_listing_missed_is_hashed_for_its_recording(station: St
     content = restored.read_bytes()
     restored.unlink()
 
-    def listing(root: str) -> list[str]:
-        return [p for p in early.list_store(root) if p != skipped] + [str(restored)]
+    def listing(root: str) -> list[early.Listed]:
+        return [[(p, size) for p, size in files if p != skipped]
+                for files in early.list_store(root)] + [[(str(restored), len(content))]]
 
     started = early.start(station.store.root, 2, lister=listing)
     gone = started.wait(str(restored))
