@@ -174,6 +174,7 @@ class EarlyHashes:
         self._todo: Listed = []  # the queue: appended by the lister, taken from ``_next`` on
         self._next = 0
         self._listed = False
+        self._required: Listed = []  # asked for before the listing ended (``require``)
         self._closed = False
         self._waiting = 0  # audit threads in ``wait``
         self._counted = 0
@@ -196,6 +197,8 @@ class EarlyHashes:
         finally:
             with self._ready:
                 self._listed = True
+                self._add(self._required)  # what the audit asked for and the listing missed
+                self._required = []
                 self._done.notify_all()
 
     def _add(self, files: Listed) -> None:
@@ -249,13 +252,14 @@ class EarlyHashes:
             on_bytes(counted)
 
     def require(self, paths: Iterable[str]) -> None:
-        """Hash every path of ``paths`` the listing did not find (once the listing is done)."""
+        """Hash every path of ``paths`` the listing did not find: now if the listing is done,
+        else as soon as it is (the caller does not wait for it)."""
+        wanted = [(path, BATCH_BYTES) for path in paths]  # size unknown: one per batch
         with self._done:
-            self._waiting += 1
-            while not self._listed and not self._closed:
-                self._done.wait()
-            self._waiting -= 1
-            self._add([(path, BATCH_BYTES) for path in paths])  # size unknown: one per batch
+            if self._listed:
+                self._add(wanted)
+            else:
+                self._required.extend(wanted)
 
     def wait(self, path: str) -> Hashed | None:
         """``path``'s result once hashed; None if it was never queued (listing or ``require``)."""
@@ -267,6 +271,7 @@ class EarlyHashes:
             try:
                 while (result := self._results.get(path)) is None:
                     if self._closed or (self._listed and path not in self._queued):
+                        # (``require`` queues its paths the moment the listing ends)
                         return None
                     self._done.wait()
                 return result

@@ -132,7 +132,7 @@ def test_small_files_are_taken_in_batches_and_a_large_one_alone(tmp_path: Path) 
         yield large
 
     with Recording(tmp_path, workers=1, lister=listing) as hashes:
-        hashes.require([])  # the listing is done
+        assert hashes.wait(str(tmp_path / "unlisted")) is None  # once the listing is done
         release.set()
         assert hashes.wait(large[-1][0]) is not None  # missing files: hashed (to an error)
     # the 257th small one goes without the large one after it (over BATCH_BYTES together)
