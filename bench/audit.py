@@ -15,16 +15,23 @@ Cases (issue 14):
 Each is timed with the page cache warm for both contenders (a fair fight: the baseline is not
 made to wait on a disk the audit already read), alternately, --repeat times:
 
-- `bodycam audit --json --no-deadlines`: the real CLI (wall), and the audit proper it reports
-  (`seconds`: from the first catalog read to the report, in-process), so the share of the CLI's
-  start-up is visible;
+- `bodycam audit --json --no-deadlines`, the real CLI (wall), twice: first with no daemon (the
+  service account's CLI runs the audit in-process: interpreter, imports, station, audit, exit),
+  then with the station's daemon running (`bodycam daemon` on the station's socket, started and
+  stopped by pid as bench/cli.py does: the normal deployment, where the CLI is a thin client and
+  the daemon has everything loaded); for each, the audit proper it reports (`seconds`: from the
+  start of the API call's audit to the report), so the share of start-up is visible;
 - `openssl dgst -sha256 FILE...` over every stored file, one process per 500 files, one after
   another: the sequential baseline (one process per file would add 20,000 process starts to the
   catalog case).
 
-Prints best and median of each, and the ratio baseline / audit (best of each) with the target
-(>= 1.5x on 2 cores, quiet machine) and "ok"/"MISS", for the CLI wall time and for the audit
-proper; the load average before and after each case (the machine is shared).
+Prints best and median of each, CPU seconds (user + sys; the daemon's share read from /proc while
+it serves), and the ratio baseline / audit (best of each) with the target (>= 1.5x on 2 cores,
+quiet machine) and "ok"/"MISS", for the CLI via the daemon, the CLI in-process and the audit
+proper (the daemon's `seconds`: in the in-process CLI the hashing starts before the station is
+loaded, ahead of the call's own clock, so only its CLI wall time is compared); the load average
+with each; a summary of every case's ratios at the end. The station's
+config gets an `[access] socket` in its own directory (kept in --workdir).
 """
 
 from __future__ import annotations
@@ -182,6 +189,55 @@ def time_openssl(files: list[Path]) -> float:
     return time.perf_counter() - started
 
 
+def start_daemon(work: Path, config: Path) -> subprocess.Popen[bytes]:
+    """``bodycam daemon`` for the station (as bench/cli.py starts it), once it says it is ready."""
+    log = work / "daemon.log"
+    daemon = subprocess.Popen([*BODYCAM, "daemon"], env=_env(config), stdout=log.open("w"),
+                              stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while "daemon ready" not in log.read_text():
+        if daemon.poll() is not None or time.monotonic() > deadline:
+            daemon.kill()
+            raise SystemExit(f"the daemon did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return daemon
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a running process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_socket(config: Path) -> None:
+    """The station's API socket in its config (the daemon listens there, the CLI calls it)."""
+    text = config.read_text()
+    if "[access]" not in text:
+        config.write_text(text + f'\n[access]\nsocket = "{config.parent / "api.sock"}"\n')
+
+
+def timed_rounds(config: Path, stored: list[Path], repeat: int, daemon: int | None
+                 ) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    """``repeat`` rounds of (bodycam audit, openssl), alternately: wall times, the audit
+    proper, and CPU seconds (the CLI's, plus the daemon's share when it runs the audit)."""
+    audits, inner, baselines, audit_cpu, openssl_cpu = [], [], [], [], []
+    for _ in range(repeat):
+        cpu = _children_cpu()
+        served = _process_cpu(daemon) if daemon else 0.0
+        elapsed, report = time_audit(config)
+        audit_cpu.append(_children_cpu() - cpu + (_process_cpu(daemon) - served if daemon else 0))
+        audits.append(elapsed)
+        inner.append(float(report["seconds"]))
+        cpu = _children_cpu()
+        baselines.append(time_openssl(stored))
+        openssl_cpu.append(_children_cpu() - cpu)
+    return audits, inner, baselines, audit_cpu, openssl_cpu
+
+
+def verdict(ratio: float) -> str:
+    return f"{ratio:5.2f}x  target >= {TARGET}x  {'ok' if ratio >= TARGET else 'MISS'}"
+
+
 def run_case(work: Path, case: str, repeat: int) -> dict[str, Any]:
     config = work / "config.toml"
     if not config.exists():
@@ -192,40 +248,51 @@ def run_case(work: Path, case: str, repeat: int) -> dict[str, Any]:
             ingested_station(work, 100, 20 * MB)
         else:
             catalog_station(work, 20_000, 16 * 1024)
+    with_socket(config)
     stored = sorted(p for p in (work / "state" / "evidence" / "sha256").rglob("*") if p.is_file())
     total = sum(p.stat().st_size for p in stored)
     print(f"\n== {case}: {CASES[case]}: {len(stored):,} stored file(s), {total / 2**30:.2f} GiB; "
           f"cores {os.cpu_count()}; {load()}", flush=True)
     time_openssl(stored)  # warm the page cache for both contenders
     time_audit(config)
-    audits, baselines, inner, audit_cpu, openssl_cpu = [], [], [], [], []
-    for _ in range(repeat):
-        cpu = _children_cpu()
-        elapsed, report = time_audit(config)
-        audit_cpu.append(_children_cpu() - cpu)
-        audits.append(elapsed)
-        inner.append(float(report["seconds"]))
-        cpu = _children_cpu()
-        baselines.append(time_openssl(stored))
-        openssl_cpu.append(_children_cpu() - cpu)
-    for name, runs in (("bodycam audit (CLI, wall)", audits),
-                       ("  of which the audit proper", inner),
-                       ("openssl dgst -sha256, sequential", baselines)):
+    # the CLI alone, no daemon: root or the service account runs the audit in-process
+    alone = timed_rounds(config, stored, repeat, None)
+    load_alone = load()
+    daemon = start_daemon(work, config)
+    try:  # the normal deployment: the CLI is a thin client of the running daemon
+        time_audit(config)  # the daemon's first audit: its caches warm, as in service
+        served = timed_rounds(config, stored, repeat, daemon.pid)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=120)
+    load_served = load()
+    baselines = alone[2] + served[2]
+    openssl_best = min(baselines)
+    rows = (("bodycam audit, CLI in-process (wall)", alone[0]),
+            ("  of which the audit call (hashing began before)", alone[1]),
+            ("bodycam audit, CLI via daemon (wall)", served[0]),
+            ("  of which the audit proper", served[1]),
+            ("openssl dgst -sha256, sequential", baselines))
+    for name, runs in rows:
         best, median = min(runs), statistics.median(runs)
-        print(f"  {name:34s} best {best:7.3f} s ({total / MB / best:6.0f} MB/s)   "
+        print(f"  {name:50s} best {best:7.3f} s ({total / MB / best:6.0f} MB/s)   "
               f"median {median:7.3f} s")
-    print(f"  CPU seconds (user+sys, median): bodycam audit {statistics.median(audit_cpu):.3f} s, "
-          f"openssl {statistics.median(openssl_cpu):.3f} s")
-    wall = min(baselines) / min(audits)
-    proper = min(baselines) / min(inner)
-    print(f"  openssl / bodycam audit (CLI wall): {wall:5.2f}x  target >= {TARGET}x  "
-          f"{'ok' if wall >= TARGET else 'MISS'}")
-    print(f"  openssl / audit proper (in-process): {proper:5.2f}x  target >= {TARGET}x  "
-          f"{'ok' if proper >= TARGET else 'MISS'}")
-    print(f"  CLI start-up and wrap-up (wall - audit proper): "
-          f"{statistics.median(a - i for a, i in zip(audits, inner, strict=True)):.3f} s median; "
-          f"{load()}", flush=True)
-    return {"wall": wall, "proper": proper}
+    print(f"  CPU seconds (user+sys, median): audit in-process {statistics.median(alone[3]):.3f} "
+          f"s, via daemon (CLI + daemon) {statistics.median(served[3]):.3f} s, openssl "
+          f"{statistics.median(alone[4] + served[4]):.3f} s")
+    ratios = {"in-process": openssl_best / min(alone[0]), "daemon": openssl_best / min(served[0]),
+              "proper": openssl_best / min(served[1])}
+    print(f"  openssl / bodycam audit, CLI in-process (wall): {verdict(ratios['in-process'])}"
+          f"   ({load_alone})")
+    print(f"  openssl / bodycam audit, CLI via daemon (wall): {verdict(ratios['daemon'])}"
+          f"   ({load_served})")
+    print(f"  openssl / audit proper (the daemon's seconds):  {verdict(ratios['proper'])}")
+    print(f"  CLI start-up and wrap-up (wall - audit proper, median): in-process "
+          f"{statistics.median(a - i for a, i in zip(alone[0], alone[1], strict=True)):.3f} s, "
+          f"via daemon "
+          f"{statistics.median(a - i for a, i in zip(served[0], served[1], strict=True)):.3f} s",
+          flush=True)
+    return ratios
 
 
 def main() -> int:
@@ -238,8 +305,12 @@ def main() -> int:
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-audit-", dir="/var/tmp"))
     try:
-        for case in args.case or ["big", "many", "catalog"]:
-            run_case(work / case, case, args.repeat)
+        summary = {case: run_case(work / case, case, args.repeat)
+                   for case in args.case or ["big", "many", "catalog"]}
+        print(f"\nsummary (openssl / bodycam audit, best of each; target >= {TARGET}x; {load()}):")
+        for case, ratios in summary.items():
+            print(f"  {case:8s} CLI via daemon {ratios['daemon']:5.2f}x, CLI in-process "
+                  f"{ratios['in-process']:5.2f}x, audit proper {ratios['proper']:5.2f}x")
         return 0
     finally:
         if args.keep or args.workdir:

@@ -104,7 +104,19 @@ def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *
         except StationUnreachable:
             if not system:
                 raise
-    return _in_process(where, method, params or {}, read_only=read_only)
+    if method != "audit.run":
+        return _in_process(where, method, params or {}, read_only=read_only)
+    # the audit hashes the store from now on, while the station is loaded (custody.early)
+    from bodycam_ingest.custody import early
+
+    storage = raw.get("storage", {})
+    workers = raw.get("custody", {}).get("hash_workers", 0)
+    early.start(Path(storage.get("store_dir") or state_dir / "evidence"),
+                workers if isinstance(workers, int) and workers > 0 else 0)
+    try:
+        return _in_process(where, method, params or {}, read_only=read_only)
+    finally:
+        early.stop_all()  # what the audit did not take (it failed before hashing)
 
 
 def is_system(path: Path | None) -> bool:

@@ -11,10 +11,11 @@ import importlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
@@ -35,7 +36,9 @@ from bodycam_ingest.custody.chain import (
     verify_log,
     verify_manifest_chain,
 )
-from bodycam_ingest.custody.fixity import FileHash, HashPool
+from bodycam_ingest.custody.early import EarlyHashes, Stamp, stamp_of
+from bodycam_ingest.custody.early import take as take_early
+from bodycam_ingest.custody.fixity import FileHash, HashPool, hash_file
 from bodycam_ingest.custody.manifest import Manifest, parse_manifest, sha256_hex, sha256sum_listing
 from bodycam_ingest.errors import BodycamError
 
@@ -105,6 +108,11 @@ BATCH_BYTES = 32 * 1024 * 1024
 file goes alone (both cores hash), a batch of small ones costs one task instead of hundreds."""
 
 
+class Pending(Protocol):
+    def results(self) -> Iterator[FileHash | None]:
+        """Each recording's hash, in catalog order (None: deleted by retention, not hashed)."""
+
+
 @dataclass(frozen=True)
 class PendingHashes:
     """The hashes of the live recordings, in catalog order, as the workers finish them."""
@@ -125,17 +133,57 @@ class PendingHashes:
             yield done[batch][index]
 
 
-def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
-                  recording_ids: list[int] | None) -> tuple[list[Stored], PendingHashes]:
+@dataclass(frozen=True)
+class EarlyPending:
+    """The hashes of the live recordings, taken from the store's early hashing
+    (``custody.early``): a file changed, replaced or removed since it was hashed, or that could
+    not be read then, is hashed again here, so the result is the file as it is now."""
+
+    early: EarlyHashes
+    paths: list[str | None]  # per recording: its stored file; None: deleted
+
+    def results(self) -> Iterator[FileHash | None]:
+        for path in self.paths:
+            if path is None:
+                yield None
+                continue
+            result = self.early.wait(path)
+            if result is None or result.stamp is None or _changed(path, result.stamp):
+                yield hash_file(path)
+            else:
+                yield FileHash(path, result.sha256, result.size)
+
+
+def _changed(path: str, stamp: Stamp) -> bool:
+    try:
+        return stamp_of(os.stat(path)) != stamp
+    except OSError:
+        return True
+
+
+def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool | None,
+                  recording_ids: list[int] | None, early: EarlyHashes | None = None
+                  ) -> tuple[list[Stored], Pending]:
     """The recordings to audit, by id; each live one's stored file goes to ``pool`` as its row is
-    read (the workers hash the first files while the catalog is still being read)."""
+    read (the workers hash the first files while the catalog is still being read), or, with
+    ``early``, is taken from the hashing that began before the catalog was read."""
     query = select(*STORED_COLUMNS).where(scope.own(session, Recording.station_id)) \
         .order_by(Recording.id)  # Core below: the station's rows by hand
     if recording_ids is not None:
         query = query.where(Recording.id.in_(recording_ids))
     recordings: list[Stored] = []
-    pending = PendingHashes([], [])
     root = str(inputs.store_root)
+    if early is not None:
+        paths: list[str | None] = []
+        for row in session.connection().execute(query):
+            recording = Stored(*row)
+            recordings.append(recording)
+            paths.append(None if recording.deleted_at is not None
+                         else os.path.join(root, recording.store_path))
+        early.require(p for p in paths if p is not None)  # the ones the listing did not find
+        return recordings, EarlyPending(early, paths)
+    assert pool is not None
+    pending = PendingHashes([], [])
     batch: list[str] = []
     batch_bytes = 0
     for row in session.connection().execute(query):  # Core: rows arrive as SQLite reads them
@@ -155,7 +203,7 @@ def read_and_hash(session: Session, inputs: AuditInputs, pool: HashPool,
     return recordings, pending
 
 
-def check_fixity(session: Session, recordings: list[Stored], hashes: PendingHashes,
+def check_fixity(session: Session, recordings: list[Stored], hashes: Pending,
                  report: AuditReport, object_store: Any = None) -> None:
     """Compare each stored file's hash (``hashes``, from ``read_and_hash``) with the catalog and
     with its content address.
@@ -535,15 +583,25 @@ def audit(session: Session, inputs: AuditInputs, *, recording_ids: list[int] | N
     """Fixity and manifest coverage of the given recordings (all when None); with
     ``whole_station`` also the manifest chain, the custody log, labels and continuity.
 
-    The hash workers start first and get each file as its catalog row is read; the signature,
-    chain, log and label checks run on this thread while they hash. The report is assembled in
-    the order the checks are listed (keyring, fixity, then the rest), whatever finished first.
+    The hash workers start first: for every recording (``recording_ids`` None) they hash the
+    store's files as listed, before the catalog is read (``custody.early``, perhaps started by
+    the CLI before it loaded the station); for some, each file as its catalog row is read. The
+    signature, chain, log and label checks run on this thread while they hash. The report is
+    assembled in the order the checks are listed (keyring, fixity, then the rest), whatever
+    finished first.
     """
     first = AuditReport()  # the keyring's problems come first, then fixity, then the rest
     fixity = AuditReport()
     rest = AuditReport()
-    with HashPool(inputs.workers, inputs.on_bytes) as pool:
-        recordings, hashes = read_and_hash(session, inputs, pool, recording_ids)
+    with ExitStack() as stack:
+        early: EarlyHashes | None = None
+        pool: HashPool | None = None
+        if recording_ids is None:
+            early = stack.enter_context(take_early(inputs.store_root, inputs.workers))
+            early.attach(inputs.on_bytes)
+        else:
+            pool = stack.enter_context(HashPool(inputs.workers, inputs.on_bytes))
+        recordings, hashes = read_and_hash(session, inputs, pool, recording_ids, early)
         try:
             keyring = keys.load_keyring(inputs.key_dir)
         except BodycamError as exc:

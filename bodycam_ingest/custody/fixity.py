@@ -15,24 +15,18 @@ ordered form.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Lock
 from types import TracebackType
 
+from bodycam_ingest.custody import early
 from bodycam_ingest.ingest.copier import HASH_CHUNK_SIZE
 
 BUFFER = HASH_CHUNK_SIZE
-SWITCH_INTERVAL_S = 0.0005
-"""While a pool hashes, the interpreter hands the GIL over every 0.5 ms instead of 5 ms: a worker
-back from a 1 MiB ``update`` (0.7 ms without the GIL) must not wait 5 ms for a thread that is
-verifying signatures in Python meanwhile."""
+SWITCH_INTERVAL_S = early.SWITCH_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -45,72 +39,17 @@ class FileHash:
     error: str | None = None
 
 
-_local = threading.local()
-
-
-class _FastSwitching:
-    """Lower the GIL switch interval while at least one pool runs; the last one out restores it
-    (two pools at once, e.g. a retention run and a scrub, must not leave it lowered)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = 0.0
-
-    def enter(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                self._saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL_S))
-            self._users += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                sys.setswitchinterval(self._saved)
-
-
-_switching = _FastSwitching()
-
-
-def _buffer() -> bytearray:
-    """One buffer per thread, reused for every file it hashes (no 1 MiB allocation per file)."""
-    buffer: bytearray | None = getattr(_local, "buffer", None)
-    if buffer is None:
-        buffer = _local.buffer = bytearray(BUFFER)
-    return buffer
+# one GIL switch-interval counter for the early hashing and the pools (custody.early)
+_switching = early.switching
+_buffer = early.thread_buffer
 
 
 def hash_file(path: Path | str, on_bytes: Callable[[int], None] | None = None) -> FileHash:
-    digest = hashlib.sha256()
-    buffer = _buffer()
-    view = memoryview(buffer)
-    size = 0
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            with contextlib.suppress(AttributeError, OSError):  # not every platform/filesystem
-                os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            readinto, update = handle.readinto, digest.update
-            while True:
-                count = readinto(buffer)
-                if not count:
-                    break
-                update(view[:count])
-                size += count
-                if on_bytes is not None:
-                    on_bytes(count)
-    except FileNotFoundError:
-        return FileHash(path, None, None, "the stored file is missing")
-    except OSError as exc:
-        return FileHash(path, None, None, f"the stored file cannot be read ({exc.strerror or exc})")
-    finally:
-        view.release()
-    return FileHash(path, digest.hexdigest(), size)
+    result = early.hash_path(path, on_bytes)  # the one streaming routine (custody.early)
+    return FileHash(path, result.sha256, result.size, result.error)
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+default_workers = early.default_workers
 
 
 class HashPool:
@@ -123,7 +62,7 @@ class HashPool:
     def __init__(self, workers: int = 0, on_bytes: Callable[[int], None] | None = None) -> None:
         self.workers = workers or default_workers()
         self._on_bytes = on_bytes
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fixity")
 
     def _count(self, n: int) -> None:

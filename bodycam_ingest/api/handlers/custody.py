@@ -145,12 +145,26 @@ def run_audit(station: Station, ids: list[int] | None, whole: bool,
               deadlines: bool = False) -> tuple[Any, float]:
     """The audit (of ``ids``, or of everything), with missed deadlines if asked; progress goes
     to whatever front door shows it (api.progress)."""
+    started = time.monotonic()
+    from bodycam_ingest.custody import early
+
+    if ids is None:  # every file: hash the store from now on (custody.early; audit() takes it)
+        early.ensure(station.store.root, station.config.custody.hash_workers)
+    try:
+        report = _audit(station, ids, whole)
+    finally:
+        early.stop_all()  # none left over for a later audit: its hashes would be stale
+    if deadlines:
+        _deadline_findings(station, report)
+    return report, time.monotonic() - started
+
+
+def _audit(station: Station, ids: list[int] | None, whole: bool) -> Any:
     from bodycam_ingest.custody import service
     from bodycam_ingest.custody.audit import AuditInputs, audit
     from bodycam_ingest.jobs.settings import period
 
     config = station.config
-    started = time.monotonic()
     with station.catalog.reading() as session:
         query = select(Recording.size)
         if ids is not None:
@@ -163,10 +177,7 @@ def run_audit(station: Station, ids: list[int] | None, whole: bool,
                              scrub_period=period(config.jobs.schedule_of("fixity-scrub"),
                                                  config.station.zone),
                              object_store=_object_store(config))
-        report = audit(session, inputs, recording_ids=ids, whole_station=whole)
-    if deadlines:
-        _deadline_findings(station, report)
-    return report, time.monotonic() - started
+        return audit(session, inputs, recording_ids=ids, whole_station=whole)
 
 
 def _deadline_findings(station: Station, report: Any) -> None:
