@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bodycam_ingest.analysis import frames as in_process
-from bodycam_ingest.analysis import seams
 from bodycam_ingest.analysis.chain import link
 from bodycam_ingest.analysis.continuity import analyze_file
 from bodycam_ingest.analysis.extract import extract
@@ -202,12 +201,8 @@ def seam_by_frames(path: Path, nxt: Path) -> Timed:
     """The same seam judged frame by frame (``a``'s last GOP decoded), as a seam whose keyframes
     do not let it through is: its extra cost (files closed first, as above)."""
     in_process.release()
-    keep = seams.KEYFRAMES_CONTINUE
-    seams.KEYFRAMES_CONTINUE = 0.0  # nothing is let through on its keyframes
-    try:
-        return timed(lambda: seam_thumbs(path, nxt, engine="in-process"))
-    finally:
-        seams.KEYFRAMES_CONTINUE = keep
+    # seam_keyframe_ratio 0: nothing is let through on its keyframes
+    return timed(lambda: seam_thumbs(path, nxt, engine="in-process", keyframe_ratio=0.0))
 
 
 def pictures_programs(path: Path, *, nxt: Path | None = None) -> dict[str, Timed]:

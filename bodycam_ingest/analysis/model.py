@@ -307,6 +307,11 @@ class Thresholds:
     frames on either side (a continuous recording: about 1)."""
     reuse_min_gops: int = 2
     """reused_content: this many identical GOP size sequences (each of several distinct sizes)."""
+    seam_keyframe_ratio: float = 1.5
+    """picture_discontinuity: a seam is let through without its frames being judged when the
+    picture changes across it, keyframe to keyframe, at most this many times as much as over the
+    earlier segment's last GOP (a continuous recording: about 1); 0 judges every seam frame by
+    frame (sharper, ~0.06 s more per seam on a 1080p file; FINDINGS.md says what it gives up)."""
 
     def __post_init__(self) -> None:
         for name in ("gap_frames", "frame_tolerance", "av_drift_s", "declared_tolerance_s",
@@ -315,6 +320,8 @@ class Thresholds:
                      "edit_tolerance_s", "overlay_tolerance_s", "scene_change_ratio"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"threshold {name} must be positive")
+        if self.seam_keyframe_ratio < 0:
+            raise ValueError("threshold seam_keyframe_ratio must be 0 (off) or positive")
         if self.rate_change_frames < 2 or self.min_gop_intervals < 1 or self.reuse_min_gops < 1:
             raise ValueError("rate_change_frames must be >= 2, min_gop_intervals and "
                              "reuse_min_gops >= 1")

@@ -197,12 +197,13 @@ def _overlay_pass(facts: RecordingFacts, read: Reader, th: Thresholds) -> list[F
 
 THUMB = (32, 24)  # grey thumbnails: enough to see a scene change, cheap to decode and compare
 MIN_CHANGE = 8.0  # mean grey-level difference below which a seam is never a scene change
-KEYFRAMES_CONTINUE = 1.5
-"""A seam is let through on its keyframes when the picture changes from the earlier segment's
-last keyframe to the later one's first frame at most this many times as much as between the
-earlier segment's last two keyframes (one GOP apart on both sides: a continuing recording gives
-about 1; 0.97-1.15 on the adversarial corpus, the swapped-in scenes 12 and 102). 0: every
-seam is judged frame by frame (FINDINGS.md says what letting seams through gives up)."""
+KEYFRAMES_CONTINUE = Thresholds().seam_keyframe_ratio
+"""The default of ``Thresholds.seam_keyframe_ratio`` ([analysis.thresholds] in the config): a
+seam is let through on its keyframes when the picture changes from the earlier segment's last
+keyframe to the later one's first frame at most this many times as much as between the earlier
+segment's last two keyframes (one GOP apart on both sides: a continuing recording gives about 1;
+0.97-1.15 on the adversarial corpus, the swapped-in scenes 12 and 102). 0: every seam is judged
+frame by frame (FINDINGS.md says what letting seams through gives up)."""
 KEY_WINDOW_S = 30.0  # the programs read keyframes from the last 30 s (two at any camera's GOP)
 
 
@@ -234,20 +235,24 @@ def _raw(args: list[str], timeout_s: float) -> list[bytes]:
 
 
 def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 30.0,
-                engine: str = "auto") -> tuple[bytes, bytes, bytes, bytes] | None:
+                engine: str = "auto", keyframe_ratio: float = KEYFRAMES_CONTINUE,
+                ) -> tuple[bytes, bytes, bytes, bytes] | None:
     """The last two frames of ``a`` and the first two of ``b``, as grey thumbnails; None when
     there is nothing to judge: they cannot be decoded, or the keyframes already show the
-    picture continuing (``keyframes_continue``: then ``a``'s last group of pictures, most of a
-    seam's cost, is never decoded)."""
+    picture continuing (``keyframes_continue`` with ``keyframe_ratio``, the thresholds'
+    ``seam_keyframe_ratio``: then ``a``'s last group of pictures, most of a seam's cost, is never
+    decoded; 0 judges every seam frame by frame)."""
     w, h = THUMB
     here = _use_in_process(engine)
-    keys = (in_process.last_keyframes(a, width=w, height=h) if here else  # first: ``a`` is
-            _key_thumbs(a, ffmpeg=ffmpeg, timeout_s=timeout_s))  # still open from its overlay
+    keys: list[bytes] = []
+    if keyframe_ratio > 0:
+        keys = (in_process.last_keyframes(a, width=w, height=h) if here else  # first: ``a`` is
+                _key_thumbs(a, ffmpeg=ffmpeg, timeout_s=timeout_s))  # still open (its overlay)
     start = (in_process.thumbs(b, last=False, width=w, height=h) if here else
              _thumbs(b, last=False, ffmpeg=ffmpeg, timeout_s=timeout_s))
     if len(start) < 2:
         return None
-    if len(keys) == 2 and keyframes_continue(keys[0], keys[1], start[0]):
+    if len(keys) == 2 and keyframes_continue(keys[0], keys[1], start[0], keyframe_ratio):
         return None
     end = (in_process.thumbs(a, last=True, width=w, height=h) if here else
            _thumbs(a, last=True, ffmpeg=ffmpeg, timeout_s=timeout_s))
@@ -256,14 +261,15 @@ def seam_thumbs(a: Path, b: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 
     return end[-2], end[-1], start[0], start[1]
 
 
-def keyframes_continue(a_key_before: bytes, a_last_key: bytes, b_first: bytes) -> bool:
+def keyframes_continue(a_key_before: bytes, a_last_key: bytes, b_first: bytes,
+                       ratio: float = KEYFRAMES_CONTINUE) -> bool:
     """Pure: the picture changes across the seam, from ``a``'s last keyframe to ``b``'s first
-    frame (a keyframe), no more than ``KEYFRAMES_CONTINUE`` times as much as across ``a``'s last
+    frame (a keyframe), no more than ``ratio`` times as much as across ``a``'s last
     group of pictures (its last two keyframes): both spans are one GOP, so a continuing
     recording gives about 1. Only a seam that passes this is not looked at frame by frame."""
     across = _change(a_last_key, b_first)
     usual = max(_change(a_key_before, a_last_key), 1.0)
-    return KEYFRAMES_CONTINUE > 0 and across <= KEYFRAMES_CONTINUE * usual
+    return ratio > 0 and across <= ratio * usual
 
 
 def _change(x: bytes, y: bytes) -> float:

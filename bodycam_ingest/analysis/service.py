@@ -301,7 +301,8 @@ def _analyze_group(station: Station, device: str, dock_id: int, recs: list[Catal
             for a in seams[j.facts.recording_id]:  # right after: a's file is still open
                 thumbs = seam_thumbs(by_id[a.recording_id].path, j.path,
                                      ffmpeg=pictures.ffmpeg, timeout_s=pictures.timeout_s,
-                                     engine=pictures.engine)
+                                     engine=pictures.engine,
+                                     keyframe_ratio=th.seam_keyframe_ratio)
                 j.findings += scene_check(a, j.facts, thumbs, th)
         release_pictures()
     return _store(station, device, dock_id, judged, trigger,

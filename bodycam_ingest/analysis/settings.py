@@ -45,6 +45,7 @@ class ThresholdsConfig(_Section):
     overlay_tolerance_s: float = Field(default=_D.overlay_tolerance_s, gt=0)
     scene_change_ratio: float = Field(default=_D.scene_change_ratio, gt=0)
     reuse_min_gops: int = Field(default=_D.reuse_min_gops, ge=1)
+    seam_keyframe_ratio: float = Field(default=_D.seam_keyframe_ratio, ge=0)
 
     def to_thresholds(self) -> Thresholds:
         values: dict[str, Any] = self.model_dump()

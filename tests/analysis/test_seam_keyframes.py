@@ -12,9 +12,10 @@ from pathlib import Path
 import av
 import pytest
 
-from bodycam_ingest.analysis import frames, seams
+from bodycam_ingest.analysis import frames
 from bodycam_ingest.analysis.model import FindingKind, Thresholds
 from bodycam_ingest.analysis.seams import (
+    KEYFRAMES_CONTINUE,
     THUMB,
     _filters,
     keyframe_offsets,
@@ -53,14 +54,25 @@ def test_keyframes_continue_compares_one_gop_across_the_seam_with_the_gop_before
     assert not keyframes_continue(flat, flat, bytes([102]) * 8)  # a still picture: floor 1
 
 
+def test_the_keyframe_ratio_is_a_threshold_of_the_config_and_0_turns_the_shortcut_off() -> None:
+    from bodycam_ingest.analysis.settings import ThresholdsConfig
+
+    assert ThresholdsConfig().to_thresholds().seam_keyframe_ratio == KEYFRAMES_CONTINUE == 1.5
+    assert ThresholdsConfig(seam_keyframe_ratio=0).to_thresholds().seam_keyframe_ratio == 0
+    assert "seam_keyframe_ratio" in ThresholdsConfig().as_json()  # recorded with each run
+    with pytest.raises(ValueError, match="seam_keyframe_ratio"):
+        ThresholdsConfig(seam_keyframe_ratio=-1)
+    flat = bytes([100]) * 8
+    assert keyframes_continue(flat, flat, flat)
+    assert not keyframes_continue(flat, flat, flat, 0.0)  # off: every seam judged by frames
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_continuing_seam_is_let_through_and_the_frames_would_pass_it_too(
-        engine: str, clips: tuple[list[a.AClip], list[a.AClip]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        engine: str, clips: tuple[list[a.AClip], list[a.AClip]]) -> None:
     first, then = clips[0]
     assert seam_thumbs(first.path, then.path, engine=engine) is None  # let through
-    monkeypatch.setattr(seams, "KEYFRAMES_CONTINUE", 0.0)  # judged frame by frame instead
-    thumbs = seam_thumbs(first.path, then.path, engine=engine)
+    thumbs = seam_thumbs(first.path, then.path, engine=engine, keyframe_ratio=0.0)  # by frames
     assert thumbs is not None
     assert scene_check(first.facts(), then.facts(), thumbs, TH) == []
 
