@@ -1,12 +1,15 @@
-"""The CLI's side of the local API: connect, send one request, read one response.
+"""The CLI's side of the local API: connect, send one request, read one response (``call``), or
+the pieces of a streamed one as they arrive (``stream``).
 
 Imports nothing heavy (no SQLAlchemy, no pydantic): a command run by a person answers fast.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,35 +33,82 @@ class RemoteError(BodycamError):
         return self.code
 
 
+def _connect(path: Path, timeout: float | None) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(os.fspath(path))
+    except OSError as exc:
+        sock.close()
+        if isinstance(exc, FileNotFoundError):
+            reason = "no socket there (is the daemon running?)"
+        elif isinstance(exc, ConnectionRefusedError):
+            reason = "nobody answers (the daemon stopped)"
+        elif isinstance(exc, PermissionError):
+            reason = "permission denied on the socket or its folder"
+        else:
+            raise
+        raise StationUnreachable(socket=path, reason=reason) from None
+    return sock
+
+
+def _remote_error(response: dict[str, Any]) -> RemoteError:
+    error = response.get("error") or {}
+    return RemoteError(message=str(error.get("message", "the daemon refused the request")),
+                       exit_code=int(error.get("exit_code", ExitCode.BUG)),
+                       kind=str(error.get("type", "")))
+
+
+def _request(sock: socket.socket, path: Path, method: str, params: dict[str, Any] | None
+             ) -> dict[str, Any]:
+    """Send the request; the first (for most methods the only) response frame."""
+    try:
+        sock.sendall(protocol.encode({"v": protocol.VERSION, "method": method,
+                                      "params": params or {}}))
+        return protocol.recv_frame(sock, protocol.MAX_RESPONSE)
+    except (OSError, protocol.ProtocolError) as exc:
+        raise StationUnreachable(socket=path, reason=f"the connection failed ({exc})") from None
+
+
 def call(path: Path, method: str, params: dict[str, Any] | None = None,
          timeout: float | None = None) -> Any:
     """The result of ``method`` as the daemon at ``path`` computes it for this process's uid."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(path, timeout)
     try:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(os.fspath(path))
-        except FileNotFoundError:
-            raise StationUnreachable(socket=path, reason="no socket there (is the daemon "
-                                     "running?)") from None
-        except ConnectionRefusedError:
-            raise StationUnreachable(socket=path, reason="nobody answers (the daemon stopped)"
-                                     ) from None
-        except PermissionError:
-            raise StationUnreachable(socket=path, reason="permission denied on the socket or its "
-                                     "folder") from None
-        try:
-            sock.sendall(protocol.encode({"v": protocol.VERSION, "method": method,
-                                          "params": params or {}}))
-            response = protocol.recv_frame(sock, protocol.MAX_RESPONSE)
-        except (OSError, protocol.ProtocolError) as exc:
-            raise StationUnreachable(socket=path, reason=f"the connection failed ({exc})"
-                                     ) from None
+        response = _request(sock, path, method, params)
     finally:
         sock.close()
     if response.get("ok"):
         return response.get("result")
-    error = response.get("error") or {}
-    raise RemoteError(message=str(error.get("message", "the daemon refused the request")),
-                      exit_code=int(error.get("exit_code", ExitCode.BUG)),
-                      kind=str(error.get("type", "")))
+    raise _remote_error(response)
+
+
+def stream(path: Path, method: str, params: dict[str, Any] | None = None,
+           timeout: float | None = None) -> Iterator[str]:
+    """The text of a streamed ``method`` (protocol.py), piece by piece as the daemon sends it.
+    An error the daemon reports mid-stream is raised after the pieces sent before it, as is a
+    connection that ends without the stream's end: what was yielded is then not the answer."""
+    sock = _connect(path, timeout)
+    try:
+        first = _request(sock, path, method, params)
+        if not first.get("ok"):
+            raise _remote_error(first)
+        if first.get("stream") != "text":
+            raise StationUnreachable(socket=path, reason=f"the daemon answered {method} without "
+                                     "a stream (is it an older version?)")
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        while True:
+            try:
+                data, end = protocol.recv_stream_frame(sock)
+                text = decoder.decode(data, final=end is not None)
+            except (OSError, protocol.ProtocolError, UnicodeDecodeError) as exc:
+                raise StationUnreachable(socket=path, reason=f"the connection failed mid-answer "
+                                         f"({exc}); what was written is incomplete") from None
+            if text:
+                yield text
+            if end is not None:
+                if not end.get("ok"):
+                    raise _remote_error(end)
+                return
+    finally:
+        sock.close()

@@ -3,6 +3,13 @@
 Request ``{"v": 1, "method": "recordings.list", "params": {...}}``; response ``{"ok": true,
 "result": ...}`` or ``{"ok": false, "error": {"type", "message", "exit_code"}}``. One request per
 connection. Sizes are bounded on both sides so a bad peer cannot make the other allocate much.
+
+A streamed response (a handler that returns ``registry.Streamed``, issue 14) starts with the
+ordinary frame ``{"ok": true, "stream": "text"}``; then each frame's body is one kind byte and its
+payload: ``D`` and at most ``MAX_DATA`` bytes of UTF-8 text (the next piece of the answer), or
+``E`` and the end as a JSON object, ``{"ok": true}`` or ``{"ok": false, "error": {...}}`` (an error
+that happened mid-stream: what was sent before it is not the whole answer). A stream that stops
+without its ``E`` frame is a failed call, never a complete answer.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ VERSION = 1
 HEADER = struct.Struct(">I")
 MAX_REQUEST = 64 * 1024  # requests carry parameters only
 MAX_RESPONSE = 512 * 2**20  # a listing of a large station; the client refuses anything larger
+MAX_DATA = 2**20  # one data frame of a streamed response: memory is a frame, not the answer
+STREAM_TEXT = {"ok": True, "stream": "text"}  # the first frame of a streamed text response
+DATA, END = b"D", b"E"  # the kinds of the frames that follow it
 
 
 class ProtocolError(ValueError):
@@ -40,6 +50,19 @@ def dumps(obj: Any) -> bytes:
 
 def encode(obj: Any) -> bytes:
     body = dumps(obj)
+    return HEADER.pack(len(body)) + body
+
+
+def data_frame(data: bytes) -> bytes:
+    """One piece of a streamed answer (at most ``MAX_DATA`` bytes)."""
+    if len(data) > MAX_DATA:
+        raise ValueError(f"a data frame holds at most {MAX_DATA} bytes, not {len(data)}")
+    return HEADER.pack(len(data) + 1) + DATA + data
+
+
+def end_frame(obj: dict[str, Any]) -> bytes:
+    """The end of a streamed answer: ``{"ok": true}`` or an error response."""
+    body = END + dumps(obj)
     return HEADER.pack(len(body)) + body
 
 
@@ -78,3 +101,18 @@ def recv_frame(sock: socket.socket, limit: int) -> dict[str, Any]:
     (length,) = HEADER.unpack(recv_exactly(sock, HEADER.size))
     check_length(length, limit)
     return decode_body(recv_exactly(sock, length))
+
+
+def recv_stream_frame(sock: socket.socket) -> tuple[bytes, dict[str, Any] | None]:
+    """The next frame of a streamed answer: ``(data, None)``, or ``(b"", end)`` at its end."""
+    (length,) = HEADER.unpack(recv_exactly(sock, HEADER.size))
+    check_length(length, MAX_DATA + 1)
+    if length == 0:
+        raise ProtocolError("an empty frame in a stream")
+    body = recv_exactly(sock, length)
+    kind, payload = body[:1], body[1:]
+    if kind == DATA:
+        return payload, None
+    if kind == END:
+        return b"", decode_body(payload)
+    raise ProtocolError(f"a stream frame of unknown kind {kind!r}")

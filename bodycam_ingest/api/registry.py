@@ -5,6 +5,10 @@ under the authorization action it needs (by default its own name). ``dispatch`` 
 authorization table (access.authz) for the caller's scope, validates the parameters against the
 handler's signature (pydantic, so a wrong type is a clear usage error, never a traceback) and calls
 it. Handlers raise ``BodycamError``s; the front door turns them into messages and exit codes.
+
+A handler whose answer is too large to hold (``retention.plan_stream``) returns ``Streamed``: it
+is authorized and validated as any other before anything is produced; the socket server then runs
+``produce`` in the same worker thread and sends what it writes as it is written (protocol.py).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bodycam_ingest.access.authz import Scope, authorize
 from bodycam_ingest.access.principal import Principal
@@ -38,6 +42,31 @@ HANDLER_MODULES: tuple[str, ...] = (
     "bodycam_ingest.api.handlers.retention_acts",
     "bodycam_ingest.api.handlers.requests",
 )
+
+
+class TextSink(Protocol):
+    """Where a streamed answer is written: anything with ``write(text)``."""
+
+    def write(self, text: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A handler's answer written as it is made, not held: ``produce(out)`` writes the text to
+    ``out`` and returns when it is complete; it raises (a ``BodycamError``) if it cannot finish.
+    It runs in the API worker thread that dispatched the call, so what it opens (a catalog read
+    transaction) lives as long as the stream; ``out.write`` raises when the client has gone
+    away, which unwinds it and closes what it opened (its ``with`` blocks)."""
+
+    produce: Callable[[TextSink], None]
+
+    def text(self) -> str:
+        """The whole answer in memory (in-process callers that want a value)."""
+        import io
+
+        out = io.StringIO()
+        self.produce(out)
+        return out.getvalue()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ Bad clients cannot hurt it: at most ``max_clients`` connections are open (more a
 and closed), a request must arrive whole within ``request_timeout_s`` and be at most
 ``protocol.MAX_REQUEST`` bytes, and at most ``workers`` requests run at once on worker threads;
 everything else waits in the event loop holding only its socket.
+
+A streamed answer (``registry.Streamed``, issue 14) is produced in the worker thread that
+dispatched it and handed to the event loop one frame at a time, each waiting for the socket to
+drain (backpressure: memory is a frame, never the answer). An error before the first frame is an
+ordinary error response; after it, the end frame carries it. A client that goes away mid-stream
+stops the producer (its next write raises), which closes what it opened (a read transaction).
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ import stat
 import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bodycam_ingest.access.identity import principal_for_uid
 from bodycam_ingest.api import protocol
-from bodycam_ingest.api.registry import dispatch
+from bodycam_ingest.api.registry import Streamed, dispatch
 from bodycam_ingest.catalog.db import translate_fault
 from bodycam_ingest.custody import service as custody
 from bodycam_ingest.errors import BodycamError, ExitCode, StorageError
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bodycam.api")
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+STREAM_CHUNK = 64 * 1024  # characters a streamed answer gathers before it sends a data frame
+SEND_TIMEOUT_S = 60.0  # a client that reads nothing for this long is gone
 
 
 def error_response(exc: BodycamError) -> dict[str, Any]:
@@ -137,8 +146,11 @@ class ApiServer:
                 await _send(writer, _protocol_error(str(exc) or "incomplete request"), 5)
                 return
             loop = asyncio.get_running_loop()
-            response = await loop.run_in_executor(self.pool, self.handle, uid, pid, request)
-            await _send(writer, response, 60)
+            frames = _Frames(loop, writer)
+            response = await loop.run_in_executor(self.pool, self._respond, uid, pid, request,
+                                                  frames)
+            if response is not None:  # else it was streamed
+                await _send(writer, response, SEND_TIMEOUT_S)
             self._served += 1
         except Exception:
             log.exception("local API: client connection failed")
@@ -148,7 +160,42 @@ class ApiServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def handle(self, uid: int, pid: int, request: dict[str, Any]) -> dict[str, Any]:
+    def _respond(self, uid: int, pid: int, request: dict[str, Any], frames: _Frames
+                 ) -> dict[str, Any] | None:
+        """In a worker thread: the response to send, or None when it was streamed by ``frames``
+        (a handler that returned ``Streamed``) from this thread."""
+        answer = self.handle(uid, pid, request)
+        if not isinstance(answer, Streamed):
+            return answer
+        method = str(request.get("method"))
+        out = _FrameWriter(frames)
+        try:
+            answer.produce(out)
+            out.flush()
+        except _ClientGone as exc:
+            log.warning("local API: the client of %s (uid %d, pid %d) went away mid-stream "
+                        "(%s); stopped producing", method, uid, pid, exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 - every failure is answered (_error_for logs)
+            failure = self._error_for(method, exc)
+            if not out.started:  # nothing sent yet: an ordinary error response
+                return failure
+            return self._end(frames, failure, method)
+        if custody.head_moved(self.station):
+            custody.after_command(self.station)
+        if not out.started:
+            out.start()
+        return self._end(frames, {"ok": True}, method)
+
+    @staticmethod
+    def _end(frames: _Frames, end: dict[str, Any], method: str) -> None:
+        try:
+            frames.send(protocol.end_frame(end))
+        except _ClientGone as exc:
+            log.warning("local API: the client of %s went away before the end of its stream "
+                        "(%s)", method, exc)
+
+    def handle(self, uid: int, pid: int, request: dict[str, Any]) -> dict[str, Any] | Streamed:
         method, params = request.get("method"), request.get("params", {})
         if request.get("v") != protocol.VERSION or not isinstance(method, str) \
                 or not isinstance(params, dict):
@@ -159,23 +206,88 @@ class ApiServer:
                 principal = principal_for_uid(session, uid, self.station.config.storage.state_dir)
             log.debug("api: %s (uid %d, pid %d) calls %s", principal.actor, uid, pid, method)
             result = dispatch(self.station, principal, method, params)
+            if isinstance(result, Streamed):  # authorized and validated; produced by _respond
+                return result
             # what the request appended to the custody log (a viewing, a label) is signed now,
             # as after an in-process command; never fails the request
             if custody.head_moved(self.station):
                 custody.after_command(self.station)
             return {"ok": True, "result": result}
-        except BodycamError as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is answered (_error_for logs)
+            return self._error_for(method, exc)
+
+    def _error_for(self, method: str, exc: Exception) -> dict[str, Any]:
+        """The error response for ``exc``, raised by ``method``'s handler."""
+        if isinstance(exc, BodycamError):
             return error_response(exc)
-        except Exception as exc:
-            fault = translate_fault(exc, self.station.catalog.url)
-            if fault is not None:  # a full or read-only disk, a busy catalog (issue 9, D9)
-                log.error("local API: %s failed: %s", method, fault.message())
-                return error_response(fault)
-            log.exception("local API: %s failed", method)
-            return {"ok": False, "error": {"type": "InternalError", "exit_code": int(ExitCode.BUG),
-                                           "message": f"internal error in the station daemon "
-                                           f"while running {method} (a bug; its log has the "
-                                           "traceback)"}}
+        fault = translate_fault(exc, self.station.catalog.url)
+        if fault is not None:  # a full or read-only disk, a busy catalog (issue 9, D9)
+            log.error("local API: %s failed: %s", method, fault.message())
+            return error_response(fault)
+        log.exception("local API: %s failed", method, exc_info=exc)
+        return {"ok": False, "error": {"type": "InternalError", "exit_code": int(ExitCode.BUG),
+                                       "message": f"internal error in the station daemon "
+                                       f"while running {method} (a bug; its log has the "
+                                       "traceback)"}}
+
+
+class _ClientGone(Exception):
+    """The client of a streamed answer stopped reading or closed its end."""
+
+
+class _Frames:
+    """Frames sent from a worker thread through the event loop's writer, one at a time: each
+    waits until the socket has drained (backpressure), or raises ``_ClientGone``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, writer: asyncio.StreamWriter) -> None:
+        self.loop = loop
+        self.writer = writer
+
+    async def _write(self, frame: bytes) -> None:
+        self.writer.write(frame)
+        await asyncio.wait_for(self.writer.drain(), SEND_TIMEOUT_S)
+
+    def send(self, frame: bytes) -> None:
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._write(frame), self.loop)
+            future.result(timeout=SEND_TIMEOUT_S + 5)
+        except (OSError, TimeoutError, FutureTimeout, RuntimeError) as exc:
+            # RuntimeError: the event loop closed (the daemon is stopping)
+            raise _ClientGone(str(exc) or type(exc).__name__) from exc
+
+
+class _FrameWriter:
+    """The file a ``Streamed`` producer writes to: text gathered into data frames of at most
+    ``protocol.MAX_DATA`` bytes; the stream's first frame is sent before the first data."""
+
+    def __init__(self, frames: _Frames) -> None:
+        self.frames = frames
+        self.started = False
+        self._pending: list[str] = []
+        self._size = 0
+
+    def start(self) -> None:
+        self.frames.send(protocol.encode(protocol.STREAM_TEXT))
+        self.started = True
+
+    def write(self, text: str) -> int:
+        self._pending.append(text)
+        self._size += len(text)
+        if self._size >= STREAM_CHUNK:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = "".join(self._pending).encode()
+        self._pending.clear()
+        self._size = 0
+        if not self.started:
+            self.start()
+        for start in range(0, len(data), protocol.MAX_DATA):
+            # a cut inside a character: the client decodes the frames as one byte stream
+            self.frames.send(protocol.data_frame(data[start:start + protocol.MAX_DATA]))
 
 
 async def _read_request(reader: asyncio.StreamReader) -> dict[str, Any]:

@@ -93,8 +93,7 @@ def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *
 
     where = config_path(path)
     raw = _peek(where)
-    socket_path = Path(os.environ.get(SOCKET_ENV) or raw.get("access", {}).get("socket")
-                       or DEFAULT_SOCKET)
+    socket_path = _socket_path(raw)
     state_dir = Path(raw.get("storage", {}).get("state_dir") or DEFAULT_STATE_DIR)
     uid = os.geteuid()
     system = uid == 0 or _owner_uid(state_dir) == uid
@@ -117,6 +116,11 @@ def call(path: Path | None, method: str, params: dict[str, Any] | None = None, *
         return _in_process(where, method, params or {}, read_only=read_only)
     finally:
         early.stop_all()  # what the audit did not take (it failed before hashing)
+
+
+def _socket_path(raw: Mapping[str, Any]) -> Path:
+    return Path(os.environ.get(SOCKET_ENV) or raw.get("access", {}).get("socket")
+                or DEFAULT_SOCKET)
 
 
 def is_system(path: Path | None) -> bool:
@@ -340,7 +344,9 @@ def show_command(config: Path | None, recording_id: int, *, as_json: bool) -> No
 
 def plan_json_command(config: Path | None, horizon: int | None) -> None:
     """``bodycam retention plan --json``: streamed from the catalog for root and the service
-    account (memory is one decision, issue 14), else the daemon's document."""
+    account (memory is one decision, issue 14); for anyone else streamed the same way by the
+    daemon through its socket (``retention.plan_stream``), written here as it arrives. An error
+    mid-stream ends the command with its message and exit code, never as a complete answer."""
     if is_system(config):
         from bodycam_ingest.retention.plan_json import write_plan_json
         from bodycam_ingest.retention.service import streamed_plan
@@ -349,7 +355,12 @@ def plan_json_command(config: Path | None, horizon: int | None) -> None:
               streamed_plan(station, horizon_days=horizon) as stream):
             write_plan_json(stream, sys.stdout)
         return
-    plain.emit_json(call(config, "retention.plan", {} if horizon is None else {"horizon": horizon}))
+    from bodycam_ingest.api import client
+
+    params = {} if horizon is None else {"horizon": horizon}
+    for text in client.stream(_socket_path(_peek(config_path(config))), "retention.plan_stream",
+                              params):
+        sys.stdout.write(text)
 
 
 def audit_report(data: Mapping[str, Any], title: str) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, cast
 
 from pydantic import Field
 from sqlalchemy import select
 
 from bodycam_ingest.api.handlers.recordings import RecordingId, visible
-from bodycam_ingest.api.registry import Ctx, handler
+from bodycam_ingest.api.registry import Ctx, Streamed, TextSink, handler
 from bodycam_ingest.catalog.models import row_dict
 from bodycam_ingest.catalog.retention_models import Archive, DeletionManifestRow, HoldRow, Tombstone
 
@@ -79,6 +79,23 @@ def retention_plan(ctx: Ctx, horizon: Annotated[int, Field(ge=0, le=3650)] | Non
     """Dry run: what a run would delete now and why, what becomes deletable soon, what needs
     attention, and a configured policy change waiting for approval. Writes nothing."""
     return plan_json(ctx.station, horizon)
+
+
+@handler("retention.plan_stream", action="retention.plan")
+def retention_plan_stream(ctx: Ctx, horizon: Annotated[int, Field(ge=0, le=3650)] | None = None
+                          ) -> Streamed:
+    """``retention.plan`` as ``bodycam retention plan --json`` writes it, streamed (issue 14): the
+    same bytes as root's in-process ``write_plan_json(streamed_plan(...))``, written into the
+    socket as decided, in one read transaction that lasts as long as the stream."""
+    station = ctx.station
+
+    def produce(out: TextSink) -> None:
+        from bodycam_ingest.retention import plan_json, service
+
+        with service.streamed_plan(station, horizon_days=horizon) as stream:
+            plan_json.write_plan_json(stream, cast(TextIO, out))  # it only calls write
+
+    return Streamed(produce)
 
 
 @handler("retention.tombstones")
