@@ -39,6 +39,8 @@ def _default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, PurePath):
         return str(value)
+    if callable(getattr(value, "produce", None)) and callable(getattr(value, "text", None)):
+        return value.text()  # a registry.Streamed called in-process (act_for, the console): whole
     if isinstance(value, set | frozenset | tuple):
         return sorted(value) if isinstance(value, set | frozenset) else list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
