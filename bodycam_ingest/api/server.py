@@ -172,6 +172,8 @@ class ApiServer:
         try:
             answer.produce(out)
             out.flush()
+            if custody.head_moved(self.station):  # as after any request (a read appends none)
+                custody.after_command(self.station)
         except _ClientGone as exc:
             log.warning("local API: the client of %s (uid %d, pid %d) went away mid-stream "
                         "(%s); stopped producing", method, uid, pid, exc)
@@ -181,8 +183,6 @@ class ApiServer:
             if not out.started:  # nothing sent yet: an ordinary error response
                 return failure
             return self._end(frames, failure, method)
-        if custody.head_moved(self.station):
-            custody.after_command(self.station)
         if not out.started:
             out.start()
         return self._end(frames, {"ok": True}, method)
