@@ -54,7 +54,7 @@ def plan_cmd(horizon: Annotated[int | None, typer.Option(
              config: common.ConfigOpt = None, as_json: common.JsonOpt = False) -> None:
     """Dry run: what a run would delete now and why, what becomes deletable soon, what needs
     attention, and a configured policy change waiting for approval. Writes nothing."""
-    if as_json:  # streamed for the station's own account: memory is one decision (issue 14)
+    if as_json:  # streamed, in-process or through the socket: memory is a batch (issue 14)
         lean.plan_json_command(config, horizon)  # also what the lean front door runs
         return
     render_plan(common.call(config, "retention.plan",
